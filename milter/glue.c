@@ -1,0 +1,3 @@
+/* milter/glue.c - placeholder until its module lands */
+#include "config.h"
+typedef int mxg_placeholder_glue;

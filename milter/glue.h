@@ -1,0 +1,1 @@
+/* milter/glue.h - placeholder */

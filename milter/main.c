@@ -1,0 +1,5 @@
+/*
+ * main.c - placeholder
+ */
+#include "config.h"
+int main(void) { return 0; }

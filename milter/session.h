@@ -1,0 +1,1 @@
+/* milter/session.h - placeholder */

@@ -1,0 +1,1 @@
+/* milter/snapshot.h - placeholder */

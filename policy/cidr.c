@@ -1,0 +1,3 @@
+/* policy/cidr.c - placeholder until its module lands */
+#include "config.h"
+typedef int mxg_placeholder_cidr;

@@ -1,0 +1,50 @@
+/*
+ * conf.h - the mxguard.conf loader (libconfig syntax).
+ *
+ * A conf_t is an immutable snapshot: once loaded nobody changes it; a
+ * reload loads a new one and swaps it whole (milter/snapshot.h).  Its fields
+ * are public and read-only, like Postfix's var_* parameters.  Loading checks
+ * everything it can without side effects (syntax, unknown keys, types,
+ * ranges, result and action names, network and socket syntax, the user) and
+ * reports every error as FILE:LINE: reason.
+ */
+#ifndef MXG_CONF_H
+#define MXG_CONF_H
+
+#include <stdbool.h>
+
+#include "cidr.h"
+#include "rules.h"
+
+typedef struct conf {
+    char *path;            /* file it was loaded from */
+    char *socket;          /* "unix:/path" or "inet:PORT@HOST" (libmilter syntax) */
+    char *user;            /* drop privileges to this user, or NULL */
+    char *pidfile;         /* write the pid here, or NULL */
+    char *syslog_facility; /* "mail" by default */
+    char *authserv_id;     /* A-R authserv-id; default: the host name */
+    unsigned milter_timeout; /* seconds libmilter waits for the MTA */
+    /* dns { } */
+    char *dns_upstream;    /* "system" or "ADDR[@PORT]" */
+    unsigned dns_timeout_ms;
+    /* spf { } */
+    bool spf_enabled;      /* evaluate SPF of MAIL FROM */
+    bool spf_helo;         /* evaluate SPF of the HELO identity */
+    /* authentication_results { } */
+    bool authres_add;      /* insert our A-R header */
+    bool authres_strip;    /* remove A-R headers that carry our authserv-id */
+    cidr_list *trusted;    /* trusted_networks: checks skipped, "trusted" condition */
+    rules_t *rules;        /* the policy table */
+} conf_t;
+
+/* Called once per error, in file order. */
+typedef void (*conf_error_fn)(const char *msg /* "FILE:LINE: reason" */, void *arg);
+
+/* Load a file.  Returns NULL after reporting every error through errfn
+ * (which may be NULL: errors are then logged with log_error). */
+conf_t *conf_load(const char *path, conf_error_fn errfn, void *arg);
+/* Load from a string; name stands for the file name in messages. */
+conf_t *conf_load_string(const char *text, const char *name, conf_error_fn errfn, void *arg);
+void conf_free(conf_t *c);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * dns.h - the one DNS resolver of mxguard, built on libunbound.
+ *
+ * Every lookup of every check (SPF through a libspf2 DNS layer, later DKIM
+ * keys, DMARC records, DNS lists) goes through one dns_t: one shared cache,
+ * one upstream (the system's resolv.conf, or a forwarder "address@port"), a
+ * per-query timeout, and answers that keep answer / NXDOMAIN / NODATA /
+ * SERVFAIL / timeout apart (SPF, DKIM and DMARC temperror depend on it).
+ *
+ * Queries may be started from any thread and run in parallel: dns_start()
+ * returns at once, dns_wait() blocks until the answer or the deadline.
+ * dns_lookup() is start+wait for one query.
+ *
+ * SECURITY: answers come from the network and are untrusted; callers must
+ * bound what they take from rdata.  This module only guarantees that rdata
+ * lengths are those of the wire answer.
+ */
+#ifndef MXG_DNS_H
+#define MXG_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct dns dns_t;
+typedef struct dns_query dns_query_t;
+
+typedef enum dns_status {
+    DNS_ANSWER = 0, /* records of the asked type (possibly via CNAME) */
+    DNS_NXDOMAIN,   /* the name does not exist */
+    DNS_NODATA,     /* the name exists, no records of this type */
+    DNS_SERVFAIL,   /* server failure, REFUSED, or another error rcode */
+    DNS_TIMEOUT,    /* no answer before the deadline */
+    DNS_ERROR,      /* local failure (bad name, resolver error) */
+} dns_status;
+
+/* Name of a status for logs: "answer", "nxdomain", ... */
+const char *dns_status_name(dns_status st);
+
+typedef struct dns_options {
+    /* NULL or "system": resolvers of /etc/resolv.conf (and /etc/hosts);
+     * otherwise "ADDR" or "ADDR@PORT", a forwarder (IPv4 or IPv6). */
+    const char *upstream;
+    unsigned timeout_ms; /* per-query deadline; 0 means 5000 */
+    /* Test data: unbound.conf "local-zone:" and "local-data:" values,
+     * NULL-terminated arrays or NULL.  E.g. zone "example. static",
+     * data "example. TXT \"v=spf1 -all\"". */
+    const char *const *local_zones;
+    const char *const *local_data;
+} dns_options;
+
+/* Create a resolver.  On failure returns NULL and writes a reason to err. */
+dns_t *dns_new(const dns_options *opt, char *err, size_t errlen);
+/* Stop the resolver.  No query may be in flight (all waited for). */
+void dns_free(dns_t *dns);
+/* Check an upstream string without creating a resolver (for config -n). */
+bool dns_upstream_valid(const char *upstream, char *err, size_t errlen);
+
+/* One answer.  Owned by the caller: free with dns_answer_free(). */
+typedef struct dns_answer {
+    dns_status status;
+    int rrtype;          /* the type asked for */
+    int rcode;           /* DNS rcode as received (0 if none) */
+    unsigned ttl;        /* TTL of the answer (0 if none) */
+    size_t count;        /* number of records (ANSWER only) */
+    unsigned char **rdata; /* count pointers to wire rdata */
+    size_t *rdlen;       /* count lengths */
+    bool secure;         /* DNSSEC validated (never true without a trust anchor) */
+} dns_answer;
+
+void dns_answer_free(dns_answer *a);
+
+/* Start a query for name/rrtype (e.g. 16 for TXT).  Never returns NULL:
+ * a failure to start is reported by dns_wait() as DNS_ERROR. */
+dns_query_t *dns_start(dns_t *dns, const char *name, int rrtype);
+/* Wait for a started query (deadline: timeout_ms after dns_start), store the
+ * answer in *out (never NULL afterwards) and free the query. */
+dns_status dns_wait(dns_query_t *q, dns_answer **out);
+/* Start and wait. */
+dns_status dns_lookup(dns_t *dns, const char *name, int rrtype, dns_answer **out);
+
+/* Helpers to read rdata.  Each returns false on malformed rdata. */
+/* Concatenate the character-strings of a TXT rdata into a new NUL-terminated
+ * string (caller frees); *len gets its length (it may contain NUL bytes). */
+bool dns_rdata_txt(const unsigned char *rd, size_t len, char **out, size_t *outlen);
+/* Uncompressed wire domain name at rd[off..] to text without the trailing dot
+ * (root is ""), escaping non-printable bytes as \DDD; out has room for 1025. */
+bool dns_rdata_name(const unsigned char *rd, size_t len, size_t off, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,32 @@
+#!/bin/sh
+# install-deps.sh - install the Debian 12 packages mxguard needs.
+#   scripts/install-deps.sh          build and run dependencies
+#   scripts/install-deps.sh --test   also what the test suite needs
+# Runs apt-get as root (directly, or through sudo when not root).
+set -eu
+
+BUILD_PKGS="build-essential autoconf automake libtool pkg-config
+  libmilter-dev libspf2-dev libopendkim-dev libopendmarc-dev libconfig-dev
+  libunbound-dev libevent-dev nettle-dev libyaml-dev check"
+TEST_PKGS="miltertest postfix unbound valgrind procps util-linux"
+
+pkgs=$BUILD_PKGS
+[ "${1:-}" = "--test" ] && pkgs="$pkgs $TEST_PKGS"
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    echo "install-deps: all packages present"
+    exit 0
+fi
+echo "install-deps: installing:$missing"
+# postfix asks debconf questions: answer "No configuration" so the host's own
+# mail setup is never touched (the tests run a private instance).
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
