@@ -1,3 +1,232 @@
-/* milter/glue.c - placeholder until its module lands */
+/*
+ * glue.c - the libmilter callbacks.  Each finds its session, calls one
+ * session_* function and translates the reply; nothing else happens here.
+ * This is the only file besides main.c that includes libmilter.
+ */
 #include "config.h"
-typedef int mxg_placeholder_glue;
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libmilter/mfapi.h>
+
+#include "authres.h"
+#include "glue.h"
+#include "log.h"
+#include "session.h"
+#include "xalloc.h"
+
+static atomic_int active_sessions;
+
+int glue_active_sessions(void)
+{
+    return atomic_load(&active_sessions);
+}
+
+#define SESSION(ctx) ((session_t *)smfi_getpriv(ctx))
+/* Every event after a refused connect finds no session: defer it. */
+#define NEED_SESSION(s) do { if ((s) == NULL) return SMFIS_TEMPFAIL; } while (0)
+
+/* libmilter formats reply texts: a literal '%' must be doubled. */
+static char *reply_text(const char *text)
+{
+    size_t n = 0;
+    char *out, *q;
+
+    for (const char *p = text; *p; p++)
+        n += (*p == '%') ? 2 : 1;
+    out = q = xmalloc(n + 1);
+    for (const char *p = text; *p; p++) {
+        *q++ = *p;
+        if (*p == '%')
+            *q++ = '%';
+    }
+    *q = '\0';
+    return out;
+}
+
+/* The one place where a session reply becomes an SMFIS_* code. */
+static sfsistat translate(SMFICTX *ctx, session_reply r)
+{
+    char *code, *xcode, *text;
+
+    switch (r.status) {
+    case SESSION_CONTINUE:
+        return SMFIS_CONTINUE;
+    case SESSION_DISCARD:
+        return SMFIS_DISCARD;
+    case SESSION_REJECT:
+    case SESSION_TEMPFAIL:
+        if (r.code && r.text) {
+            code = xstrdup(r.code);
+            xcode = xstrdup_or_null(r.xcode);
+            text = reply_text(r.text);
+            if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS)
+                log_warn("cannot set reply \"%s %s %s\"", r.code, r.xcode ? r.xcode : "", r.text);
+            free(code);
+            free(xcode);
+            free(text);
+        }
+        return r.status == SESSION_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+    }
+    return SMFIS_TEMPFAIL;
+}
+
+static void note_queue_id(SMFICTX *ctx, session_t *s)
+{
+    const char *qid = smfi_getsymval(ctx, "i");
+    if (qid)
+        session_queue_id(s, qid);
+}
+
+static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+                             unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+                             unsigned long *pf2, unsigned long *pf3)
+{
+    (void)ctx;
+    (void)f2;
+    (void)f3;
+    *pf0 = (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE) & f0;
+    /* No check reads the body or the DATA/unknown commands yet: skip them. */
+    *pf1 = (SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOBODY) & f1;
+    *pf2 = 0;
+    *pf3 = 0;
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
+{
+    char addr[INET6_ADDRSTRLEN] = "";
+    session_t *s = session_new();
+
+    if (s == NULL) {
+        log_error("no configuration loaded: deferring connection");
+        return SMFIS_TEMPFAIL;
+    }
+    atomic_fetch_add(&active_sessions, 1);
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, addr, sizeof(addr));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, addr, sizeof(addr));
+    smfi_setpriv(ctx, s);
+    return translate(ctx, session_connect(s, hostname, addr));
+}
+
+static sfsistat cb_helo(SMFICTX *ctx, char *helo)
+{
+    session_t *s = SESSION(ctx);
+    NEED_SESSION(s);
+    return translate(ctx, session_helo(s, helo));
+}
+
+static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
+{
+    session_t *s = SESSION(ctx);
+    NEED_SESSION(s);
+    session_reply r = session_mail(s, argv[0], smfi_getsymval(ctx, "{auth_authen}"));
+    note_queue_id(ctx, s);
+    return translate(ctx, r);
+}
+
+static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+    session_t *s = SESSION(ctx);
+    NEED_SESSION(s);
+    note_queue_id(ctx, s);
+    return translate(ctx, session_rcpt(s, argv[0]));
+}
+
+static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
+{
+    session_t *s = SESSION(ctx);
+    NEED_SESSION(s);
+    return translate(ctx, session_header(s, name, value));
+}
+
+static sfsistat cb_eoh(SMFICTX *ctx)
+{
+    session_t *s = SESSION(ctx);
+    NEED_SESSION(s);
+    note_queue_id(ctx, s);
+    return translate(ctx, session_eoh(s));
+}
+
+static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+    session_t *s = SESSION(ctx);
+    NEED_SESSION(s);
+    return translate(ctx, session_body(s, chunk, len));
+}
+
+static sfsistat cb_eom(SMFICTX *ctx)
+{
+    session_t *s = SESSION(ctx);
+    session_edits ed;
+    session_reply r;
+
+    NEED_SESSION(s);
+    note_queue_id(ctx, s);
+    r = session_eom(s, &ed);
+    if (r.status != SESSION_CONTINUE)
+        return translate(ctx, r);
+    for (size_t i = 0; i < ed.nauthres_delete; i++)
+        if (smfi_chgheader(ctx, (char *)AUTHRES_HEADER, ed.authres_delete[i], NULL) != MI_SUCCESS)
+            log_warn("cannot delete %s header #%d", AUTHRES_HEADER, ed.authres_delete[i]);
+    if (ed.authres_insert &&
+        smfi_insheader(ctx, 0, (char *)AUTHRES_HEADER, (char *)ed.authres_insert) != MI_SUCCESS)
+        log_warn("cannot insert the %s header", AUTHRES_HEADER);
+    if (ed.quarantine && smfi_quarantine(ctx, (char *)ed.quarantine) != MI_SUCCESS) {
+        log_error("the MTA refused to quarantine the message: deferring it");
+        return SMFIS_TEMPFAIL;
+    }
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_abort(SMFICTX *ctx)
+{
+    session_t *s = SESSION(ctx);
+    if (s)
+        session_abort(s);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_close(SMFICTX *ctx)
+{
+    session_t *s = SESSION(ctx);
+    if (s) {
+        session_free(s);
+        smfi_setpriv(ctx, NULL);
+        atomic_fetch_sub(&active_sessions, 1);
+    }
+    return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc glue_desc = {
+    .xxfi_name = (char *)"mxguard",
+    .xxfi_version = SMFI_VERSION,
+    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE,
+    .xxfi_connect = cb_connect,
+    .xxfi_helo = cb_helo,
+    .xxfi_envfrom = cb_envfrom,
+    .xxfi_envrcpt = cb_envrcpt,
+    .xxfi_header = cb_header,
+    .xxfi_eoh = cb_eoh,
+    .xxfi_body = cb_body,
+    .xxfi_eom = cb_eom,
+    .xxfi_abort = cb_abort,
+    .xxfi_close = cb_close,
+    .xxfi_negotiate = cb_negotiate,
+};
+
+int glue_register(void)
+{
+    if (smfi_register(glue_desc) != MI_SUCCESS) {
+        log_error("smfi_register failed");
+        return 0;
+    }
+    return 1;
+}

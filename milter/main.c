@@ -1,5 +1,270 @@
 /*
- * main.c - placeholder
+ * main.c - the mxguard daemon: command line, config snapshot, milter
+ * socket, privileges, pidfile, signals.
+ *
+ *   mxguard -c FILE [-f] [-n] [-V]
+ *
+ * Signals: libmilter stops on SIGTERM and SIGINT (in-flight connections get a
+ * grace period, then the MTA's milter_default_action applies to what is
+ * left).  SIGHUP reloads the config: our own thread waits for it, loads and
+ * validates a complete new snapshot, and swaps it in only if it is good.
+ * libmilter would treat SIGHUP as "stop"; see sigwait() below.
+ *
+ * SECURITY: runs as root only until the socket is open, then drops to the
+ * configured user.
  */
 #include "config.h"
-int main(void) { return 0; }
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "conf.h"
+#include "glue.h"
+#include "log.h"
+#include "snapshot.h"
+#include "version.h"
+#include "xalloc.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONF SYSCONFDIR "/mxguard.conf"
+#define STOP_GRACE_SECONDS 10
+
+static const char *conf_path = DEFAULT_CONF;
+
+/*
+ * libmilter's signal thread sigwait()s for SIGHUP, SIGTERM and SIGINT and
+ * stops the milter on each.  mxguard reloads on SIGHUP instead, so this
+ * definition, which libmilter's call binds to, leaves SIGHUP out of the set:
+ * SIGHUP is blocked in every thread and only the reload thread waits for it
+ * (with sigwaitinfo(), which this does not touch).
+ */
+int sigwait(const sigset_t *set, int *sig)
+{
+    sigset_t s = *set;
+    int r;
+
+    sigdelset(&s, SIGHUP);
+    do
+        r = sigwaitinfo(&s, NULL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno;
+    *sig = r;
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: mxguard [-c FILE] [-f] [-n] [-V]\n"
+                    "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
+                    "  -f       stay in the foreground, log to stderr too\n"
+                    "  -n       check the configuration and exit\n"
+                    "  -V       print versions and exit\n");
+    exit(2);
+}
+
+static void print_error(const char *msg, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "%s\n", msg);
+}
+
+static void log_conf_error(const char *msg, void *arg)
+{
+    (void)arg;
+    log_error("%s", msg);
+}
+
+/* Waits for SIGHUP and reloads. */
+static void *reload_thread(void *arg)
+{
+    sigset_t set;
+    (void)arg;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        snapshot_t *s, *old;
+        int sig = sigwaitinfo(&set, NULL);
+        if (sig != SIGHUP)
+            continue;
+        log_info("SIGHUP: reloading %s", conf_path);
+        s = snapshot_load(conf_path, log_conf_error, NULL);
+        if (s == NULL) {
+            log_error("reload of %s failed: keeping the running configuration", conf_path);
+            continue;
+        }
+        old = snapshot_acquire();
+        if (old) {
+            if (strcmp(old->conf->socket, s->conf->socket) != 0)
+                log_warn("reload: socket changes need a restart (still serving %s)", old->conf->socket);
+            if ((old->conf->user == NULL) != (s->conf->user == NULL) ||
+                (old->conf->user && strcmp(old->conf->user, s->conf->user) != 0))
+                log_warn("reload: user changes need a restart");
+            snapshot_release(old);
+        }
+        snapshot_install(s);
+        log_info("configuration reloaded from %s", conf_path);
+    }
+    return NULL;
+}
+
+/* Make the unix socket reachable for the configured user's group. */
+static void socket_owner(const char *conn, const struct passwd *pw)
+{
+    const char *path = NULL;
+
+    if (strncmp(conn, "unix:", 5) == 0)
+        path = conn + 5;
+    else if (strncmp(conn, "local:", 6) == 0)
+        path = conn + 6;
+    if (path == NULL || pw == NULL)
+        return;
+    if (chown(path, pw->pw_uid, pw->pw_gid) != 0)
+        log_warn("cannot chown %s to %s: %s", path, pw->pw_name, strerror(errno));
+}
+
+static void drop_privileges(const struct passwd *pw)
+{
+    if (setgroups(0, NULL) != 0 && errno != EPERM)
+        log_fatal("setgroups: %s", strerror(errno));
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 && errno != EPERM)
+        log_fatal("initgroups %s: %s", pw->pw_name, strerror(errno));
+    if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        log_fatal("cannot change to user %s: %s", pw->pw_name, strerror(errno));
+    if (setuid(0) == 0)
+        log_fatal("privileges were not dropped");
+}
+
+static void write_pidfile(const char *path)
+{
+    FILE *fp = fopen(path, "w");
+    if (fp == NULL)
+        log_fatal("cannot write pidfile %s: %s", path, strerror(errno));
+    fprintf(fp, "%ld\n", (long)getpid());
+    if (fclose(fp) != 0)
+        log_fatal("cannot write pidfile %s: %s", path, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    bool foreground = false, check_only = false;
+    const struct passwd *pw = NULL;
+    snapshot_t *snap;
+    sigset_t set;
+    pthread_t tid;
+    int c, rc;
+
+    while ((c = getopt(argc, argv, "c:fnVh")) != -1) {
+        switch (c) {
+        case 'c': conf_path = optarg; break;
+        case 'f': foreground = true; break;
+        case 'n': check_only = true; break;
+        case 'V': {
+            unsigned maj, min, pl;
+            printf("mxguard %s\n", PACKAGE_VERSION);
+            smfi_version(&maj, &min, &pl);
+            printf("libmilter %u.%u.%u\n", maj, min, pl);
+            version_print_libs(stdout);
+            return 0;
+        }
+        default: usage();
+        }
+    }
+    if (optind != argc)
+        usage();
+
+    if (check_only) {
+        conf_t *conf = conf_load(conf_path, print_error, NULL);
+        if (conf == NULL)
+            return 1;
+        conf_free(conf);
+        printf("mxguard: configuration %s OK\n", conf_path);
+        return 0;
+    }
+
+    /* SIGHUP is for the reload thread only; block it before any thread
+     * (libunbound's, libmilter's) exists so all of them inherit the mask. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    log_set_stderr(foreground);
+    {
+        conf_t *conf = conf_load(conf_path, log_conf_error, NULL);
+        if (conf == NULL)
+            log_fatal("%s: configuration errors, not starting", conf_path);
+        if (!log_open_syslog(conf->syslog_facility))
+            log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
+        char err[256];
+        snap = snapshot_from_conf(conf, NULL, err, sizeof(err));
+        if (snap == NULL)
+            log_fatal("cannot start the DNS resolver: %s", err);
+    }
+    if (snap->conf->user) {
+        pw = getpwnam(snap->conf->user);
+        if (pw == NULL)
+            log_fatal("unknown user %s", snap->conf->user);
+    }
+
+    if (!glue_register())
+        return 1;
+    if (smfi_setconn((char *)snap->conf->socket) != MI_SUCCESS)
+        log_fatal("bad socket %s", snap->conf->socket);
+    smfi_settimeout((int)snap->conf->milter_timeout);
+    umask(007);
+    if (smfi_opensocket(true) != MI_SUCCESS)
+        log_fatal("cannot open the milter socket %s", snap->conf->socket);
+    socket_owner(snap->conf->socket, pw);
+
+    if (!foreground && daemon(0, 0) != 0)
+        log_fatal("cannot become a daemon: %s", strerror(errno));
+    if (snap->conf->pidfile)
+        write_pidfile(snap->conf->pidfile);
+    if (pw)
+        drop_privileges(pw);
+
+    snapshot_install(snap);
+    rc = pthread_create(&tid, NULL, reload_thread, NULL);
+    if (rc != 0)
+        log_fatal("cannot start the reload thread: %s", strerror(rc));
+    pthread_detach(tid);
+
+    log_info("mxguard %s started on %s", PACKAGE_VERSION, snap->conf->socket);
+    rc = smfi_main();
+
+    /* Stopped: give connections in flight a bounded grace period. */
+    for (int i = 0; i < STOP_GRACE_SECONDS * 10 && glue_active_sessions() > 0; i++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (glue_active_sessions() > 0)
+        log_warn("stopping with %d connection(s) still open: the MTA's milter_default_action applies",
+                 glue_active_sessions());
+    log_info("mxguard stopped");
+    {
+        snapshot_t *cur = snapshot_acquire();
+        if (cur && cur->conf->pidfile)
+            unlink(cur->conf->pidfile);
+        snapshot_release(cur);
+    }
+    if (glue_active_sessions() == 0)
+        snapshot_shutdown();
+    return rc == MI_SUCCESS ? 0 : 1;
+}

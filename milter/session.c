@@ -1,3 +1,357 @@
-/* milter/session.c - placeholder until its module lands */
+/*
+ * session.c - one SMTP connection, event by event, without libmilter.
+ *
+ * The data path reads like the SMTP transaction: connect records the client,
+ * helo the HELO name, mail takes the message's config snapshot and runs SPF,
+ * rcpt asks the policy table about each recipient, header notes the
+ * Authentication-Results headers that carry our authserv-id, eom asks the
+ * table for the message's verdict, builds our A-R header and logs the one
+ * decision line.
+ *
+ * SECURITY: every argument comes from the SMTP client through the MTA and is
+ * untrusted; it only reaches other modules as NUL-terminated strings, and
+ * everything written back (A-R header, log line) is quoted by authres.c and
+ * declog.c.
+ */
 #include "config.h"
-typedef int mxg_placeholder_session;
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "authres.h"
+#include "declog.h"
+#include "log.h"
+#include "session.h"
+#include "snapshot.h"
+#include "spfcheck.h"
+#include "xalloc.h"
+
+struct session {
+    snapshot_t *snap;        /* snapshot of the current message (or connection) */
+    facts_t *f;              /* evidence so far */
+    char *spf_helo_for;      /* HELO value spf_helo was computed for */
+    /* message state, reset by msg_reset() */
+    bool in_message;         /* MAIL FROM seen, message not ended */
+    struct timespec t0;      /* when MAIL FROM arrived */
+    bool have_rcpt_verdict;  /* a rule refused a recipient */
+    rules_verdict rcpt_verdict;
+    const char **dry;        /* names of dry-run rules that matched (borrowed from snap) */
+    size_t ndry;
+    int nauthres;            /* A-R headers seen so far */
+    int *authres_delete;     /* indexes (1-based) of ours, ascending */
+    size_t ndelete;
+    char *authres_insert;    /* our header value at end of message */
+};
+
+static const session_reply reply_continue = {SESSION_CONTINUE, NULL, NULL, NULL};
+
+static long elapsed_ms(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Forget the current message (keeps the connection and its snapshot). */
+static void msg_reset(session_t *s)
+{
+    facts_reset_message(s->f);
+    s->in_message = false;
+    s->have_rcpt_verdict = false;
+    free(s->dry);
+    s->dry = NULL;
+    s->ndry = 0;
+    s->nauthres = 0;
+    free(s->authres_delete);
+    s->authres_delete = NULL;
+    s->ndelete = 0;
+    free(s->authres_insert);
+    s->authres_insert = NULL;
+}
+
+/* Log the one decision line of the current message. */
+static void msg_log(session_t *s, const rules_verdict *v, facts_stage stage)
+{
+    declog_entry e = {
+        .facts = s->f,
+        .verdict = v,
+        .stage = stage,
+        .dry_run = s->dry,
+        .ndry_run = s->ndry,
+        .elapsed_ms = elapsed_ms(&s->t0),
+    };
+    char *line = declog_format(&e);
+    log_info("%s", line);
+    free(line);
+}
+
+/* The MTA ended the message before end-of-message: if we refused recipients,
+ * that was our decision and gets its line. */
+static void msg_end_early(session_t *s)
+{
+    if (s->in_message && s->have_rcpt_verdict)
+        msg_log(s, &s->rcpt_verdict, STAGE_RCPT);
+    msg_reset(s);
+}
+
+static void on_dryrun(const rules_verdict *would, void *arg)
+{
+    session_t *s = arg;
+
+    for (size_t i = 0; i < s->ndry; i++)
+        if (strcmp(s->dry[i], would->rule) == 0)
+            return;
+    s->dry = xreallocarray(s->dry, s->ndry + 1, sizeof(char *));
+    s->dry[s->ndry++] = would->rule;
+}
+
+static session_reply verdict_reply(const rules_verdict *v)
+{
+    session_reply r = {SESSION_CONTINUE, v->code, v->xcode, v->text};
+
+    switch (v->action) {
+    case ACTION_REJECT: r.status = SESSION_REJECT; break;
+    case ACTION_TEMPFAIL: r.status = SESSION_TEMPFAIL; break;
+    case ACTION_DISCARD: r.status = SESSION_DISCARD; break;
+    default: break;
+    }
+    return r;
+}
+
+session_t *session_new(void)
+{
+    session_t *s;
+    snapshot_t *snap = snapshot_acquire();
+
+    if (snap == NULL)
+        return NULL;
+    s = xcalloc(1, sizeof(*s));
+    s->snap = snap;
+    s->f = facts_new();
+    clock_gettime(CLOCK_MONOTONIC, &s->t0);
+    return s;
+}
+
+void session_free(session_t *s)
+{
+    if (s == NULL)
+        return;
+    msg_end_early(s);
+    facts_free(s->f);
+    free(s->spf_helo_for);
+    snapshot_release(s->snap);
+    free(s);
+}
+
+const facts_t *session_facts(const session_t *s)
+{
+    return s->f;
+}
+
+session_reply session_connect(session_t *s, const char *hostname, const char *addr)
+{
+    facts_set(&s->f->client_addr, addr && *addr ? addr : NULL);
+    facts_set(&s->f->client_name, hostname && *hostname ? hostname : "unknown");
+    s->f->trusted = cidr_list_match(s->snap->conf->trusted, s->f->client_addr);
+    s->f->stage = STAGE_CONNECT;
+    return reply_continue;
+}
+
+session_reply session_helo(session_t *s, const char *helo)
+{
+    facts_set(&s->f->helo, helo);
+    if (s->f->stage < STAGE_HELO)
+        s->f->stage = STAGE_HELO;
+    return reply_continue;
+}
+
+/* The address inside a MAIL FROM / RCPT TO argument: strips <>, blanks and
+ * an RFC 5321 source route ("<@a,@b:user@example.com>").  Caller frees. */
+static char *envelope_address(const char *arg)
+{
+    const char *p = arg ? arg : "";
+    const char *end, *colon;
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '<')
+        p++;
+    end = p + strlen(p);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (end > p && end[-1] == '>')
+        end--;
+    if (*p == '@' && (colon = memchr(p, ':', (size_t)(end - p))) != NULL)
+        p = colon + 1;
+    return xstrndup(p, (size_t)(end - p));
+}
+
+/* SPF for the message: MAIL FROM always, HELO once per HELO value. */
+static void run_spf(session_t *s)
+{
+    const conf_t *conf = s->snap->conf;
+    facts_t *f = s->f;
+    spfcheck_input in = {
+        .client_ip = f->client_addr,
+        .helo = f->helo,
+        .mail_from = f->mail_from,
+        .receiver = conf->authserv_id,
+    };
+    spfcheck_output out = {0};
+
+    if (!conf->spf_enabled || f->trusted || f->authenticated || f->client_addr == NULL) {
+        f->spf_mfrom = SPFCHECK_UNSET;
+        f->spf_helo = SPFCHECK_UNSET;
+        return;
+    }
+    spfcheck_mailfrom(s->snap->dns, &in, &out);
+    f->spf_mfrom = out.result;
+    facts_set(&f->spf_domain, out.domain);
+    facts_set(&f->spf_reason, out.reason);
+    spfcheck_output_clear(&out);
+
+    if (!conf->spf_helo || f->helo == NULL) {
+        f->spf_helo = SPFCHECK_UNSET;
+        return;
+    }
+    if (s->spf_helo_for && strcmp(s->spf_helo_for, f->helo) == 0 && f->spf_helo != SPFCHECK_UNSET)
+        return;
+    spfcheck_helo(s->snap->dns, &in, &out);
+    f->spf_helo = out.result;
+    facts_set(&s->spf_helo_for, f->helo);
+    spfcheck_output_clear(&out);
+}
+
+session_reply session_mail(session_t *s, const char *from, const char *auth_user)
+{
+    snapshot_t *now;
+    char *addr;
+
+    msg_end_early(s);
+    /* A message runs on the config current at its start. */
+    now = snapshot_acquire();
+    if (now != NULL && now != s->snap) {
+        snapshot_release(s->snap);
+        s->snap = now;
+        s->f->trusted = cidr_list_match(s->snap->conf->trusted, s->f->client_addr);
+    } else if (now != NULL) {
+        snapshot_release(now);
+    }
+    s->in_message = true;
+    clock_gettime(CLOCK_MONOTONIC, &s->t0);
+
+    addr = envelope_address(from);
+    facts_set(&s->f->mail_from, addr);
+    facts_set(&s->f->sender_domain, facts_addr_domain(addr));
+    free(addr);
+    s->f->authenticated = auth_user != NULL && *auth_user != '\0';
+    facts_set(&s->f->auth_user, s->f->authenticated ? auth_user : NULL);
+    s->f->stage = STAGE_MAIL;
+    run_spf(s);
+    return reply_continue;
+}
+
+void session_queue_id(session_t *s, const char *queue_id)
+{
+    if (queue_id && *queue_id && (s->f->queue_id == NULL || strcmp(s->f->queue_id, queue_id) != 0))
+        facts_set(&s->f->queue_id, queue_id);
+}
+
+session_reply session_rcpt(session_t *s, const char *rcpt)
+{
+    rules_verdict v;
+    rules_outcome o;
+    char *addr = envelope_address(rcpt);
+
+    s->f->stage = STAGE_RCPT;
+    s->f->rcpt = addr;
+    o = rules_eval(s->snap->conf->rules, s->f, &v, on_dryrun, s);
+    s->f->rcpt = NULL;
+    if (o == RULES_DECIDED && (v.action == ACTION_REJECT || v.action == ACTION_TEMPFAIL)) {
+        s->f->nrcpts_rejected++;
+        s->rcpt_verdict = v;
+        s->have_rcpt_verdict = true;
+        free(addr);
+        return verdict_reply(&v);
+    }
+    facts_add_rcpt(s->f, addr);
+    free(addr);
+    return reply_continue;
+}
+
+session_reply session_header(session_t *s, const char *name, const char *value)
+{
+    const conf_t *conf = s->snap->conf;
+
+    if (strcasecmp(name, AUTHRES_HEADER) != 0)
+        return reply_continue;
+    s->nauthres++;
+    if (conf->authres_strip && authres_is_ours(conf->authserv_id, value ? value : "")) {
+        s->authres_delete = xreallocarray(s->authres_delete, s->ndelete + 1, sizeof(int));
+        s->authres_delete[s->ndelete++] = s->nauthres;
+    }
+    return reply_continue;
+}
+
+session_reply session_eoh(session_t *s)
+{
+    s->f->stage = STAGE_DATA;
+    return reply_continue;
+}
+
+session_reply session_body(session_t *s, const unsigned char *chunk, size_t len)
+{
+    (void)s;
+    (void)chunk;
+    (void)len;
+    return reply_continue;
+}
+
+session_reply session_eom(session_t *s, session_edits *edits)
+{
+    static const rules_verdict internal = {
+        .action = ACTION_TEMPFAIL, .rule = "internal", .code = "451", .xcode = "4.3.0",
+        .text = "Internal policy error, try again later",
+    };
+    const conf_t *conf = s->snap->conf;
+    rules_verdict v;
+    session_reply r;
+
+    memset(edits, 0, sizeof(*edits));
+    s->f->stage = STAGE_EOM;
+    if (rules_eval(conf->rules, s->f, &v, on_dryrun, s) != RULES_DECIDED) {
+        log_error("policy table undecided at end of message: deferring it");
+        v = internal;
+    }
+    r = verdict_reply(&v);
+    if (r.status == SESSION_CONTINUE) {
+        /* Deletion indexes are applied from the last one up, so that no
+         * deletion shifts the index of another (the CVE-2022-48521 bug). */
+        for (size_t i = 0, j = s->ndelete; i < j / 2; i++) {
+            int t = s->authres_delete[i];
+            s->authres_delete[i] = s->authres_delete[j - 1 - i];
+            s->authres_delete[j - 1 - i] = t;
+        }
+        edits->authres_delete = s->authres_delete;
+        edits->nauthres_delete = s->ndelete;
+        if (conf->authres_add) {
+            s->authres_insert = authres_format(conf->authserv_id, s->f);
+            edits->authres_insert = s->authres_insert;
+        }
+        if (v.action == ACTION_QUARANTINE)
+            edits->quarantine = v.text ? v.text : v.rule;
+    }
+    msg_log(s, &v, STAGE_EOM);
+    /* The message is done; its state stays readable through edits until the
+     * next call, which resets it. */
+    s->in_message = false;
+    s->have_rcpt_verdict = false;
+    return r;
+}
+
+void session_abort(session_t *s)
+{
+    msg_end_early(s);
+}

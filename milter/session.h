@@ -1,1 +1,75 @@
-/* milter/session.h - placeholder */
+/*
+ * session.h - one SMTP connection as mxguard sees it, event by event:
+ * connect -> helo -> mail -> rcpt... -> header... -> eoh -> body... -> eom,
+ * with abort and close.  The libmilter glue (glue.c) translates each
+ * callback into one of these calls and the returned session_reply back into
+ * SMFIS_* codes; nothing here knows libmilter, so sessions are unit-tested
+ * without an MTA.
+ *
+ * A message takes a reference to the current config snapshot at MAIL FROM
+ * and keeps it until the message ends, so a reload never changes the rules
+ * under it.  Exactly one decision line is logged per message that reached a
+ * verdict (at end of message, or when a rule refused its recipients).
+ */
+#ifndef MXG_SESSION_H
+#define MXG_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "facts.h"
+#include "rules.h"
+
+typedef struct session session_t;
+
+typedef enum session_status {
+    SESSION_CONTINUE = 0, /* go on with the next event */
+    SESSION_REJECT,       /* 5xx: reply holds code, xcode and text */
+    SESSION_TEMPFAIL,     /* 4xx: reply holds code, xcode and text */
+    SESSION_DISCARD,      /* accept and drop silently */
+} session_status;
+
+typedef struct session_reply {
+    session_status status;
+    const char *code;   /* borrowed: valid until the next call on the session */
+    const char *xcode;
+    const char *text;
+} session_reply;
+
+/* Changes to the message at end of message, applied by the glue in order:
+ * delete headers (indexes among AUTHRES_HEADER headers, 1-based, in
+ * descending order), insert our header at the top, quarantine. */
+typedef struct session_edits {
+    const int *authres_delete; /* descending */
+    size_t nauthres_delete;
+    const char *authres_insert; /* header value, or NULL */
+    const char *quarantine;     /* reason, or NULL */
+} session_edits;
+
+/* A new session; it takes a snapshot reference from snapshot_acquire().
+ * Returns NULL when no config is installed. */
+session_t *session_new(void);
+/* Log what must be logged and free everything. */
+void session_free(session_t *s);
+
+/* hostname: the name the MTA reports; addr: text address, or NULL when the
+ * client is not on an IP socket. */
+session_reply session_connect(session_t *s, const char *hostname, const char *addr);
+session_reply session_helo(session_t *s, const char *helo);
+/* from: the MAIL FROM argument as given, with or without <>; auth_user: SASL
+ * login or NULL; queue_id may be NULL (set later with session_queue_id). */
+session_reply session_mail(session_t *s, const char *from, const char *auth_user);
+void session_queue_id(session_t *s, const char *queue_id);
+session_reply session_rcpt(session_t *s, const char *rcpt);
+session_reply session_header(session_t *s, const char *name, const char *value);
+session_reply session_eoh(session_t *s);
+session_reply session_body(session_t *s, const unsigned char *chunk, size_t len);
+/* The final verdict; *edits is valid until the next call on the session. */
+session_reply session_eom(session_t *s, session_edits *edits);
+/* The MTA ended the message without end-of-message (RSET, QUIT, ...). */
+void session_abort(session_t *s);
+
+/* For tests: the facts gathered so far. */
+const facts_t *session_facts(const session_t *s);
+
+#endif

@@ -1,3 +1,103 @@
-/* milter/snapshot.c - placeholder until its module lands */
+/*
+ * snapshot.c - reference-counted config snapshots, swapped whole on reload.
+ */
 #include "config.h"
-typedef int mxg_placeholder_snapshot;
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "snapshot.h"
+#include "xalloc.h"
+
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static snapshot_t *snap_current;
+
+snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *err, size_t errlen)
+{
+    dns_options opt = {0};
+    snapshot_t *s;
+    dns_t *dns;
+
+    if (dnsopt == NULL) {
+        opt.upstream = conf->dns_upstream;
+        opt.timeout_ms = conf->dns_timeout_ms;
+        dnsopt = &opt;
+    }
+    dns = dns_new(dnsopt, err, errlen);
+    if (dns == NULL) {
+        conf_free(conf);
+        return NULL;
+    }
+    s = xcalloc(1, sizeof(*s));
+    s->conf = s->conf_owned = conf;
+    s->dns = dns;
+    s->refs = 1;
+    return s;
+}
+
+snapshot_t *snapshot_load(const char *path, conf_error_fn errfn, void *arg)
+{
+    char err[256];
+    conf_t *conf = conf_load(path, errfn, arg);
+    snapshot_t *s;
+
+    if (conf == NULL)
+        return NULL;
+    s = snapshot_from_conf(conf, NULL, err, sizeof(err));
+    if (s == NULL) {
+        char *msg = xasprintf("%s: cannot start the DNS resolver: %s", path, err);
+        if (errfn)
+            errfn(msg, arg);
+        else
+            log_error("%s", msg);
+        free(msg);
+    }
+    return s;
+}
+
+void snapshot_install(snapshot_t *s)
+{
+    snapshot_t *old;
+
+    pthread_mutex_lock(&snap_lock);
+    old = snap_current;
+    snap_current = s;
+    pthread_mutex_unlock(&snap_lock);
+    if (old)
+        snapshot_release(old);
+}
+
+snapshot_t *snapshot_acquire(void)
+{
+    snapshot_t *s;
+
+    pthread_mutex_lock(&snap_lock);
+    s = snap_current;
+    if (s)
+        s->refs++;
+    pthread_mutex_unlock(&snap_lock);
+    return s;
+}
+
+void snapshot_release(snapshot_t *s)
+{
+    int left;
+
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&snap_lock);
+    left = --s->refs;
+    pthread_mutex_unlock(&snap_lock);
+    if (left > 0)
+        return;
+    dns_free(s->dns);
+    conf_free(s->conf_owned);
+    free(s);
+}
+
+void snapshot_shutdown(void)
+{
+    snapshot_install(NULL);
+}

@@ -1,1 +1,41 @@
-/* milter/snapshot.h - placeholder */
+/*
+ * snapshot.h - the loaded configuration as an immutable, reference-counted
+ * snapshot: the parsed config plus the DNS resolver built from it.
+ *
+ * This is mxguard's one piece of global mutable state.  A reload builds a
+ * complete new snapshot first and swaps it in whole only if it loaded
+ * cleanly; a message holds the snapshot it started with until it ends, so a
+ * reload never changes the rules under a message in flight.
+ */
+#ifndef MXG_SNAPSHOT_H
+#define MXG_SNAPSHOT_H
+
+#include "conf.h"
+#include "dns.h"
+
+typedef struct snapshot {
+    const conf_t *conf; /* read-only */
+    dns_t *dns;         /* shared resolver of this snapshot */
+    /* private */
+    conf_t *conf_owned;
+    int refs;
+} snapshot_t;
+
+/* Load a config file and build its resolver.  On failure returns NULL after
+ * reporting every problem through errfn (NULL: log_error). */
+snapshot_t *snapshot_load(const char *path, conf_error_fn errfn, void *arg);
+/* Build a snapshot around an already loaded config (takes ownership) and an
+ * optional resolver options override for tests (NULL: from the config). */
+snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *err, size_t errlen);
+
+/* Make s the current snapshot (takes the caller's reference); the previous
+ * one is released. */
+void snapshot_install(snapshot_t *s);
+/* A new reference to the current snapshot (NULL if none installed). */
+snapshot_t *snapshot_acquire(void);
+/* Drop a reference; the last one frees the snapshot and its resolver. */
+void snapshot_release(snapshot_t *s);
+/* Release the current snapshot (at shutdown). */
+void snapshot_shutdown(void);
+
+#endif
