@@ -1,2 +1,297 @@
-/* tests/unit/test_session.c - placeholder: skipped until written */
-int main(void) { return 77; }
+/*
+ * test_session.c - the per-connection context through whole SMTP
+ * transactions, with a real config snapshot and DNS answers from libunbound
+ * local data: SPF verdicts at RCPT, end-of-message edits (A-R insert, forged
+ * A-R deletion in descending order, quarantine), dry-run, the one decision
+ * line per message, and reload isolation of messages in flight.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "session.h"
+#include "snapshot.h"
+#include "testutil.h"
+
+static const char *const zones[] = {"example. static", "broken.example. refuse", NULL};
+static const char *const data[] = {
+    "pass.example. TXT \"v=spf1 ip4:192.0.2.1 -all\"",
+    "fail.example. TXT \"v=spf1 -all\"",
+    "soft.example. TXT \"v=spf1 ~all\"",
+    "hold.example. TXT \"v=spf1 ip4:192.0.2.1 -all\"",
+    "mail.pass.example. TXT \"v=spf1 ip4:192.0.2.1 -all\"",
+    "mail.pass.example. A 192.0.2.1",
+    NULL,
+};
+
+static const char *conf_a =
+    "authserv_id = \"mx.example.net\";\n"
+    "trusted_networks = [\"10.0.0.0/8\"];\n"
+    "rules = (\n"
+    "  { name = \"would-softfail\"; match = { spf = [\"softfail\"]; }; action = \"reject\"; dry_run = true; },\n"
+    "  { name = \"spf-fail\"; match = { spf = [\"fail\"]; }; action = \"reject\";\n"
+    "    reply = { code = 550; xcode = \"5.7.23\"; text = \"SPF validation failed\"; }; },\n"
+    "  { name = \"spf-temp\"; match = { spf = [\"temperror\"]; }; action = \"tempfail\";\n"
+    "    reply = { code = 451; xcode = \"4.7.24\"; text = \"SPF temporary error\"; }; },\n"
+    "  { name = \"hold\"; match = { sender_domain = [\"hold.example\"]; }; action = \"quarantine\"; reason = \"held for review\"; }\n"
+    ");\n";
+
+/* Same, but SPF fail is only quarantined. */
+static const char *conf_b =
+    "authserv_id = \"mx.example.net\";\n"
+    "rules = ( { name = \"fail-hold\"; match = { spf = [\"fail\"]; }; action = \"quarantine\"; } );\n";
+
+static void install(const char *text)
+{
+    dns_options opt = {.timeout_ms = 2000, .local_zones = zones, .local_data = data};
+    char err[256];
+    conf_t *c = conf_load_string(text, "test.conf", NULL, NULL);
+    snapshot_t *s;
+
+    ck_assert_ptr_nonnull(c);
+    s = snapshot_from_conf(c, &opt, err, sizeof(err));
+    ck_assert_msg(s != NULL, "snapshot: %s", err);
+    snapshot_install(s);
+}
+
+static void setup(void)
+{
+    install(conf_a);
+    tu_log_start();
+}
+
+static void teardown(void)
+{
+    tu_log_stop();
+    snapshot_shutdown();
+}
+
+/* Number of decision lines logged so far. */
+static int decisions(void)
+{
+    int n = 0;
+    for (const char *p = tu_log_text(); (p = strstr(p, "decision ")) != NULL; p++)
+        n++;
+    return n;
+}
+
+static session_t *open_session(const char *addr, const char *helo)
+{
+    session_t *s = session_new();
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(session_connect(s, "client.example", addr).status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_helo(s, helo).status, SESSION_CONTINUE);
+    return s;
+}
+
+START_TEST(spf_pass_accepts_with_authres_and_strips_ours)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_edits ed;
+    session_reply r;
+
+    ck_assert_int_eq(session_mail(s, "<alice@pass.example>", NULL).status, SESSION_CONTINUE);
+    session_queue_id(s, "QID123");
+    ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
+    session_header(s, "Authentication-Results", "mx.example.net; spf=pass smtp.mailfrom=x@y");
+    session_header(s, "Subject", "hi");
+    session_header(s, "authentication-results", "other.example; spf=fail");
+    session_header(s, "AUTHENTICATION-RESULTS", "(forged)\r\n\tMX.Example.NET; dkim=pass");
+    session_eoh(s);
+    r = session_eom(s, &ed);
+    ck_assert_int_eq(r.status, SESSION_CONTINUE);
+    ck_assert_uint_eq(ed.nauthres_delete, 2);
+    ck_assert_int_eq(ed.authres_delete[0], 3); /* descending */
+    ck_assert_int_eq(ed.authres_delete[1], 1);
+    ck_assert_ptr_nonnull(ed.authres_insert);
+    ck_assert_ptr_nonnull(strstr(ed.authres_insert, "mx.example.net;"));
+    ck_assert_ptr_nonnull(strstr(ed.authres_insert, "spf=pass smtp.mailfrom=alice@pass.example"));
+    ck_assert_ptr_nonnull(strstr(ed.authres_insert, "smtp.helo=mail.pass.example"));
+    ck_assert_ptr_null(ed.quarantine);
+    ck_assert_int_eq(decisions(), 1);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "queue_id=QID123"));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "spf=pass"));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "rule=default"));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "action=accept"));
+    session_free(s);
+    ck_assert_int_eq(decisions(), 1);
+}
+END_TEST
+
+START_TEST(spf_fail_rejects_at_rcpt_and_logs_once)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_reply r;
+
+    session_mail(s, "<mallory@fail.example>", NULL);
+    r = session_rcpt(s, "<bob@example.net>");
+    ck_assert_int_eq(r.status, SESSION_REJECT);
+    ck_assert_str_eq(r.code, "550");
+    ck_assert_str_eq(r.xcode, "5.7.23");
+    ck_assert_str_eq(r.text, "SPF validation failed");
+    r = session_rcpt(s, "<carol@example.net>");
+    ck_assert_int_eq(r.status, SESSION_REJECT);
+    ck_assert_int_eq(decisions(), 0); /* logged when the MTA ends the transaction */
+    session_abort(s);
+    ck_assert_int_eq(decisions(), 1);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "stage=rcpt"));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "rule=spf-fail"));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "action=reject"));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "rcpts_rejected=2"));
+    session_free(s);
+    ck_assert_int_eq(decisions(), 1);
+}
+END_TEST
+
+START_TEST(dry_run_logged_not_applied)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_edits ed;
+
+    session_mail(s, "<x@soft.example>", NULL);
+    ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_rcpt(s, "<eve@example.net>").status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_eom(s, &ed).status, SESSION_CONTINUE);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "dry_run=would-softfail "));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "action=accept"));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "rcpts=2"));
+    ck_assert_ptr_nonnull(strstr(ed.authres_insert, "spf=softfail"));
+    session_free(s);
+}
+END_TEST
+
+START_TEST(quarantine_at_eom)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_edits ed;
+
+    session_mail(s, "<x@hold.example>", NULL);
+    ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_eom(s, &ed).status, SESSION_CONTINUE);
+    ck_assert_ptr_nonnull(ed.quarantine);
+    ck_assert_str_eq(ed.quarantine, "held for review");
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "action=quarantine"));
+    session_free(s);
+}
+END_TEST
+
+START_TEST(dns_failure_tempfails)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_reply r;
+
+    session_mail(s, "<x@broken.example>", NULL);
+    r = session_rcpt(s, "<bob@example.net>");
+    ck_assert_int_eq(r.status, SESSION_TEMPFAIL);
+    ck_assert_str_eq(r.code, "451");
+    session_free(s);
+    ck_assert_int_eq(decisions(), 1);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "spf=temperror"));
+}
+END_TEST
+
+START_TEST(trusted_client_skips_spf)
+{
+    session_t *s = open_session("10.1.2.3", "laptop");
+    session_edits ed;
+
+    session_mail(s, "<x@fail.example>", NULL);
+    ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_eom(s, &ed).status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_facts(s)->spf_mfrom, SPFCHECK_UNSET);
+    ck_assert_ptr_nonnull(strstr(ed.authres_insert, "none"));
+    ck_assert_ptr_null(strstr(ed.authres_insert, "spf="));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "spf=- "));
+    session_free(s);
+}
+END_TEST
+
+START_TEST(null_sender_uses_helo_identity)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_edits ed;
+
+    session_mail(s, "<>", NULL);
+    ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_facts(s)->spf_mfrom, SPFCHECK_PASS);
+    session_eom(s, &ed);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "mail_from=<>"));
+    ck_assert_ptr_nonnull(strstr(ed.authres_insert, "smtp.mailfrom=postmaster@mail.pass.example"));
+    session_free(s);
+}
+END_TEST
+
+START_TEST(two_messages_one_line_each)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_edits ed;
+
+    session_mail(s, "<a@pass.example>", NULL);
+    session_rcpt(s, "<bob@example.net>");
+    session_eom(s, &ed);
+    session_mail(s, "<b@fail.example>", NULL);
+    ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_REJECT);
+    session_mail(s, "<c@pass.example>", NULL); /* RSET-less new transaction */
+    session_rcpt(s, "<bob@example.net>");
+    session_eom(s, &ed);
+    ck_assert_int_eq(decisions(), 3);
+    session_free(s);
+    ck_assert_int_eq(decisions(), 3);
+}
+END_TEST
+
+START_TEST(reload_keeps_snapshot_of_message_in_flight)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_edits ed;
+    session_reply r;
+
+    session_mail(s, "<x@fail.example>", NULL); /* runs on conf_a */
+    install(conf_b);                          /* reload mid-message */
+    r = session_rcpt(s, "<bob@example.net>");
+    ck_assert_int_eq(r.status, SESSION_REJECT); /* still conf_a's rule */
+    session_abort(s);
+    session_mail(s, "<x@fail.example>", NULL); /* next message: conf_b */
+    ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_eom(s, &ed).status, SESSION_CONTINUE);
+    ck_assert_ptr_nonnull(ed.quarantine);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "rule=fail-hold"));
+    session_free(s);
+}
+END_TEST
+
+START_TEST(no_config_no_session)
+{
+    snapshot_shutdown();
+    ck_assert_ptr_null(session_new());
+}
+END_TEST
+
+static Suite *session_suite(void)
+{
+    Suite *su = suite_create("session");
+    TCase *tc = tcase_create("transactions");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, spf_pass_accepts_with_authres_and_strips_ours);
+    tcase_add_test(tc, spf_fail_rejects_at_rcpt_and_logs_once);
+    tcase_add_test(tc, dry_run_logged_not_applied);
+    tcase_add_test(tc, quarantine_at_eom);
+    tcase_add_test(tc, dns_failure_tempfails);
+    tcase_add_test(tc, trusted_client_skips_spf);
+    tcase_add_test(tc, null_sender_uses_helo_identity);
+    tcase_add_test(tc, two_messages_one_line_each);
+    tcase_add_test(tc, reload_keeps_snapshot_of_message_in_flight);
+    tcase_add_test(tc, no_config_no_session);
+    suite_add_tcase(su, tc);
+    return su;
+}
+
+int main(void)
+{
+    return tu_run(session_suite());
+}
