@@ -1,0 +1,55 @@
+#!/bin/sh
+# test.sh - install the test dependencies, build, and run every test:
+#   1. the normal build (-Wall -Wextra -Werror): make check (Check unit tests,
+#      miltertest integration, end-to-end through a private Postfix);
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: make check;
+#   3. the Check unit tests once more under valgrind.
+# Exits non-zero on any failure; the last line is "N passed, N failed".
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+passed=0
+failed=0
+
+fail() { echo "test.sh: FAILED: $*"; failed=$((failed + 1)); }
+
+count_trs() { # dir
+    p=$(grep -l '^:test-result: PASS' "$1"/tests/unit/*.trs "$1"/tests/*/*.trs 2>/dev/null | wc -l)
+    f=$(grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/unit/*.trs "$1"/tests/*/*.trs 2>/dev/null | wc -l)
+    passed=$((passed + p)); failed=$((failed + f))
+    [ "$f" -eq 0 ] || grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/unit/*.trs "$1"/tests/*/*.trs 2>/dev/null | sed 's/^/test.sh: not passed: /'
+}
+
+run_check() { # build-dir-name [configure options]
+    name=$1; shift
+    echo "== $name build: make check"
+    if ! scripts/build.sh "$name" "$@"; then fail "$name build"; return; fi
+    rm -f build/"$name"/tests/*/*.trs build/"$name"/tests/*/*.log
+    if ! (cd build/"$name" && make -j2 check); then
+        for l in build/"$name"/tests/*/*.log; do
+            case $l in */test-suite.log) continue ;; esac
+            grep -qE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "${l%.log}.trs" 2>/dev/null && { echo "---- $l"; tail -n 80 "$l"; }
+        done
+    fi
+    count_trs build/"$name"
+}
+
+scripts/install-deps.sh --test || { echo "test.sh: cannot install dependencies"; exit 1; }
+
+run_check test
+run_check san --enable-sanitizers
+
+echo "== valgrind: unit tests"
+for t in build/test/tests/unit/test_*; do
+    case $t in *.o|*.log|*.trs) continue ;; esac
+    [ -x "$t" ] || continue
+    if CK_FORK=no TESTS_SRCDIR="$top/tests" valgrind -q --error-exitcode=1 --leak-check=full \
+        --errors-for-leak-kinds=definite --track-fds=no "$t" >build/test/valgrind-"${t##*/}".log 2>&1; then
+        passed=$((passed + 1))
+    else
+        fail "valgrind ${t##*/}"; tail -n 60 build/test/valgrind-"${t##*/}".log
+    fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
