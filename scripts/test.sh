@@ -14,10 +14,10 @@ failed=0
 fail() { echo "test.sh: FAILED: $*"; failed=$((failed + 1)); }
 
 count_trs() { # dir
-    p=$(grep -l '^:test-result: PASS' "$1"/tests/unit/*.trs "$1"/tests/*/*.trs 2>/dev/null | wc -l)
-    f=$(grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/unit/*.trs "$1"/tests/*/*.trs 2>/dev/null | wc -l)
+    p=$(grep -l '^:test-result: PASS' "$1"/tests/*/*.trs 2>/dev/null | wc -l)
+    f=$(grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/*/*.trs 2>/dev/null | wc -l)
     passed=$((passed + p)); failed=$((failed + f))
-    [ "$f" -eq 0 ] || grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/unit/*.trs "$1"/tests/*/*.trs 2>/dev/null | sed 's/^/test.sh: not passed: /'
+    [ "$f" -eq 0 ] || grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/*/*.trs 2>/dev/null | sed 's/^/test.sh: not passed: /'
 }
 
 run_check() { # build-dir-name [configure options]
