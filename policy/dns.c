@@ -1,3 +1,634 @@
-/* policy/dns.c - placeholder until its module lands */
+/*
+ * dns.c - the one DNS resolver of mxguard, built on libunbound.
+ *
+ * One ub_ctx per dns_t, resolving in libunbound's background *thread*
+ * (ub_ctx_async(ctx, 1), never a forked process).  Queries are started with
+ * ub_resolve_async() from any thread; one dispatcher thread owned by the
+ * dns_t polls ub_fd() and runs ub_process(), which invokes our callback.
+ * Each query has its own condition variable (all share dns->mu); dns_wait()
+ * sleeps on it until the answer or the query's deadline.
+ *
+ * Who frees what (libunbound 1.17 libunbound.c, thread mode):
+ *  - ub_cancel() marks the ctx_query cancelled under ctx->cfglock.  It
+ *    returns UB_NOERROR only while the query is still registered; then
+ *    process_answer_detail() (also under cfglock) later sees the flag, frees
+ *    the result itself and never calls our callback.
+ *  - If the answer was already taken out of the registry, ub_cancel()
+ *    returns UB_NOID and our callback has run or is about to run (in our
+ *    dispatcher thread, without libunbound locks held).
+ * So on a deadline dns_wait() cancels: on UB_NOERROR it frees the query at
+ * once; otherwise, under dns->mu, it either takes the answer that just
+ * arrived, or marks the query abandoned and the callback frees it (and the
+ * ub_result).  Abandoned queries are kept on a list so that dns_free() can
+ * release those whose answer never came (ub_ctx_delete() frees libunbound's
+ * side, never ours).  Nothing is touched after it is freed, nothing leaks.
+ *
+ * SECURITY: answers come from the network and are untrusted.  Names are
+ * checked before they reach libunbound; rdata is copied with the lengths of
+ * the wire answer; the rdata helpers check every length byte.
+ */
 #include "config.h"
-typedef int mxg_placeholder_dns;
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <unbound.h>
+
+#include "dns.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define DNS_DEFAULT_TIMEOUT_MS 5000u
+
+struct dns {
+    struct ub_ctx *ctx;      /* libunbound context (owned) */
+    unsigned timeout_ms;     /* per-query deadline */
+    pthread_mutex_t mu;      /* guards every dns_query_t's state */
+    pthread_condattr_t cattr; /* CLOCK_MONOTONIC for the query conds */
+    pthread_t thread;        /* dispatcher: ub_fd() -> ub_process() */
+    bool thread_started;
+    int stop[2];             /* pipe: dns_free() wakes the dispatcher */
+    dns_query_t *abandoned;  /* timed-out queries whose callback may come */
+};
+
+struct dns_query {
+    dns_t *dns;
+    char *name;              /* for logs */
+    int rrtype;
+    int async_id;            /* libunbound's id, 0 if not started */
+    struct timespec deadline; /* CLOCK_MONOTONIC */
+    pthread_cond_t cond;     /* signalled by the callback (under dns->mu) */
+    bool done;               /* answer (or start failure) is in */
+    bool abandoned;          /* waiter gave up: the callback frees */
+    bool start_failed;       /* dns_start() could not start it */
+    int ub_err;              /* error given to the callback */
+    struct ub_result *result; /* owned until converted */
+    dns_query_t *next, *prev; /* on dns->abandoned */
+};
+
+const char *dns_status_name(dns_status st)
+{
+    switch (st) {
+    case DNS_ANSWER: return "answer";
+    case DNS_NXDOMAIN: return "nxdomain";
+    case DNS_NODATA: return "nodata";
+    case DNS_SERVFAIL: return "servfail";
+    case DNS_TIMEOUT: return "timeout";
+    case DNS_ERROR: return "error";
+    }
+    return "unknown";
+}
+
+/* ---- names and upstreams ---------------------------------------------- */
+
+/* Check a presentation-format domain name: not empty, no empty label, labels
+ * of 1..63 octets, at most 255 octets in wire form.  Handles \X and \DDD. */
+static bool dns_name_ok(const char *name)
+{
+    size_t wire = 1, label = 0;
+    const char *p = name;
+
+    if (name == NULL || *name == '\0')
+        return false;
+    if (strcmp(name, ".") == 0)
+        return true;
+    while (*p != '\0') {
+        if (*p == '.') {
+            if (label == 0)
+                return false; /* empty label (or leading dot) */
+            wire += label + 1;
+            label = 0;
+            p++;
+            continue;
+        }
+        if (*p == '\\') {
+            p++;
+            if (p[0] >= '0' && p[0] <= '9') {
+                if (!(p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9'))
+                    return false;
+                if ((p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0') > 255)
+                    return false;
+                p += 3;
+            } else if (*p == '\0') {
+                return false;
+            } else {
+                p++;
+            }
+        } else {
+            p++;
+        }
+        if (++label > 63)
+            return false;
+    }
+    if (label > 0)
+        wire += label + 1;
+    return wire <= 255;
+}
+
+/* Split "ADDR[@PORT]": is ADDR an IPv4/IPv6 address, PORT 1..65535? */
+static bool dns_parse_upstream(const char *up, char *err, size_t errlen)
+{
+    char addr[INET6_ADDRSTRLEN + 1];
+    const char *at = strrchr(up, '@');
+    size_t alen = at ? (size_t)(at - up) : strlen(up);
+    unsigned char buf[sizeof(struct in6_addr)];
+
+    if (alen == 0 || alen >= sizeof(addr)) {
+        snprintf(err, errlen, "bad upstream \"%s\": expected \"system\", ADDR or ADDR@PORT", up);
+        return false;
+    }
+    memcpy(addr, up, alen);
+    addr[alen] = '\0';
+    if (inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1) {
+        snprintf(err, errlen, "bad upstream \"%s\": \"%s\" is not an IP address", up, addr);
+        return false;
+    }
+    if (at) {
+        const char *p = at + 1;
+        unsigned long port = 0;
+        if (*p == '\0') {
+            snprintf(err, errlen, "bad upstream \"%s\": empty port", up);
+            return false;
+        }
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9' || port > 65535) {
+                port = 0;
+                break;
+            }
+            port = port * 10 + (unsigned long)(*p - '0');
+        }
+        if (port == 0 || port > 65535) {
+            snprintf(err, errlen, "bad upstream \"%s\": port must be 1..65535", up);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool dns_upstream_is_system(const char *up)
+{
+    return up == NULL || strcmp(up, "system") == 0;
+}
+
+bool dns_upstream_valid(const char *upstream, char *err, size_t errlen)
+{
+    if (dns_upstream_is_system(upstream))
+        return true;
+    return dns_parse_upstream(upstream, err, errlen);
+}
+
+/* ---- dispatcher thread -------------------------------------------------- */
+
+static void *dns_dispatch(void *arg)
+{
+    dns_t *dns = arg;
+    struct pollfd pfd[2];
+
+    pfd[0].fd = ub_fd(dns->ctx);
+    pfd[0].events = POLLIN;
+    pfd[1].fd = dns->stop[0];
+    pfd[1].events = POLLIN;
+    for (;;) {
+        pfd[0].revents = pfd[1].revents = 0;
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("dns: poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[1].revents != 0)
+            break;
+        if (pfd[0].revents != 0) {
+            int r = ub_process(dns->ctx);
+            if (r != 0) {
+                /* Waiters still end at their deadlines. */
+                log_error("dns: resolver stopped: %s", ub_strerror(r));
+                break;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Run f with all signals blocked, so that threads created by it (ours and
+ * libunbound's) never take the daemon's signals. */
+static void dns_block_signals(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void dns_restore_signals(const sigset_t *old)
+{
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* ---- create / free ------------------------------------------------------ */
+
+static bool dns_set(struct ub_ctx *ctx, const char *opt, const char *val,
+                    char *err, size_t errlen)
+{
+    int r = ub_ctx_set_option(ctx, opt, val);
+    if (r != 0) {
+        snprintf(err, errlen, "resolver option %s %s: %s", opt, val, ub_strerror(r));
+        return false;
+    }
+    return true;
+}
+
+/* Options for a stub resolver in front of a caching upstream: no DNSSEC
+ * validator (no trust anchor), a modest EDNS buffer (no fragmentation),
+ * few resends (our deadline is what counts), and keep probing a single
+ * upstream that timed out rather than failing fast for minutes. */
+static bool dns_configure(struct ub_ctx *ctx, const dns_options *opt,
+                          char *err, size_t errlen)
+{
+    static const char *const base[][2] = {
+        { "module-config:", "iterator" },
+        { "edns-buffer-size:", "1232" },
+        { "do-not-query-localhost:", "no" },
+        { "outbound-msg-retry:", "2" },
+        { "infra-keep-probing:", "yes" },
+        { "infra-host-ttl:", "60" },
+        { "prefetch:", "no" },
+        { "serve-expired:", "no" },
+        { "use-syslog:", "no" },
+    };
+    int r;
+
+    for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+        if (!dns_set(ctx, base[i][0], base[i][1], err, errlen))
+            return false;
+    if (dns_upstream_is_system(opt->upstream)) {
+        if ((r = ub_ctx_resolvconf(ctx, NULL)) != 0) {
+            snprintf(err, errlen, "cannot use /etc/resolv.conf: %s", ub_strerror(r));
+            return false;
+        }
+        if ((r = ub_ctx_hosts(ctx, NULL)) != 0) {
+            snprintf(err, errlen, "cannot use /etc/hosts: %s", ub_strerror(r));
+            return false;
+        }
+    } else {
+        if (!dns_parse_upstream(opt->upstream, err, errlen))
+            return false;
+        if ((r = ub_ctx_set_fwd(ctx, opt->upstream)) != 0) {
+            snprintf(err, errlen, "bad upstream \"%s\": %s", opt->upstream, ub_strerror(r));
+            return false;
+        }
+    }
+    for (const char *const *z = opt->local_zones; z && *z; z++)
+        if (!dns_set(ctx, "local-zone:", *z, err, errlen))
+            return false;
+    for (const char *const *d = opt->local_data; d && *d; d++)
+        if (!dns_set(ctx, "local-data:", *d, err, errlen))
+            return false;
+    /* Finalize now, so that bad local data is reported here and not as a
+     * failure of every later query.  Removing a zone that cannot exist is
+     * the public call that finalizes without side effects. */
+    if ((r = ub_ctx_zone_remove(ctx, "mxguard-finalize.invalid.")) != 0) {
+        snprintf(err, errlen, "resolver configuration: %s", ub_strerror(r));
+        return false;
+    }
+    return true;
+}
+
+dns_t *dns_new(const dns_options *opt, char *err, size_t errlen)
+{
+    static const dns_options defaults = { NULL, 0, NULL, NULL };
+    dns_t *dns;
+    sigset_t old;
+    int r;
+
+    if (opt == NULL)
+        opt = &defaults;
+    dns = xcalloc(1, sizeof(*dns));
+    dns->stop[0] = dns->stop[1] = -1;
+    dns->timeout_ms = opt->timeout_ms ? opt->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
+    pthread_mutex_init(&dns->mu, NULL);
+    pthread_condattr_init(&dns->cattr);
+    pthread_condattr_setclock(&dns->cattr, CLOCK_MONOTONIC);
+
+    dns->ctx = ub_ctx_create();
+    if (dns->ctx == NULL) {
+        snprintf(err, errlen, "cannot create resolver context");
+        goto fail;
+    }
+    if ((r = ub_ctx_async(dns->ctx, 1)) != 0) {
+        snprintf(err, errlen, "resolver threads: %s", ub_strerror(r));
+        goto fail;
+    }
+    if (!dns_configure(dns->ctx, opt, err, errlen))
+        goto fail;
+    if (pipe(dns->stop) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    dns_block_signals(&old);
+    r = pthread_create(&dns->thread, NULL, dns_dispatch, dns);
+    dns_restore_signals(&old);
+    if (r != 0) {
+        snprintf(err, errlen, "cannot start resolver thread: %s", strerror(r));
+        goto fail;
+    }
+    dns->thread_started = true;
+    return dns;
+
+fail:
+    dns_free(dns);
+    return NULL;
+}
+
+static void dns_query_destroy(dns_query_t *q)
+{
+    pthread_cond_destroy(&q->cond);
+    ub_resolve_free(q->result);
+    free(q->name);
+    free(q);
+}
+
+void dns_free(dns_t *dns)
+{
+    if (dns == NULL)
+        return;
+    if (dns->thread_started) {
+        ssize_t n;
+        do
+            n = write(dns->stop[1], "x", 1);
+        while (n < 0 && errno == EINTR);
+        pthread_join(dns->thread, NULL);
+    }
+    /* Stops libunbound's thread; answers still queued are dropped without
+     * callbacks, so the abandoned queries below are ours alone. */
+    if (dns->ctx)
+        ub_ctx_delete(dns->ctx);
+    while (dns->abandoned) {
+        dns_query_t *q = dns->abandoned;
+        dns->abandoned = q->next;
+        dns_query_destroy(q);
+    }
+    if (dns->stop[0] >= 0)
+        close(dns->stop[0]);
+    if (dns->stop[1] >= 0)
+        close(dns->stop[1]);
+    pthread_condattr_destroy(&dns->cattr);
+    pthread_mutex_destroy(&dns->mu);
+    free(dns);
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+static void dns_callback(void *arg, int err, struct ub_result *result)
+{
+    dns_query_t *q = arg;
+    dns_t *dns = q->dns; /* q lives at least until done/abandoned is seen */
+
+    pthread_mutex_lock(&dns->mu);
+    if (q->abandoned) {
+        if (q->prev)
+            q->prev->next = q->next;
+        else
+            dns->abandoned = q->next;
+        if (q->next)
+            q->next->prev = q->prev;
+        pthread_mutex_unlock(&dns->mu);
+        ub_resolve_free(result);
+        dns_query_destroy(q);
+        return;
+    }
+    q->ub_err = err;
+    q->result = result;
+    q->done = true;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&dns->mu);
+}
+
+dns_query_t *dns_start(dns_t *dns, const char *name, int rrtype)
+{
+    dns_query_t *q = xcalloc(1, sizeof(*q));
+    struct timespec now;
+    sigset_t old;
+    int r;
+
+    q->dns = dns;
+    q->name = xstrdup(name ? name : "");
+    q->rrtype = rrtype;
+    pthread_cond_init(&q->cond, &dns->cattr);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    q->deadline.tv_sec = now.tv_sec + (time_t)(dns->timeout_ms / 1000);
+    q->deadline.tv_nsec = now.tv_nsec + (long)(dns->timeout_ms % 1000) * 1000000L;
+    if (q->deadline.tv_nsec >= 1000000000L) {
+        q->deadline.tv_sec++;
+        q->deadline.tv_nsec -= 1000000000L;
+    }
+
+    if (!dns_name_ok(name) || rrtype <= 0 || rrtype > 65535) {
+        q->start_failed = true;
+        q->done = true;
+        return q;
+    }
+    /* libunbound starts its thread on the first query: keep signals out. */
+    dns_block_signals(&old);
+    r = ub_resolve_async(dns->ctx, name, rrtype, 1 /* IN */, q, dns_callback, &q->async_id);
+    dns_restore_signals(&old);
+    if (r != 0) {
+        log_error("dns: cannot start query %s/%d: %s", name, rrtype, ub_strerror(r));
+        /* A query registered before the failure must never call back. */
+        if (q->async_id != 0)
+            (void)ub_cancel(dns->ctx, q->async_id);
+        q->start_failed = true;
+        q->done = true;
+    }
+    return q;
+}
+
+/* Turn a finished query into an answer. */
+static dns_answer *dns_convert(dns_query_t *q)
+{
+    dns_answer *a = xcalloc(1, sizeof(*a));
+    struct ub_result *res = q->result;
+
+    a->rrtype = q->rrtype;
+    if (q->start_failed) {
+        a->status = DNS_ERROR;
+        return a;
+    }
+    if (q->ub_err != 0 || res == NULL) {
+        log_warn("dns: query %s/%d failed: %s", q->name, q->rrtype, ub_strerror(q->ub_err));
+        a->status = DNS_ERROR;
+        return a;
+    }
+    a->rcode = res->rcode;
+    a->secure = res->secure != 0;
+    if (res->bogus) {
+        a->status = DNS_SERVFAIL;
+    } else if (res->rcode == 3) {
+        a->status = DNS_NXDOMAIN;
+    } else if (res->rcode != 0) {
+        a->status = DNS_SERVFAIL;
+    } else if (!res->havedata || res->data == NULL || res->data[0] == NULL) {
+        a->status = DNS_NODATA;
+    } else {
+        size_t n = 0;
+        while (res->data[n] != NULL)
+            n++;
+        a->status = DNS_ANSWER;
+        a->ttl = res->ttl > 0 ? (unsigned)res->ttl : 0;
+        a->count = n;
+        a->rdata = xcalloc(n, sizeof(*a->rdata));
+        a->rdlen = xcalloc(n, sizeof(*a->rdlen));
+        for (size_t i = 0; i < n; i++) {
+            size_t len = res->len[i] > 0 ? (size_t)res->len[i] : 0;
+            a->rdata[i] = xmalloc(len);
+            if (len)
+                memcpy(a->rdata[i], res->data[i], len);
+            a->rdlen[i] = len;
+        }
+    }
+    return a;
+}
+
+dns_status dns_wait(dns_query_t *q, dns_answer **out)
+{
+    dns_t *dns = q->dns;
+    dns_answer *a;
+    int r = 0;
+
+    pthread_mutex_lock(&dns->mu);
+    while (!q->done && r != ETIMEDOUT)
+        r = pthread_cond_timedwait(&q->cond, &dns->mu, &q->deadline);
+    if (!q->done) {
+        pthread_mutex_unlock(&dns->mu);
+        log_warn("dns: no answer for %s/%d within %u ms", q->name, q->rrtype, dns->timeout_ms);
+        /* Deadline.  See the top of the file for the cancel protocol. */
+        if (ub_cancel(dns->ctx, q->async_id) == 0) {
+            dns_query_destroy(q); /* libunbound will never call back */
+        } else {
+            pthread_mutex_lock(&dns->mu);
+            if (q->done) {
+                /* The answer arrived in the meantime: too late, drop it. */
+                pthread_mutex_unlock(&dns->mu);
+                dns_query_destroy(q);
+            } else {
+                q->abandoned = true;
+                q->prev = NULL;
+                q->next = dns->abandoned;
+                if (q->next)
+                    q->next->prev = q;
+                dns->abandoned = q;
+                pthread_mutex_unlock(&dns->mu);
+            }
+        }
+        a = xcalloc(1, sizeof(*a));
+        a->status = DNS_TIMEOUT;
+        *out = a;
+        return DNS_TIMEOUT;
+    }
+    pthread_mutex_unlock(&dns->mu);
+    a = dns_convert(q);
+    dns_query_destroy(q);
+    *out = a;
+    return a->status;
+}
+
+dns_status dns_lookup(dns_t *dns, const char *name, int rrtype, dns_answer **out)
+{
+    return dns_wait(dns_start(dns, name, rrtype), out);
+}
+
+void dns_answer_free(dns_answer *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->count; i++)
+        free(a->rdata[i]);
+    free(a->rdata);
+    free(a->rdlen);
+    free(a);
+}
+
+/* ---- rdata helpers ------------------------------------------------------ */
+
+bool dns_rdata_txt(const unsigned char *rd, size_t len, char **out, size_t *outlen)
+{
+    size_t pos = 0, n = 0;
+    char *s;
+
+    *out = NULL;
+    if (outlen)
+        *outlen = 0;
+    if (rd == NULL || len == 0)
+        return false; /* a TXT rdata holds at least one string */
+    while (pos < len) {
+        size_t l = rd[pos];
+        if (l > len - pos - 1)
+            return false;
+        pos += 1 + l;
+    }
+    s = xmalloc(len + 1);
+    pos = 0;
+    while (pos < len) {
+        size_t l = rd[pos];
+        memcpy(s + n, rd + pos + 1, l);
+        n += l;
+        pos += 1 + l;
+    }
+    s[n] = '\0';
+    *out = s;
+    if (outlen)
+        *outlen = n;
+    return true;
+}
+
+bool dns_rdata_name(const unsigned char *rd, size_t len, size_t off, char *out, size_t outsz)
+{
+    size_t o = 0, wire = 0;
+
+    if (rd == NULL || out == NULL || outsz == 0 || off >= len)
+        return false;
+    out[0] = '\0';
+    for (;;) {
+        size_t l;
+        if (off >= len)
+            return false;
+        l = rd[off++];
+        wire += 1 + l;
+        if (wire > 255)
+            return false;
+        if (l == 0)
+            break;
+        if (l > 63) /* compression pointer or extended label: not here */
+            return false;
+        if (l > len - off)
+            return false;
+        if (o > 0) {
+            if (o + 1 >= outsz)
+                return false;
+            out[o++] = '.';
+        }
+        for (size_t i = 0; i < l; i++) {
+            unsigned char c = rd[off + i];
+            if (c > ' ' && c < 0x7f && c != '.' && c != '\\') {
+                if (o + 1 >= outsz)
+                    return false;
+                out[o++] = (char)c;
+            } else {
+                if (o + 4 >= outsz)
+                    return false;
+                snprintf(out + o, outsz - o, "\\%03u", (unsigned)c);
+                o += 4;
+            }
+        }
+        off += l;
+    }
+    out[o] = '\0';
+    return true;
+}
