@@ -1,0 +1,131 @@
+-- common.lua - helpers shared by the miltertest scripts of
+-- tests/integration (loaded with dofile(TESTDIR .. "/common.lua")).
+-- Globals from miltertest -D: TESTDIR, SOCK ("unix:/path").
+-- Every helper raises a Lua error (miltertest exits 1) when the daemon does
+-- not behave as the spec says.
+
+AR = "Authentication-Results"
+
+function check(cond, msg)
+	if not cond then
+		error(msg, 2)
+	end
+end
+
+local function rname(r)
+	if r == nil then return "nil" end
+	if r == 0 then return "NUL" end
+	return string.format("'%s'", string.char(r))
+end
+
+-- The last reply must be one of the given SMFIR_* codes.
+function expect_reply(conn, what, ...)
+	local r = mt.getreply(conn)
+	for _, want in ipairs({...}) do
+		if r == want then return r end
+	end
+	local wants = {}
+	for _, want in ipairs({...}) do table.insert(wants, rname(want)) end
+	error(string.format("%s: milter replied %s, expected %s", what, rname(r),
+	      table.concat(wants, " or ")), 2)
+end
+
+-- Connect, send the client (host, ip) and HELO (if not nil).  No verdict is
+-- given before RCPT: both must get CONTINUE.
+function mx_open(ip, host, helo)
+	local conn = mt.connect(SOCK, 50, 0.1)
+	check(conn ~= nil, "mt.connect(" .. SOCK .. ") failed")
+	check(mt.conninfo(conn, host, ip) == nil, "mt.conninfo() failed")
+	expect_reply(conn, "connect", SMFIR_CONTINUE)
+	if helo ~= nil then
+		check(mt.helo(conn, helo) == nil, "mt.helo() failed")
+		expect_reply(conn, "HELO", SMFIR_CONTINUE)
+	end
+	return conn
+end
+
+-- MAIL FROM with the queue id macro (and SASL login name if auth ~= nil).
+function mx_mail(conn, qid, from, auth)
+	if auth ~= nil then
+		mt.macro(conn, SMFIC_MAIL, "i", qid, "{auth_authen}", auth, "{auth_type}", "PLAIN")
+	else
+		mt.macro(conn, SMFIC_MAIL, "i", qid)
+	end
+	check(mt.mailfrom(conn, from) == nil, "mt.mailfrom() failed")
+	expect_reply(conn, "MAIL FROM " .. from, SMFIR_CONTINUE)
+end
+
+-- RCPT TO; the reply must be one of the given codes.
+function mx_rcpt(conn, rcpt, ...)
+	check(mt.rcptto(conn, rcpt) == nil, "mt.rcptto() failed")
+	return expect_reply(conn, "RCPT TO " .. rcpt, ...)
+end
+
+-- Headers ({ {name, value}, ... }), EOH, a body (unless the filter asked
+-- not to get one) and EOM.  The EOM reply must be CONTINUE or ACCEPT.
+function mx_message(conn, headers)
+	for _, h in ipairs(headers) do
+		check(mt.header(conn, h[1], h[2]) == nil, "mt.header(" .. h[1] .. ") failed")
+		expect_reply(conn, "header " .. h[1], SMFIR_CONTINUE)
+	end
+	check(mt.eoh(conn) == nil, "mt.eoh() failed")
+	expect_reply(conn, "EOH", SMFIR_CONTINUE)
+	if not mt.test_option(conn, SMFIP_NOBODY) then
+		check(mt.bodystring(conn, "Test message body.\r\n") == nil, "mt.bodystring() failed")
+		expect_reply(conn, "body", SMFIR_CONTINUE)
+	end
+	check(mt.eom(conn) == nil, "mt.eom() failed")
+	expect_reply(conn, "EOM", SMFIR_CONTINUE, SMFIR_ACCEPT)
+end
+
+-- Normalise folding white space: runs of blanks/newlines become one space.
+function unfold(s)
+	return (string.gsub(s, "%s+", " "))
+end
+
+-- Exactly one Authentication-Results header was inserted, at index 0 (the
+-- top), folded with "\n\t" so that no line passes 78 characters, and its
+-- unfolded value equals want.  Returns the raw value.
+function expect_ar(conn, want)
+	local v = mt.getheader(conn, AR, 0)
+	check(v ~= nil, "no " .. AR .. " header added")
+	check(mt.getheader(conn, AR, 1) == nil, "more than one " .. AR .. " header added")
+	check(mt.eom_check(conn, MT_HDRINSERT, AR, v, 0),
+	      AR .. " not inserted at index 0 (the top)")
+	check(not mt.eom_check(conn, MT_HDRADD, AR),
+	      AR .. " appended at the bottom instead of inserted at the top")
+	check(string.find(v, "\r", 1, true) == nil, AR .. " contains CR: " .. v)
+	local first = true
+	for line in string.gmatch(v .. "\n", "([^\n]*)\n") do
+		local len = #line
+		if first then
+			len = len + #AR + 2
+		else
+			check(string.sub(line, 1, 1) == "\t",
+			      AR .. " continuation line does not start with TAB: " .. v)
+		end
+		check(len <= 78, AR .. " line longer than 78 characters: " .. v)
+		first = false
+	end
+	if want ~= nil and want ~= "*" then
+		check(unfold(v) == want, AR .. " is [" .. unfold(v) .. "], expected [" .. want .. "]")
+	end
+	return v
+end
+
+-- The filter deleted the index-th (1-based) A-R header; libmilter sends the
+-- name the filter used: accept any spelling of the header name.
+function ar_deleted(conn, index)
+	return mt.eom_check(conn, MT_HDRDELETE, AR, index) or
+	       mt.eom_check(conn, MT_HDRDELETE, "authentication-results", index) or
+	       mt.eom_check(conn, MT_HDRDELETE, "AUTHENTICATION-RESULTS", index)
+end
+
+function std_headers(from, subject)
+	return {
+		{ "From", from },
+		{ "To", "rcpt@dest.example" },
+		{ "Subject", subject },
+		{ "Message-ID", "<" .. subject .. "@client.example>" },
+	}
+end
