@@ -1,3 +1,798 @@
-/* policy/rules.c - placeholder until its module lands */
+/*
+ * rules.c - the policy table: building it from the libconfig "rules" list
+ * and evaluating it over the facts of a message.
+ *
+ * Conditions are described by one table (rules_kinds[]): name, the stage
+ * from which the fact is known, how to parse the setting and how to test
+ * it.  A new check (DKIM, DMARC, a DNS list) adds one row.
+ *
+ * Evaluation is three-valued per condition: TRUE, FALSE, or UNKNOWN (the
+ * stage that provides the fact has not been reached).  A rule with any FALSE
+ * condition is skipped; otherwise any UNKNOWN makes the walk stop PENDING;
+ * otherwise the rule matches.
+ *
+ * SECURITY: the facts (addresses, domains) come from the SMTP client; they
+ * are only compared (inet_pton via cidr.h, case-insensitive string compare),
+ * never copied into the verdict.  Verdict texts come from the config and are
+ * checked at load to be printable ASCII without CR/LF.
+ */
 #include "config.h"
-typedef int mxg_placeholder_rules;
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cidr.h"
+#include "rules.h"
+#include "spfcheck.h"
+#include "xalloc.h"
+
+#define RULES_NAME_MAX 64
+#define RULES_TEXT_MAX 200
+#define RULES_DOMAIN_MAX 253
+
+/* ---- names ------------------------------------------------------------ */
+
+static const char *const rules_action_names[] = {
+    [ACTION_ACCEPT] = "accept",         [ACTION_REJECT] = "reject",
+    [ACTION_TEMPFAIL] = "tempfail",     [ACTION_QUARANTINE] = "quarantine",
+    [ACTION_DISCARD] = "discard",
+};
+#define RULES_NACTIONS (sizeof(rules_action_names) / sizeof(rules_action_names[0]))
+
+const char *rules_action_name(rules_action a)
+{
+    return (unsigned)a < RULES_NACTIONS ? rules_action_names[a] : "?";
+}
+
+bool rules_action_parse(const char *name, rules_action *out)
+{
+    if (name == NULL)
+        return false;
+    for (size_t i = 0; i < RULES_NACTIONS; i++) {
+        if (strcasecmp(name, rules_action_names[i]) == 0) {
+            *out = (rules_action)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- the table -------------------------------------------------------- */
+
+typedef enum rules_tri { TRI_FALSE = 0, TRI_TRUE, TRI_UNKNOWN } rules_tri;
+
+typedef struct rules_strlist {
+    char **v;
+    size_t n;
+} rules_strlist;
+
+struct rules_kind;
+
+typedef struct rules_cond {
+    const struct rules_kind *kind;
+    union {
+        cidr_list *nets;      /* client_ip */
+        bool flag;            /* trusted, authenticated */
+        unsigned mask;        /* spf, spf_helo: bit (1 << spfcheck_result) */
+        rules_strlist domains; /* sender_domain, rcpt_domain */
+    } u;
+} rules_cond;
+
+typedef struct rules_rule {
+    char *name;
+    int line;               /* line of the rule, for duplicate-name errors */
+    rules_cond *conds;      /* all must hold; none: always */
+    size_t nconds;
+    bool dry_run;
+    rules_verdict verdict;  /* points into the fields below */
+    char code[4];           /* "550" */
+    char xcode[16];         /* "5.7.1" */
+    char *text;             /* reply text or quarantine reason */
+} rules_rule;
+
+struct rules {
+    rules_rule *v;
+    size_t n;
+    rules_rule dflt;        /* default action; name "default", no conditions */
+};
+
+/* Load context: where errors go. */
+typedef struct rules_ctx {
+    rules_error_fn errfn;
+    void *arg;
+    int nerrors;
+} rules_ctx;
+
+static void rules_err(rules_ctx *cx, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void rules_err(rules_ctx *cx, const config_setting_t *s, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    cx->nerrors++;
+    if (cx->errfn)
+        cx->errfn(s ? config_setting_source_file(s) : NULL, s ? (int)config_setting_source_line(s) : 0,
+                  reason, cx->arg);
+}
+
+/* ---- condition kinds: parse, test, free -------------------------------- */
+
+/* Parse a list or array of strings; calls each() per element; false after an error. */
+static bool rules_each_string(rules_ctx *cx, const config_setting_t *s, const char *what,
+                              bool (*each)(rules_ctx *, const config_setting_t *, const char *, void *),
+                              void *arg)
+{
+    bool ok = true;
+    int n;
+
+    if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+        rules_err(cx, s, "%s: expected a list of strings, e.g. [ \"a\", \"b\" ]", what);
+        return false;
+    }
+    n = config_setting_length(s);
+    if (n == 0) {
+        rules_err(cx, s, "%s: empty list (the condition could never hold)", what);
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+            rules_err(cx, e, "%s: expected a list of strings", what);
+            ok = false;
+            continue;
+        }
+        if (!each(cx, e, config_setting_get_string(e), arg))
+            ok = false;
+    }
+    return ok;
+}
+
+static bool rules_bool(rules_ctx *cx, const config_setting_t *s, const char *what, bool *out)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+        rules_err(cx, s, "%s: expected true or false", what);
+        return false;
+    }
+    *out = config_setting_get_bool(s) != 0;
+    return true;
+}
+
+static bool rules_cidr_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    char err[256];
+
+    if (!cidr_list_add(arg, text, err, sizeof(err))) {
+        rules_err(cx, e, "client_ip: %s", err);
+        return false;
+    }
+    return true;
+}
+
+static bool rules_parse_client_ip(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    c->u.nets = cidr_list_new();
+    return rules_each_string(cx, s, "client_ip", rules_cidr_one, c->u.nets);
+}
+
+static bool rules_parse_flag(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    return rules_bool(cx, s, config_setting_name(s), &c->u.flag);
+}
+
+static bool rules_spf_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    spfcheck_result r;
+
+    if (!spfcheck_result_parse(text, &r)) {
+        rules_err(cx, e,
+                  "unknown SPF result \"%s\" (none, neutral, pass, fail, softfail, temperror, permerror)",
+                  text);
+        return false;
+    }
+    *(unsigned *)arg |= 1u << (unsigned)r;
+    return true;
+}
+
+static bool rules_parse_spf(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    c->u.mask = 0;
+    return rules_each_string(cx, s, config_setting_name(s), rules_spf_one, &c->u.mask);
+}
+
+/* A domain pattern: "example.com" or ".example.com"; LDH and '_' labels. */
+static bool rules_domain_valid(const char *d)
+{
+    size_t len = strlen(d), label = 0;
+    const char *p = d;
+
+    if (*p == '.')
+        p++;
+    if (*p == '\0' || len > RULES_DOMAIN_MAX)
+        return false;
+    for (; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+            continue;
+        }
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return false;
+        if (++label > 63)
+            return false;
+    }
+    return label > 0;
+}
+
+typedef struct rules_domain_arg {
+    const char *what;
+    rules_strlist *list;
+} rules_domain_arg;
+
+static bool rules_domain_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    rules_domain_arg *a = arg;
+
+    if (!rules_domain_valid(text)) {
+        rules_err(cx, e, "%s: invalid domain \"%s\" (use \"example.com\" or \".example.com\")",
+                  a->what, text);
+        return false;
+    }
+    a->list->v = xreallocarray(a->list->v, a->list->n + 1, sizeof(char *));
+    a->list->v[a->list->n++] = xstrdup(text);
+    return true;
+}
+
+static bool rules_parse_domains(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    rules_domain_arg a = {config_setting_name(s), &c->u.domains};
+    return rules_each_string(cx, s, a.what, rules_domain_one, &a);
+}
+
+static void rules_free_client_ip(rules_cond *c)
+{
+    cidr_list_free(c->u.nets);
+}
+
+static void rules_free_domains(rules_cond *c)
+{
+    for (size_t i = 0; i < c->u.domains.n; i++)
+        free(c->u.domains.v[i]);
+    free(c->u.domains.v);
+}
+
+/* Does domain (len bytes, compared case-insensitively) match pattern?
+ * "example.com" matches itself; ".example.com" any proper subdomain. */
+static bool rules_domain_match(const char *pattern, const char *domain, size_t len)
+{
+    size_t plen = strlen(pattern);
+
+    if (len == 0)
+        return false;
+    if (pattern[0] != '.')
+        return plen == len && strncasecmp(pattern, domain, len) == 0;
+    return len > plen && strncasecmp(pattern, domain + len - plen, plen) == 0;
+}
+
+/* Is the domain of this address (or the domain itself) in the list?  A
+ * trailing '>' (address still in brackets) and a trailing root dot are
+ * ignored. */
+static bool rules_domains_match(const rules_strlist *l, const char *domain)
+{
+    size_t len;
+
+    if (domain == NULL)
+        return false;
+    len = strlen(domain);
+    if (len > 0 && domain[len - 1] == '>')
+        len--;
+    if (len > 0 && domain[len - 1] == '.')
+        len--;
+    for (size_t i = 0; i < l->n; i++)
+        if (rules_domain_match(l->v[i], domain, len))
+            return true;
+    return false;
+}
+
+static bool rules_test_client_ip(const rules_cond *c, const facts_t *f)
+{
+    return cidr_list_match(c->u.nets, f->client_addr);
+}
+
+static bool rules_test_trusted(const rules_cond *c, const facts_t *f)
+{
+    return f->trusted == c->u.flag;
+}
+
+static bool rules_test_authenticated(const rules_cond *c, const facts_t *f)
+{
+    return f->authenticated == c->u.flag;
+}
+
+/* Not evaluated (UNSET) never matches: the condition is then false. */
+static bool rules_test_spf(const rules_cond *c, const facts_t *f)
+{
+    return f->spf_mfrom != SPFCHECK_UNSET && (c->u.mask & (1u << (unsigned)f->spf_mfrom)) != 0;
+}
+
+static bool rules_test_spf_helo(const rules_cond *c, const facts_t *f)
+{
+    return f->spf_helo != SPFCHECK_UNSET && (c->u.mask & (1u << (unsigned)f->spf_helo)) != 0;
+}
+
+static bool rules_test_sender_domain(const rules_cond *c, const facts_t *f)
+{
+    return rules_domains_match(&c->u.domains, f->sender_domain);
+}
+
+/* At RCPT: the recipient being evaluated; later: any accepted recipient. */
+static bool rules_test_rcpt_domain(const rules_cond *c, const facts_t *f)
+{
+    if (f->stage == STAGE_RCPT && f->rcpt != NULL)
+        return rules_domains_match(&c->u.domains, facts_addr_domain(f->rcpt));
+    for (size_t i = 0; i < f->nrcpts; i++)
+        if (rules_domains_match(&c->u.domains, facts_addr_domain(f->rcpts[i])))
+            return true;
+    return false;
+}
+
+typedef struct rules_kind {
+    const char *name;
+    facts_stage stage; /* the fact is known from this stage on */
+    bool (*parse)(rules_ctx *cx, const config_setting_t *s, rules_cond *c);
+    bool (*test)(const rules_cond *c, const facts_t *f);
+    void (*free)(rules_cond *c); /* NULL: nothing to free */
+} rules_kind;
+
+static const rules_kind rules_kinds[] = {
+    {"client_ip", STAGE_CONNECT, rules_parse_client_ip, rules_test_client_ip, rules_free_client_ip},
+    {"trusted", STAGE_CONNECT, rules_parse_flag, rules_test_trusted, NULL},
+    {"authenticated", STAGE_MAIL, rules_parse_flag, rules_test_authenticated, NULL},
+    {"spf", STAGE_MAIL, rules_parse_spf, rules_test_spf, NULL},
+    {"spf_helo", STAGE_MAIL, rules_parse_spf, rules_test_spf_helo, NULL},
+    {"sender_domain", STAGE_MAIL, rules_parse_domains, rules_test_sender_domain, rules_free_domains},
+    {"rcpt_domain", STAGE_RCPT, rules_parse_domains, rules_test_rcpt_domain, rules_free_domains},
+};
+
+static const rules_kind *rules_kind_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(rules_kinds) / sizeof(rules_kinds[0]); i++)
+        if (strcmp(rules_kinds[i].name, name) == 0)
+            return &rules_kinds[i];
+    return NULL;
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+static void rules_rule_clear(rules_rule *r)
+{
+    for (size_t i = 0; i < r->nconds; i++)
+        if (r->conds[i].kind->free)
+            r->conds[i].kind->free(&r->conds[i]);
+    free(r->conds);
+    free(r->name);
+    free(r->text);
+    memset(r, 0, sizeof(*r));
+}
+
+void rules_free(rules_t *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        rules_rule_clear(&r->v[i]);
+    free(r->v);
+    rules_rule_clear(&r->dflt);
+    free(r);
+}
+
+size_t rules_count(const rules_t *r)
+{
+    return r ? r->n : 0;
+}
+
+static bool rules_name_valid(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > RULES_NAME_MAX)
+        return false;
+    for (const char *p = name; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Reply text or quarantine reason: printable ASCII, 1..200 chars. */
+static bool rules_text_check(rules_ctx *cx, const config_setting_t *s, const char *what, const char *text)
+{
+    size_t len = strlen(text);
+
+    if (len == 0) {
+        rules_err(cx, s, "%s is empty", what);
+        return false;
+    }
+    if (len > RULES_TEXT_MAX) {
+        rules_err(cx, s, "%s is longer than %d characters", what, RULES_TEXT_MAX);
+        return false;
+    }
+    for (const char *p = text; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20 || ch > 0x7e) {
+            rules_err(cx, s, "%s contains a control or non-ASCII character (only printable ASCII)", what);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* "D.D.D" per RFC 3463: class digit, subject and detail of 1-3 digits. */
+static bool rules_xcode_valid(const char *x)
+{
+    const char *p = x;
+
+    if (!(p[0] == '2' || p[0] == '4' || p[0] == '5') || p[1] != '.')
+        return false;
+    p += 2;
+    for (int part = 0; part < 2; part++) {
+        int digits = 0;
+        while (*p >= '0' && *p <= '9' && digits < 4) {
+            p++;
+            digits++;
+        }
+        if (digits < 1 || digits > 3)
+            return false;
+        if (part == 0 && *p++ != '.')
+            return false;
+    }
+    return *p == '\0';
+}
+
+/* Set the default reply of an action that has one; else clear it. */
+static void rules_set_defaults(rules_rule *r, rules_action a)
+{
+    r->verdict.action = a;
+    r->verdict.code = r->verdict.xcode = r->verdict.text = NULL;
+    if (a == ACTION_REJECT) {
+        snprintf(r->code, sizeof(r->code), "550");
+        snprintf(r->xcode, sizeof(r->xcode), "5.7.1");
+        r->text = xstrdup("Message rejected by policy");
+    } else if (a == ACTION_TEMPFAIL) {
+        snprintf(r->code, sizeof(r->code), "451");
+        snprintf(r->xcode, sizeof(r->xcode), "4.7.1");
+        r->text = xstrdup("Message deferred by policy, try again later");
+    } else if (a == ACTION_QUARANTINE) {
+        r->text = xasprintf("mxguard rule %s", r->name);
+    }
+}
+
+/* Point the verdict at the rule's own strings. */
+static void rules_link_verdict(rules_rule *r)
+{
+    rules_action a = r->verdict.action;
+
+    r->verdict.rule = r->name;
+    r->verdict.dry_run = false;
+    r->verdict.code = (a == ACTION_REJECT || a == ACTION_TEMPFAIL) ? r->code : NULL;
+    r->verdict.xcode = (a == ACTION_REJECT || a == ACTION_TEMPFAIL) ? r->xcode : NULL;
+    r->verdict.text = (a == ACTION_REJECT || a == ACTION_TEMPFAIL || a == ACTION_QUARANTINE) ? r->text
+                                                                                             : NULL;
+}
+
+/* reply = { code; xcode; text; }: check it, and fill r when have_action. */
+static void rules_parse_reply(rules_ctx *cx, const config_setting_t *s, rules_rule *r, bool have_action)
+{
+    rules_action a = r->verdict.action;
+    const config_setting_t *xcode_s = NULL, *text_s = NULL;
+    int code = 0;
+    bool ok = true;
+
+    if (!config_setting_is_group(s)) {
+        rules_err(cx, s, "reply: expected a group { code = ...; xcode = \"...\"; text = \"...\"; }");
+        return;
+    }
+    if (have_action && a != ACTION_REJECT && a != ACTION_TEMPFAIL) {
+        rules_err(cx, s, "reply is not allowed with action %s%s", rules_action_name(a),
+                  a == ACTION_QUARANTINE ? " (use reason = \"...\")" : "");
+        have_action = false; /* still check its contents */
+    }
+    for (int i = 0; i < config_setting_length(s); i++) {
+        const config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
+        const char *key = config_setting_name(m);
+
+        if (strcmp(key, "code") == 0) {
+            if (config_setting_type(m) != CONFIG_TYPE_INT && config_setting_type(m) != CONFIG_TYPE_INT64) {
+                rules_err(cx, m, "reply code: expected an integer");
+                ok = false;
+                continue;
+            }
+            long long v = config_setting_get_int64(m);
+            if (v < 400 || v > 599) {
+                rules_err(cx, m, "reply code %lld out of range (400..599)", v);
+                ok = false;
+                continue;
+            }
+            code = (int)v;
+            if (have_action && a == ACTION_REJECT && code / 100 != 5) {
+                rules_err(cx, m, "reply code %d does not fit action reject (needs 5xx)", code);
+                ok = false;
+            } else if (have_action && a == ACTION_TEMPFAIL && code / 100 != 4) {
+                rules_err(cx, m, "reply code %d does not fit action tempfail (needs 4xx)", code);
+                ok = false;
+            }
+        } else if (strcmp(key, "xcode") == 0) {
+            xcode_s = m;
+            if (config_setting_type(m) != CONFIG_TYPE_STRING) {
+                rules_err(cx, m, "reply xcode: expected a string \"D.D.D\"");
+                ok = false;
+            } else if (!rules_xcode_valid(config_setting_get_string(m))) {
+                rules_err(cx, m, "reply xcode \"%s\" is invalid (expected D.D.D, e.g. \"5.7.1\")",
+                          config_setting_get_string(m));
+                ok = false;
+                xcode_s = NULL;
+            }
+        } else if (strcmp(key, "text") == 0) {
+            text_s = m;
+            if (config_setting_type(m) != CONFIG_TYPE_STRING) {
+                rules_err(cx, m, "reply text: expected a string");
+                ok = false;
+            } else if (!rules_text_check(cx, m, "reply text", config_setting_get_string(m))) {
+                ok = false;
+            }
+        } else {
+            rules_err(cx, m, "unknown key \"%s\" in reply (code, xcode, text)", key);
+            ok = false;
+        }
+    }
+    /* The class of the enhanced code must be the first digit of the code
+     * (given, or the action's default). */
+    int klass = code ? code / 100 : (have_action ? (a == ACTION_REJECT ? 5 : 4) : 0);
+    if (xcode_s && config_setting_type(xcode_s) == CONFIG_TYPE_STRING && klass != 0) {
+        const char *x = config_setting_get_string(xcode_s);
+        if (x[0] - '0' != klass) {
+            if (code)
+                rules_err(cx, xcode_s, "reply xcode \"%s\" does not match code %d (class %d)", x, code, klass);
+            else
+                rules_err(cx, xcode_s, "reply xcode \"%s\" does not fit action %s (class %d)", x,
+                          rules_action_name(a), klass);
+            ok = false;
+        }
+    }
+    if (!ok || !have_action)
+        return;
+    /* Defaults of the action are already in r; override what was given,
+     * deriving the xcode class from the code when only the code is given. */
+    if (code) {
+        snprintf(r->code, sizeof(r->code), "%d", code);
+        if (xcode_s == NULL)
+            r->xcode[0] = (char)('0' + code / 100);
+    }
+    if (xcode_s)
+        snprintf(r->xcode, sizeof(r->xcode), "%s", config_setting_get_string(xcode_s));
+    if (text_s) {
+        free(r->text);
+        r->text = xstrdup(config_setting_get_string(text_s));
+    }
+}
+
+static void rules_parse_match(rules_ctx *cx, const config_setting_t *s, rules_rule *r)
+{
+    if (!config_setting_is_group(s)) {
+        rules_err(cx, s, "match: expected a group { condition = ...; ... }");
+        return;
+    }
+    for (int i = 0; i < config_setting_length(s); i++) {
+        const config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
+        const char *key = config_setting_name(m);
+        const rules_kind *k = rules_kind_find(key);
+        rules_cond c;
+
+        if (k == NULL) {
+            rules_err(cx, m,
+                      "unknown key \"%s\" in match (client_ip, trusted, authenticated, spf, spf_helo, "
+                      "sender_domain, rcpt_domain)",
+                      key);
+            continue;
+        }
+        memset(&c, 0, sizeof(c));
+        c.kind = k;
+        k->parse(cx, m, &c); /* errors are counted in cx */
+        r->conds = xreallocarray(r->conds, r->nconds + 1, sizeof(rules_cond));
+        r->conds[r->nconds++] = c; /* kept even if bad, so it is freed */
+    }
+}
+
+/* Parse one rule group into r; duplicates are checked by the caller. */
+static void rules_parse_rule(rules_ctx *cx, const config_setting_t *g, rules_rule *r)
+{
+    const config_setting_t *name_s = NULL, *action_s = NULL, *match_s = NULL, *reply_s = NULL,
+                           *reason_s = NULL, *dry_s = NULL;
+    bool have_action = false;
+
+    r->line = (int)config_setting_source_line(g);
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        const char *key = config_setting_name(m);
+
+        if (strcmp(key, "name") == 0)
+            name_s = m;
+        else if (strcmp(key, "action") == 0)
+            action_s = m;
+        else if (strcmp(key, "match") == 0)
+            match_s = m;
+        else if (strcmp(key, "reply") == 0)
+            reply_s = m;
+        else if (strcmp(key, "reason") == 0)
+            reason_s = m;
+        else if (strcmp(key, "dry_run") == 0)
+            dry_s = m;
+        else
+            rules_err(cx, m, "unknown key \"%s\" in rule (name, match, action, reply, reason, dry_run)", key);
+    }
+
+    /* name */
+    if (name_s == NULL) {
+        rules_err(cx, g, "rule has no name (name = \"...\"; is required)");
+    } else if (config_setting_type(name_s) != CONFIG_TYPE_STRING) {
+        rules_err(cx, name_s, "rule name: expected a string");
+    } else {
+        const char *n = config_setting_get_string(name_s);
+        if (!rules_name_valid(n))
+            rules_err(cx, name_s, "rule name \"%s\" is invalid (1 to %d characters of A-Z a-z 0-9 _ . -)", n,
+                      RULES_NAME_MAX);
+        else if (strcmp(n, "default") == 0)
+            rules_err(cx, name_s, "rule name \"default\" is reserved (it names the default action)");
+        else
+            r->name = xstrdup(n);
+    }
+    if (r->name == NULL)
+        r->name = xasprintf("#%d", r->line);
+
+    /* action */
+    if (action_s == NULL) {
+        rules_err(cx, g, "rule \"%s\" has no action", r->name);
+    } else if (config_setting_type(action_s) != CONFIG_TYPE_STRING) {
+        rules_err(cx, action_s, "action: expected a string");
+    } else if (!rules_action_parse(config_setting_get_string(action_s), &r->verdict.action)) {
+        rules_err(cx, action_s, "unknown action \"%s\" (accept, reject, tempfail, quarantine, discard)",
+                  config_setting_get_string(action_s));
+    } else {
+        have_action = true;
+        rules_set_defaults(r, r->verdict.action);
+    }
+
+    if (match_s)
+        rules_parse_match(cx, match_s, r);
+    if (reply_s)
+        rules_parse_reply(cx, reply_s, r, have_action);
+    if (reason_s) {
+        if (have_action && r->verdict.action != ACTION_QUARANTINE) {
+            rules_err(cx, reason_s, "reason is only allowed with action quarantine%s",
+                      (r->verdict.action == ACTION_REJECT || r->verdict.action == ACTION_TEMPFAIL)
+                          ? " (use reply = { ... })"
+                          : "");
+        } else if (config_setting_type(reason_s) != CONFIG_TYPE_STRING) {
+            rules_err(cx, reason_s, "reason: expected a string");
+        } else if (rules_text_check(cx, reason_s, "reason", config_setting_get_string(reason_s)) &&
+                   have_action) {
+            free(r->text);
+            r->text = xstrdup(config_setting_get_string(reason_s));
+        }
+    }
+    if (dry_s)
+        rules_bool(cx, dry_s, "dry_run", &r->dry_run);
+}
+
+rules_t *rules_from_config(const config_setting_t *list, const config_setting_t *dflt,
+                           rules_error_fn errfn, void *arg)
+{
+    rules_ctx cx = {errfn, arg, 0};
+    rules_t *r = xcalloc(1, sizeof(rules_t));
+    rules_action da = ACTION_ACCEPT;
+
+    r->dflt.name = xstrdup("default");
+    if (dflt) {
+        if (config_setting_type(dflt) != CONFIG_TYPE_STRING)
+            rules_err(&cx, dflt, "default_action: expected a string");
+        else if (!rules_action_parse(config_setting_get_string(dflt), &da))
+            rules_err(&cx, dflt,
+                      "unknown default_action \"%s\" (accept, reject, tempfail, quarantine, discard)",
+                      config_setting_get_string(dflt));
+    }
+    rules_set_defaults(&r->dflt, da);
+    rules_link_verdict(&r->dflt);
+
+    if (list && !config_setting_is_list(list)) {
+        rules_err(&cx, list, "rules: expected a list ( { name = ...; ... }, ... )");
+        list = NULL;
+    }
+    for (int i = 0; list && i < config_setting_length(list); i++) {
+        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        rules_rule rule;
+
+        if (!config_setting_is_group(g)) {
+            rules_err(&cx, g, "rules: each rule must be a group { name = ...; ... }");
+            continue;
+        }
+        memset(&rule, 0, sizeof(rule));
+        rules_parse_rule(&cx, g, &rule);
+        for (size_t j = 0; j < r->n; j++) {
+            if (strcmp(r->v[j].name, rule.name) == 0) {
+                const config_setting_t *ns = config_setting_get_member(g, "name");
+                rules_err(&cx, ns ? ns : g, "duplicate rule name \"%s\" (first defined at line %d)", rule.name,
+                          r->v[j].line);
+                break;
+            }
+        }
+        r->v = xreallocarray(r->v, r->n + 1, sizeof(rules_rule));
+        r->v[r->n++] = rule;
+    }
+    /* The verdicts point at the rules' own fields: link them once the
+     * array has stopped moving. */
+    for (size_t i = 0; i < r->n; i++)
+        rules_link_verdict(&r->v[i]);
+    if (cx.nerrors > 0) {
+        rules_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- evaluation -------------------------------------------------------- */
+
+static rules_tri rules_rule_eval(const rules_rule *r, const facts_t *f)
+{
+    bool unknown = false;
+
+    for (size_t i = 0; i < r->nconds; i++) {
+        const rules_cond *c = &r->conds[i];
+        if (f->stage < c->kind->stage)
+            unknown = true;
+        else if (!c->kind->test(c, f))
+            return TRI_FALSE;
+    }
+    return unknown ? TRI_UNKNOWN : TRI_TRUE;
+}
+
+rules_outcome rules_eval(const rules_t *r, const facts_t *f, rules_verdict *verdict, rules_dryrun_fn dryrun,
+                         void *arg)
+{
+    memset(verdict, 0, sizeof(*verdict));
+    for (size_t i = 0; i < r->n; i++) {
+        const rules_rule *rule = &r->v[i];
+
+        switch (rules_rule_eval(rule, f)) {
+        case TRI_FALSE:
+            continue;
+        case TRI_UNKNOWN:
+            return RULES_PENDING;
+        case TRI_TRUE:
+            break;
+        }
+        if (rule->dry_run) {
+            if (dryrun) {
+                rules_verdict would = rule->verdict;
+                would.dry_run = true;
+                dryrun(&would, arg);
+            }
+            continue;
+        }
+        *verdict = rule->verdict;
+        return RULES_DECIDED;
+    }
+    *verdict = r->dflt.verdict;
+    return RULES_DECIDED;
+}
