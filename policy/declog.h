@@ -2,8 +2,8 @@
  * declog.h - the decision line: exactly one log line per message, in
  * key=value form that an operator can grep and a script can parse (the
  * format is documented in mxguard(8)).  Values are quoted with "..." when
- * they contain a space, quote, backslash, '=' or a control character;
- * inside quotes \" and \\ are escaped and control bytes become \xHH.
+ * they contain a space, quote, backslash, '=', a control or non-ASCII byte;
+ * inside quotes \" and \\ are escaped and those bytes become \xHH.
  */
 #ifndef MXG_DECLOG_H
 #define MXG_DECLOG_H
@@ -13,16 +13,37 @@
 #include "facts.h"
 #include "rules.h"
 
+/* Bytes of output a value may take (escapes counted as written, never
+ * split); a longer value is cut there and "..." appended (inside the quotes
+ * when quoted). */
+#define DECLOG_VALUE_MAX 256
+
+/* One value for a key=value log line, in a new string (caller frees):
+ * NULL gives "-" (unknown); a value that is empty or contains a space, '"',
+ * '\\', '=', a control byte (< 0x20, 0x7f) or a byte >= 0x80 is written as
+ * "..." with '"' and '\\' backslash-escaped and control/non-ASCII bytes as
+ * \xHH (lower-case hex); anything else is written as is.  The result never
+ * contains a control byte.  Bounded by DECLOG_VALUE_MAX. */
+char *declog_quote(const char *v);
+
+/* What the decision line is made of; nothing is owned by the entry. */
 typedef struct declog_entry {
-    const facts_t *facts;
-    const rules_verdict *verdict;   /* the verdict applied */
+    const facts_t *facts;           /* may be NULL: its keys are "-" */
+    const rules_verdict *verdict;   /* the verdict applied; NULL: rule, action, reply "-" */
     facts_stage stage;              /* stage at which it was applied */
     const char *const *dry_run;     /* names of dry-run rules that matched */
     size_t ndry_run;
-    long elapsed_ms;                /* from MAIL FROM (or connect) to verdict */
+    long elapsed_ms;                /* from MAIL FROM (or connect) to verdict; < 0: "-" */
 } declog_entry;
 
-/* The line, starting with "decision ".  Caller frees. */
+/* The line, starting with "decision ", keys always present in this order:
+ * stage queue_id client_addr client_name helo mail_from rcpts rcpts_rejected
+ * spf spf_domain spf_helo rule dry_run action reply elapsed_ms.  Each value
+ * goes through declog_quote() ("-" when unknown).  mail_from is "<ADDR>",
+ * "<>" for the null sender; spf/spf_helo are "-" when not evaluated; rule is
+ * "default" when the verdict names none; dry_run is "r1,r2" or "-"; reply is
+ * "CODE XCODE TEXT" for reject/tempfail, the reason for quarantine, "-"
+ * otherwise.  No CR, LF or other control byte.  Caller frees. */
 char *declog_format(const declog_entry *e);
 
 #endif
