@@ -15,7 +15,7 @@
 
 /* Bytes of output a value may take (escapes counted as written, never
  * split); a longer value is cut there and "..." appended (inside the quotes
- * when quoted). */
+ * when quoted).  A cut mail_from thus ends in "..." instead of ">". */
 #define DECLOG_VALUE_MAX 256
 
 /* One value for a key=value log line, in a new string (caller frees):
