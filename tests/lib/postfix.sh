@@ -188,6 +188,8 @@ rig_smtp_data() {
     rig_smtp_cmd "."
 }
 rig_smtp_close() {
+    [ -n "${RIG_SMTP_FD:-}" ] || return 0
     rig_smtp_cmd "QUIT" || true
     exec {RIG_SMTP_FD}>&-
+    RIG_SMTP_FD=""
 }

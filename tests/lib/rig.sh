@@ -33,6 +33,7 @@ rig_pass() { RIG_CHECKS=$((RIG_CHECKS + 1)); printf 'ok %d - %s\n' "$RIG_CHECKS"
 rig_fail() {
     RIG_CHECKS=$((RIG_CHECKS + 1)); RIG_FAILS=$((RIG_FAILS + 1))
     printf 'not ok %d - %s\n' "$RIG_CHECKS" "$*"
+    return 1
 }
 # rig_check DESCRIPTION COMMAND...: pass when the command succeeds.
 rig_check() {
