@@ -1,3 +1,580 @@
-/* policy/conf.c - placeholder until its module lands */
+/*
+ * conf.c - the mxguard.conf loader (libconfig syntax).
+ *
+ * The scalar settings are described by declarative tables (conf_top_keys[],
+ * conf_dns_keys[], ...): name, kind, where it goes in conf_t, range and an
+ * optional check.  One walker applies a table to a group and reports unknown
+ * keys, wrong types and bad values; trusted_networks, default_action and the
+ * rules list have their own parsers (cidr.h, rules.h).
+ *
+ * Every error is collected as (file, line, reason), then all are reported in
+ * file order as "FILE:LINE: reason"; a load with any error returns NULL.
+ * Checking has no side effects: the user is looked up, nothing is opened but
+ * the file itself.
+ *
+ * SECURITY: the file is trusted (root's configuration), but it is still only
+ * parsed by libconfig and every value is range-checked before use; reply
+ * texts that reach SMTP clients are restricted to printable ASCII (rules.c).
+ */
 #include "config.h"
-typedef int mxg_placeholder_config;
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "conf.h"
+#include "dns.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define CONF_DEFAULT_SOCKET "unix:/run/mxguard/mxguard.sock"
+
+/* ---- error collection --------------------------------------------------- */
+
+typedef struct conf_errent {
+    size_t file;  /* index into conf_ctx.files: order of first appearance */
+    int line;     /* 0: the file as a whole */
+    size_t seq;   /* order of reporting, to keep the sort stable */
+    char *reason;
+} conf_errent;
+
+typedef struct conf_ctx {
+    const char *name;   /* the file name used in messages */
+    char **files;       /* distinct file names seen in errors */
+    size_t nfiles;
+    conf_errent *errs;
+    size_t nerrs;
+} conf_ctx;
+
+static size_t conf_file_index(conf_ctx *cx, const char *file)
+{
+    for (size_t i = 0; i < cx->nfiles; i++)
+        if (strcmp(cx->files[i], file) == 0)
+            return i;
+    cx->files = xreallocarray(cx->files, cx->nfiles + 1, sizeof(char *));
+    cx->files[cx->nfiles] = xstrdup(file);
+    return cx->nfiles++;
+}
+
+/* Record one error; file NULL stands for the loaded file itself. */
+static void conf_error_at(conf_ctx *cx, const char *file, int line, const char *reason)
+{
+    conf_errent *e;
+
+    cx->errs = xreallocarray(cx->errs, cx->nerrs + 1, sizeof(conf_errent));
+    e = &cx->errs[cx->nerrs];
+    e->file = conf_file_index(cx, file ? file : cx->name);
+    e->line = line;
+    e->seq = cx->nerrs++;
+    e->reason = xstrdup(reason);
+}
+
+static void conf_err(conf_ctx *cx, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void conf_err(conf_ctx *cx, const config_setting_t *s, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    conf_error_at(cx, s ? config_setting_source_file(s) : NULL, s ? (int)config_setting_source_line(s) : 0,
+                  reason);
+}
+
+/* rules_from_config() reports through this. */
+static void conf_rules_err(const char *file, int line, const char *reason, void *arg)
+{
+    conf_error_at(arg, file, line, reason);
+}
+
+static int conf_err_cmp(const void *a, const void *b)
+{
+    const conf_errent *x = a, *y = b;
+
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Report every error in file order and free them; returns how many. */
+static size_t conf_flush(conf_ctx *cx, conf_error_fn errfn, void *arg)
+{
+    size_t n = cx->nerrs;
+
+    if (n > 0)
+        qsort(cx->errs, n, sizeof(conf_errent), conf_err_cmp);
+    for (size_t i = 0; i < n; i++) {
+        const conf_errent *e = &cx->errs[i];
+        char *msg = e->line > 0 ? xasprintf("%s:%d: %s", cx->files[e->file], e->line, e->reason)
+                                : xasprintf("%s: %s", cx->files[e->file], e->reason);
+        if (errfn)
+            errfn(msg, arg);
+        else
+            log_error("%s", msg);
+        free(msg);
+        free(e->reason);
+    }
+    for (size_t i = 0; i < cx->nfiles; i++)
+        free(cx->files[i]);
+    free(cx->files);
+    free(cx->errs);
+    cx->files = NULL;
+    cx->errs = NULL;
+    cx->nfiles = cx->nerrs = 0;
+    return n;
+}
+
+/* ---- value checks ----------------------------------------------------- */
+
+/* A host name: labels of letters, digits, '-' and '_', separated by dots. */
+static bool conf_hostname_valid(const char *h)
+{
+    size_t label = 0, len = strlen(h);
+
+    if (len == 0 || len > 253)
+        return false;
+    for (const char *p = h; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+            continue;
+        }
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return false;
+        if (++label > 63)
+            return false;
+    }
+    return label > 0;
+}
+
+/* libmilter socket syntax: unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST. */
+static bool conf_check_socket(const char *v, char *err, size_t errlen)
+{
+    static const char usage[] = "expected unix:/path, local:/path, inet:PORT@HOST or inet6:PORT@HOST";
+    const char *rest;
+    struct sockaddr_un sun;
+
+    if ((rest = strchr(v, ':')) == NULL) {
+        snprintf(err, errlen, "bad socket \"%s\": %s", v, usage);
+        return false;
+    }
+    rest++;
+    if (strncmp(v, "unix:", 5) == 0 || strncmp(v, "local:", 6) == 0) {
+        if (rest[0] != '/') {
+            snprintf(err, errlen, "bad socket \"%s\": the path must be absolute", v);
+            return false;
+        }
+        if (strlen(rest) >= sizeof(sun.sun_path)) {
+            snprintf(err, errlen, "bad socket \"%s\": the path is longer than %zu bytes", v,
+                     sizeof(sun.sun_path) - 1);
+            return false;
+        }
+        return true;
+    }
+    if (strncmp(v, "inet:", 5) == 0 || strncmp(v, "inet6:", 6) == 0) {
+        bool six = v[4] == '6';
+        const char *at = strchr(rest, '@');
+        unsigned long port = 0;
+        unsigned char addr[16];
+        size_t digits = 0;
+
+        for (const char *p = rest; p < (at ? at : rest + strlen(rest)); p++, digits++) {
+            if (*p < '0' || *p > '9' || digits >= 5) {
+                digits = 0;
+                break;
+            }
+            port = port * 10 + (unsigned long)(*p - '0');
+        }
+        if (digits == 0 || port < 1 || port > 65535) {
+            snprintf(err, errlen, "bad socket \"%s\": the port must be a number 1..65535", v);
+            return false;
+        }
+        if (at == NULL || at[1] == '\0') {
+            snprintf(err, errlen, "bad socket \"%s\": missing @HOST (e.g. %s:%lu@%s)", v,
+                     six ? "inet6" : "inet", port, six ? "::1" : "127.0.0.1");
+            return false;
+        }
+        if (inet_pton(six ? AF_INET6 : AF_INET, at + 1, addr) != 1 && !conf_hostname_valid(at + 1)) {
+            snprintf(err, errlen, "bad socket \"%s\": \"%s\" is not an %s address or host name", v, at + 1,
+                     six ? "IPv6" : "IPv4");
+            return false;
+        }
+        return true;
+    }
+    snprintf(err, errlen, "bad socket \"%s\": %s", v, usage);
+    return false;
+}
+
+static bool conf_check_user(const char *v, char *err, size_t errlen)
+{
+    if (*v == '\0' || getpwnam(v) == NULL) {
+        snprintf(err, errlen, "unknown user \"%s\"", v);
+        return false;
+    }
+    return true;
+}
+
+static bool conf_check_path(const char *v, char *err, size_t errlen)
+{
+    if (v[0] != '/' || strlen(v) >= PATH_MAX) {
+        snprintf(err, errlen, "pidfile \"%s\" must be an absolute path", v);
+        return false;
+    }
+    return true;
+}
+
+static bool conf_check_facility(const char *v, char *err, size_t errlen)
+{
+    if (log_facility_value(v) < 0) {
+        snprintf(err, errlen, "unknown syslog_facility \"%s\" (mail, daemon, user, local0 .. local7)", v);
+        return false;
+    }
+    return true;
+}
+
+static bool conf_check_authserv_id(const char *v, char *err, size_t errlen)
+{
+    if (!conf_hostname_valid(v)) {
+        snprintf(err, errlen, "authserv_id \"%s\" is not a valid host name", v);
+        return false;
+    }
+    return true;
+}
+
+static bool conf_check_upstream(const char *v, char *err, size_t errlen)
+{
+    char why[256];
+
+    if (strcmp(v, "system") == 0)
+        return true;
+    why[0] = '\0';
+    if (!dns_upstream_valid(v, why, sizeof(why))) {
+        snprintf(err, errlen, "bad dns.upstream \"%s\"%s%s (\"system\", ADDR or ADDR@PORT)", v,
+                 why[0] ? ": " : "", why);
+        return false;
+    }
+    return true;
+}
+
+/* ---- declarative key tables ------------------------------------------- */
+
+typedef enum conf_kind {
+    CONF_STRING,  /* char * */
+    CONF_BOOL,    /* bool */
+    CONF_UINT,    /* unsigned, min..max */
+    CONF_GROUP,   /* { ... } with its own table */
+    CONF_SPECIAL, /* parsed elsewhere (trusted_networks, rules) */
+} conf_kind;
+
+typedef struct conf_key {
+    const char *name;
+    conf_kind kind;
+    size_t off;              /* offset in conf_t (STRING, BOOL, UINT) */
+    unsigned min, max;       /* UINT range */
+    bool (*check)(const char *v, char *err, size_t errlen); /* STRING */
+    const struct conf_key *sub; /* GROUP: its keys, ending with name NULL */
+} conf_key;
+
+#define CONF_AT(field) offsetof(conf_t, field)
+
+static const conf_key conf_dns_keys[] = {
+    {"upstream", CONF_STRING, CONF_AT(dns_upstream), 0, 0, conf_check_upstream, NULL},
+    {"timeout_ms", CONF_UINT, CONF_AT(dns_timeout_ms), 100, 60000, NULL, NULL},
+    {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+};
+
+static const conf_key conf_spf_keys[] = {
+    {"enabled", CONF_BOOL, CONF_AT(spf_enabled), 0, 0, NULL, NULL},
+    {"helo", CONF_BOOL, CONF_AT(spf_helo), 0, 0, NULL, NULL},
+    {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+};
+
+static const conf_key conf_authres_keys[] = {
+    {"add", CONF_BOOL, CONF_AT(authres_add), 0, 0, NULL, NULL},
+    {"strip", CONF_BOOL, CONF_AT(authres_strip), 0, 0, NULL, NULL},
+    {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+};
+
+static const conf_key conf_top_keys[] = {
+    {"socket", CONF_STRING, CONF_AT(socket), 0, 0, conf_check_socket, NULL},
+    {"user", CONF_STRING, CONF_AT(user), 0, 0, conf_check_user, NULL},
+    {"pidfile", CONF_STRING, CONF_AT(pidfile), 0, 0, conf_check_path, NULL},
+    {"syslog_facility", CONF_STRING, CONF_AT(syslog_facility), 0, 0, conf_check_facility, NULL},
+    {"authserv_id", CONF_STRING, CONF_AT(authserv_id), 0, 0, conf_check_authserv_id, NULL},
+    {"milter_timeout", CONF_UINT, CONF_AT(milter_timeout), 1, 3600, NULL, NULL},
+    {"trusted_networks", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+    {"dns", CONF_GROUP, 0, 0, 0, NULL, conf_dns_keys},
+    {"spf", CONF_GROUP, 0, 0, 0, NULL, conf_spf_keys},
+    {"authentication_results", CONF_GROUP, 0, 0, 0, NULL, conf_authres_keys},
+    {"default_action", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+    {"rules", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+    {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+};
+
+/* Comma-separated key names of a table, for "unknown key" messages. */
+static void conf_key_names(const conf_key *keys, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (const conf_key *k = keys; k->name && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", k->name);
+}
+
+/* Apply a key table to a group; prefix is "" or "dns." for messages. */
+static void conf_walk(conf_ctx *cx, const config_setting_t *group, const conf_key *keys, const char *prefix,
+                      conf_t *c)
+{
+    for (int i = 0; i < config_setting_length(group); i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        const char *name = config_setting_name(s);
+        const conf_key *k = keys;
+        char *field = (char *)c;
+        int type = config_setting_type(s);
+
+        while (k->name && strcmp(k->name, name) != 0)
+            k++;
+        if (k->name == NULL) {
+            char names[512];
+            conf_key_names(keys, names, sizeof(names));
+            if (*prefix)
+                conf_err(cx, s, "unknown key \"%s\" in %.*s (%s)", name, (int)strlen(prefix) - 1, prefix,
+                         names);
+            else
+                conf_err(cx, s, "unknown key \"%s\"", name);
+            continue;
+        }
+        switch (k->kind) {
+        case CONF_STRING: {
+            char err[512];
+            if (type != CONFIG_TYPE_STRING) {
+                conf_err(cx, s, "%s%s: expected a string", prefix, name);
+                break;
+            }
+            const char *v = config_setting_get_string(s);
+            if (k->check && !k->check(v, err, sizeof(err))) {
+                conf_err(cx, s, "%s", err);
+                break;
+            }
+            char **dst = (char **)(void *)(field + k->off);
+            free(*dst);
+            *dst = xstrdup(v);
+            break;
+        }
+        case CONF_BOOL:
+            if (type != CONFIG_TYPE_BOOL)
+                conf_err(cx, s, "%s%s: expected true or false", prefix, name);
+            else
+                *(bool *)(void *)(field + k->off) = config_setting_get_bool(s) != 0;
+            break;
+        case CONF_UINT: {
+            long long v;
+            if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+                conf_err(cx, s, "%s%s: expected an integer", prefix, name);
+                break;
+            }
+            v = config_setting_get_int64(s);
+            if (v < (long long)k->min || v > (long long)k->max) {
+                conf_err(cx, s, "%s%s %lld out of range (%u..%u)", prefix, name, v, k->min, k->max);
+                break;
+            }
+            *(unsigned *)(void *)(field + k->off) = (unsigned)v;
+            break;
+        }
+        case CONF_GROUP: {
+            char sub[64];
+            if (!config_setting_is_group(s)) {
+                conf_err(cx, s, "%s%s: expected a group { ... }", prefix, name);
+                break;
+            }
+            snprintf(sub, sizeof(sub), "%s%s.", prefix, name);
+            conf_walk(cx, s, k->sub, sub, c);
+            break;
+        }
+        case CONF_SPECIAL:
+            break;
+        }
+    }
+}
+
+static void conf_trusted(conf_ctx *cx, const config_setting_t *s, conf_t *c)
+{
+    if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+        conf_err(cx, s, "trusted_networks: expected a list of strings, e.g. [ \"127.0.0.0/8\", \"::1\" ]");
+        return;
+    }
+    for (int i = 0; i < config_setting_length(s); i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        char err[256];
+
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            conf_err(cx, e, "trusted_networks: expected a list of strings");
+        else if (!cidr_list_add(c->trusted, config_setting_get_string(e), err, sizeof(err)))
+            conf_err(cx, e, "trusted_networks: %s", err);
+    }
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+static char *conf_default_authserv_id(void)
+{
+    char host[256];
+
+    if (gethostname(host, sizeof(host)) == 0) {
+        host[sizeof(host) - 1] = '\0';
+        if (conf_hostname_valid(host))
+            return xstrdup(host);
+    }
+    return xstrdup("localhost");
+}
+
+static conf_t *conf_defaults(const char *path)
+{
+    conf_t *c = xcalloc(1, sizeof(conf_t));
+
+    c->path = xstrdup(path);
+    c->socket = xstrdup(CONF_DEFAULT_SOCKET);
+    c->syslog_facility = xstrdup("mail");
+    c->authserv_id = conf_default_authserv_id();
+    c->milter_timeout = 300;
+    c->dns_upstream = xstrdup("system");
+    c->dns_timeout_ms = 5000;
+    c->spf_enabled = true;
+    c->spf_helo = true;
+    c->authres_add = true;
+    c->authres_strip = true;
+    c->trusted = cidr_list_new();
+    return c;
+}
+
+void conf_free(conf_t *c)
+{
+    if (c == NULL)
+        return;
+    free(c->path);
+    free(c->socket);
+    free(c->user);
+    free(c->pidfile);
+    free(c->syslog_facility);
+    free(c->authserv_id);
+    free(c->dns_upstream);
+    cidr_list_free(c->trusted);
+    rules_free(c->rules);
+    free(c);
+}
+
+/* Build a conf_t from a parsed config; NULL after errors (collected in cx). */
+static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
+{
+    const config_setting_t *root = config_root_setting(cfg);
+    const config_setting_t *s;
+    conf_t *c = conf_defaults(path);
+
+    conf_walk(cx, root, conf_top_keys, "", c);
+    if ((s = config_setting_get_member(root, "trusted_networks")) != NULL)
+        conf_trusted(cx, s, c);
+    c->rules = rules_from_config(config_setting_get_member(root, "rules"),
+                                 config_setting_get_member(root, "default_action"), conf_rules_err, cx);
+    if (c->rules == NULL || cx->nerrs > 0) {
+        conf_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Parse errors of libconfig: FILE:LINE: text (FILE may be an included file). */
+static void conf_parse_error(conf_ctx *cx, const config_t *cfg)
+{
+    const char *text = config_error_text(cfg) ? config_error_text(cfg) : "cannot parse";
+
+    if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+        conf_error_at(cx, config_error_file(cfg), 0, "cannot read the file (I/O error)");
+    else
+        conf_error_at(cx, config_error_file(cfg), config_error_line(cfg), text);
+}
+
+/* The file must be a readable regular file; false after recording why. */
+static bool conf_check_file(conf_ctx *cx, const char *path)
+{
+    struct stat st;
+    FILE *fp = fopen(path, "r");
+    char reason[256];
+
+    if (fp == NULL) {
+        snprintf(reason, sizeof(reason), "cannot open: %s", strerror(errno));
+        conf_error_at(cx, path, 0, reason);
+        return false;
+    }
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        conf_error_at(cx, path, 0, "not a regular file");
+        fclose(fp);
+        return false;
+    }
+    fclose(fp);
+    return true;
+}
+
+conf_t *conf_load(const char *path, conf_error_fn errfn, void *arg)
+{
+    conf_ctx cx = {.name = path};
+    conf_t *c = NULL;
+    config_t cfg;
+
+    if (conf_check_file(&cx, path)) {
+        char *dir = xstrdup(path);
+
+        config_init(&cfg);
+        /* @include "x.conf" is relative to the including file's directory. */
+        config_set_include_dir(&cfg, dirname(dir));
+        if (!config_read_file(&cfg, path))
+            conf_parse_error(&cx, &cfg);
+        else
+            c = conf_build(&cx, &cfg, path);
+        config_destroy(&cfg);
+        free(dir);
+    }
+    if (conf_flush(&cx, errfn, arg) > 0) {
+        conf_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+conf_t *conf_load_string(const char *text, const char *name, conf_error_fn errfn, void *arg)
+{
+    conf_ctx cx = {.name = name};
+    conf_t *c = NULL;
+    config_t cfg;
+
+    config_init(&cfg);
+    if (!config_read_string(&cfg, text))
+        conf_parse_error(&cx, &cfg);
+    else
+        c = conf_build(&cx, &cfg, name);
+    config_destroy(&cfg);
+    if (conf_flush(&cx, errfn, arg) > 0) {
+        conf_free(c);
+        return NULL;
+    }
+    return c;
+}
