@@ -37,7 +37,8 @@ typedef struct conf {
     rules_t *rules;        /* the policy table */
 } conf_t;
 
-/* Called once per error, in file order. */
+/* Called once per error, in file order.  An error about the file as a whole
+ * (missing, unreadable, not a regular file) is "FILE: reason". */
 typedef void (*conf_error_fn)(const char *msg /* "FILE:LINE: reason" */, void *arg);
 
 /* Load a file.  Returns NULL after reporting every error through errfn
