@@ -198,10 +198,13 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    /* SIGHUP is for the reload thread only; block it before any thread
-     * (libunbound's, libmilter's) exists so all of them inherit the mask. */
+    /* Block the signals we wait for before any thread (libunbound's, ours,
+     * libmilter's) exists, so all of them inherit the mask: SIGHUP is for the
+     * reload thread, SIGTERM and SIGINT for libmilter's signal thread. */
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
