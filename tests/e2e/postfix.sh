@@ -71,7 +71,8 @@ fi
 rig_check_decision fail 'mail_from=<mallory@fail.example>' stage=rcpt \
     client_addr=127.0.0.1 helo=mx.client.example rcpts=0 rcpts_rejected=1 \
     spf=fail spf_domain=fail.example spf_helo=pass rule=spf-fail action=reject \
-    reply="550 5.7.23 SPF validation failed" 'queue_id=~^[0-9A-F]+$'
+    reply="550 5.7.23 SPF validation failed" queue_id=-
+# (Postfix assigns a queue id only when it accepts the first recipient.)
 
 # ---- 2. SPF temperror: deferred at RCPT ------------------------------------
 if smtp_until_rcpt tom@broken.example bob@dest.example; then
@@ -172,7 +173,7 @@ rig_eq "queue holds only the quarantined message" "${HOLD_QID:+1}" \
 
 rig_eq "one decision line per message" 4 "$(rig_decisions | wc -l)"
 rig_check "Postfix logged no milter errors" \
-    bash -c "! grep -qiE 'milter.*(error|timeout|unavailable|can.t)|warning: milter' '$RIG_PF_DIR/maillog'"
+    bash -c "! grep -qE 'warning:.*milter|Service unavailable' '$RIG_PF_DIR/maillog'"
 rig_check "mxguard exits 0 on SIGTERM" rig_stop_mxguard
 rig_check "mxguard did not crash or report sanitizer errors" \
     bash -c "! grep -qE 'AddressSanitizer|runtime error:|Segmentation' '$RIG_MX_LOG'"

@@ -4,9 +4,11 @@
 -- -D: QID.
 dofile(TESTDIR .. "/common.lua")
 
-local conn = mx_open("198.51.100.99", "roaming.client.example", "laptop.client.example")
-mx_mail(conn, QID, "<user@fail.example>", "alice")
-mx_rcpt(conn, "<rcpt@dest.example>", SMFIR_CONTINUE)
-mx_message(conn, std_headers("user@fail.example", QID))
-expect_ar(conn, "mx.rig.example; none")
-mt.disconnect(conn)
+run(function()
+	local conn = mx_open("198.51.100.99", "roaming.client.example", "laptop.client.example")
+	mx_mail(conn, QID, "<user@fail.example>", "alice")
+	mx_rcpt(conn, "<rcpt@dest.example>", SMFIR_CONTINUE)
+	mx_message(conn, std_headers("user@fail.example", QID))
+	expect_ar(conn, "mx.rig.example; none")
+	mt.disconnect(conn)
+end)

@@ -129,3 +129,14 @@ function std_headers(from, subject)
 		{ "Message-ID", "<" .. subject .. "@client.example>" },
 	}
 end
+
+-- Run the test body; on failure print the reason (miltertest itself may
+-- exit 1 without saying why) and fail.
+function run(body)
+	local ok, err = pcall(body)
+	if not ok then
+		mt.echo("FAIL: " .. tostring(err))
+		error(err, 0)
+	end
+	mt.echo("PASS")
+end

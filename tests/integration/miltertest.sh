@@ -36,7 +36,7 @@ run_mt() {
     for kv in "$@"; do args+=(-D "$kv"); done
     t0=$(rig_now_ms)
     if timeout 60 "$MILTERTEST" -D TESTDIR="$HERE" -D SOCK="unix:$SOCKET" \
-        "${args[@]}" -s "$HERE/$script" > "$out" 2>&1; then
+        "${args[@]}" -s "$HERE/$script" > "$out" 2>&1 && grep -qx PASS "$out"; then
         ms=$(( $(rig_now_ms) - t0 ))
         rig_pass "miltertest $label ($script, ${ms} ms)"
     else

@@ -3,7 +3,9 @@
 -- -D: QID.
 dofile(TESTDIR .. "/common.lua")
 
-local conn = mx_open("192.0.2.10", "mx.client.example", "mx.client.example")
-mx_mail(conn, QID, "<user@broken.example>")
-mx_rcpt(conn, "<rcpt@dest.example>", SMFIR_REPLYCODE, SMFIR_TEMPFAIL)
-mt.disconnect(conn)
+run(function()
+	local conn = mx_open("192.0.2.10", "mx.client.example", "mx.client.example")
+	mx_mail(conn, QID, "<user@broken.example>")
+	mx_rcpt(conn, "<rcpt@dest.example>", SMFIR_REPLYCODE, SMFIR_TEMPFAIL)
+	mt.disconnect(conn)
+end)
