@@ -778,6 +778,10 @@ rules_outcome rules_eval(const rules_t *r, const facts_t *f, rules_verdict *verd
         case TRI_FALSE:
             continue;
         case TRI_UNKNOWN:
+            /* A dry-run rule never decides, so it cannot hold back the
+             * rules below it; it is reported once it is known. */
+            if (rule->dry_run)
+                continue;
             return RULES_PENDING;
         case TRI_TRUE:
             break;

@@ -67,7 +67,8 @@ size_t rules_count(const rules_t *r);
 
 /* Evaluate at f->stage.  Dry-run rules that match call dryrun (may be NULL),
  * in table order, before the verdict is known; a dry-run rule whose
- * condition is unknown stops the walk like any rule.  On RULES_PENDING
+ * condition is unknown is passed over (it never decides, so it holds back
+ * no rule below it) and reported at a later evaluation.  On RULES_PENDING
  * *verdict is zeroed (rule NULL) and the callbacks made were for rules above
  * the pending one: keep those of the evaluation whose verdict is applied. */
 rules_outcome rules_eval(const rules_t *r, const facts_t *f, rules_verdict *verdict,

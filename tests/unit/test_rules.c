@@ -105,6 +105,13 @@ static const char table_dry[] =
     " { name = \"q\"; match = { spf = [\"none\"]; }; action = \"quarantine\"; reason = \"held for review\"; }\n"
     ");\n";
 
+/* A dry-run rule that is not known yet must not hold back the rules below. */
+static const char table_dry_pending[] =
+    "rules = (\n"
+    " { name = \"dry-spf\"; match = { spf = [\"fail\"]; }; action = \"reject\"; dry_run = true; },\n"
+    " { name = \"by-net\"; match = { client_ip = [\"192.0.2.0/24\"]; }; action = \"tempfail\"; }\n"
+    ");\n";
+
 static const char table_default_quarantine[] = "default_action = \"quarantine\";\n";
 static const char table_default_tempfail[] = "default_action = \"TempFail\";\n";
 static const char table_empty[] = "";
@@ -235,6 +242,12 @@ static const rule_case cases[] = {
      "held for review", "d1:reject"},
     {"dry-run before a pending rule", table_dry, STAGE_CONNECT, V4, false, false, NULL, U, U, NULL, {NULL},
      RULES_PENDING, NULL, 0, NULL, NULL, NULL, "d1:reject"},
+    {"pending dry-run rule does not stop the walk", table_dry_pending, STAGE_CONNECT, "192.0.2.7", false,
+     false, NULL, U, U, NULL, {NULL}, RULES_DECIDED, "by-net", ACTION_TEMPFAIL, "451", "4.7.1",
+     "Message deferred by policy, try again later", ""},
+    {"...and is reported once known", table_dry_pending, STAGE_MAIL, "192.0.2.7", false, false, "a@b.test",
+     SPFCHECK_FAIL, U, NULL, {NULL}, RULES_DECIDED, "by-net", ACTION_TEMPFAIL, "451", "4.7.1",
+     "Message deferred by policy, try again later", "dry-spf:reject"},
     /* defaults */
     {"default quarantine", table_default_quarantine, STAGE_EOM, V4, false, false, "a@b.test", U, U, NULL,
      {"u@ok.test"}, RULES_DECIDED, "default", ACTION_QUARANTINE, NULL, NULL, "mxguard rule default", ""},
