@@ -81,7 +81,8 @@
 #define SPFCHECK_MAX_VOID 2       /* RFC 7208 4.6.4 */
 #define SPFCHECK_MAX_NAMES 10     /* address lookups per mx / ptr term */
 
-#define SPFCHECK_DEFAULT_EXP "%{o} does not designate %{i} as a permitted sender"
+/* libspf2 compiles explanations as macro-strings: a space is "%_" */
+#define SPFCHECK_DEFAULT_EXP "%{o}%_does%_not%_designate%_%{i}%_as%_a%_permitted%_sender"
 
 /* Why the check was cut short by our layer. */
 enum spfcheck_stop {
@@ -1050,13 +1051,35 @@ static SPF_errcode_t spfcheck_get_exp(SPF_server_t *server, const char *domain,
         dns_rdata_txt(a->rdata[0], a->rdlen[0], &txt, &tl) && tl <= SPFCHECK_MAX_EXP &&
         spfcheck_printable(txt, tl)) {
         size_t pct = 0;
+        bool syntax = true, em;
         for (size_t i = 0; i < tl; i++)
             pct += txt[i] == '%';
-        if (pct <= SPFCHECK_MAX_EXP_MACROS) {
+        /* explain-string = *( macro-string / SP ) */
+        for (size_t i = 0; i < tl && syntax;) {
+            size_t j = i;
+            while (j < tl && txt[j] != ' ')
+                j++;
+            syntax = spfcheck_macro_string(txt + i, j - i, true, &em);
+            i = j + 1;
+        }
+        if (pct <= SPFCHECK_MAX_EXP_MACROS && syntax) {
             SPF_response_t *tmp = SPF_response_new(c->req);
             if (tmp == NULL)
                 log_fatal("spf: out of memory");
-            err = SPF_record_compile_macro(server, tmp, &m, txt);
+            /* RFC 7208 explain-string allows SP; libspf2's macro compiler
+             * does not, so spaces go in as "%_" (a space). */
+            char *sp = xmalloc(tl * 2 + 1), *q = sp;
+            for (size_t i = 0; i < tl; i++) {
+                if (txt[i] == ' ') {
+                    *q++ = '%';
+                    *q++ = '_';
+                } else {
+                    *q++ = txt[i];
+                }
+            }
+            *q = '\0';
+            err = SPF_record_compile_macro(server, tmp, &m, sp);
+            free(sp);
             SPF_response_free(tmp);
             if (err == SPF_E_SUCCESS)
                 err = spfcheck_expand(server, c, m, bufp, buflenp);
