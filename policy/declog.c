@@ -44,7 +44,8 @@ static void dl_puts(dl_buf *b, const char *p)
 
 static bool dl_needs_quote(const char *v)
 {
-    if (*v == '\0')
+    /* Empty, and a real "-" (which bare would read as "unknown"). */
+    if (*v == '\0' || strcmp(v, "-") == 0)
         return true;
     for (const unsigned char *p = (const unsigned char *)v; *p; p++)
         if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '=')

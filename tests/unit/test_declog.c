@@ -326,7 +326,7 @@ static const quote_case quote_cases[] = {
     {"abc", "abc"},
     {"<a@example.com>", "<a@example.com>"},
     {"a,b", "a,b"},
-    {"-", "-"},
+    {"-", "\"-\""},   /* a real "-" is quoted: bare "-" means unknown */
     {NULL, "-"},
     {"", "\"\""},
     {"a b", "\"a b\""},
