@@ -239,7 +239,8 @@ struct sink {
     int fd;
     int port;
     pthread_t th;
-    volatile int received;
+    int received;
+    int stop;
 };
 
 static void *sink_run(void *arg)
@@ -248,7 +249,7 @@ static void *sink_run(void *arg)
     char buf[2048];
     for (;;) {
         ssize_t n = recv(s->fd, buf, sizeof(buf), 0);
-        if (n < 0)
+        if (n < 0 || __atomic_load_n(&s->stop, __ATOMIC_SEQ_CST))
             break;
         if (n > 0)
             __atomic_add_fetch(&s->received, 1, __ATOMIC_SEQ_CST);
@@ -273,10 +274,20 @@ static void sink_start(struct sink *s)
     ck_assert_int_eq(pthread_create(&s->th, NULL, sink_run, s), 0);
 }
 
+/* Stop: set the flag, then wake the reader with one datagram. */
 static void sink_stop(struct sink *s)
 {
-    shutdown(s->fd, SHUT_RDWR);
-    pthread_cancel(s->th);
+    struct sockaddr_in sin;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+    __atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons((unsigned short)s->port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(sendto(fd, "q", 1, 0, (struct sockaddr *)&sin, sizeof(sin)), 1);
+    close(fd);
     pthread_join(s->th, NULL);
     close(s->fd);
 }
