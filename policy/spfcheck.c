@@ -13,7 +13,8 @@
  * (struct spfcheck_ctx), so checks in different threads share nothing but
  * the dns_t (which is thread-safe).  Creating a server costs two small
  * compiles (default explanation, empty local policy): a few microseconds,
- * far below one DNS round trip, so no pooling.
+ * far below one DNS round trip (measured: about 1 us per
+ * server+request on this machine), so no pooling.
  *
  * RFC 7208 4.6.4 limits are counted here, across include/redirect (libspf2
  * counts per record and resets inside include):
