@@ -232,7 +232,8 @@ rig_subst() {
 # rig_start_mxguard CONF SOCKPATH: run "$MXGUARD -c CONF -f" in the
 # background (stderr and stdout to $RIG_TMP/mxguard.log), wait until the unix
 # socket exists, make it connectable for the postfix user.  Sets RIG_MX_PID,
-# RIG_MX_LOG.
+# RIG_MX_LOG.  MXGUARD_WRAPPER (e.g. "valgrind --error-exitcode=1
+# --leak-check=full") is put in front of the daemon when set.
 rig_start_mxguard() {
     local conf=$1 sock=$2
     rig_need_exec mxguard "${MXGUARD:-}"
@@ -240,7 +241,8 @@ rig_start_mxguard() {
     rm -f "$sock"
     "$MXGUARD" -n -c "$conf" > "$RIG_TMP/mxguard-n.out" 2>&1 ||
         { cat "$RIG_TMP/mxguard-n.out"; rig_die "mxguard -n rejects $conf"; }
-    "$MXGUARD" -c "$conf" -f > "$RIG_MX_LOG" 2>&1 &
+    # shellcheck disable=SC2086 # the wrapper is a command line
+    ${MXGUARD_WRAPPER:-} "$MXGUARD" -c "$conf" -f > "$RIG_MX_LOG" 2>&1 &
     RIG_MX_PID=$!
     rig_bg mxguard "$RIG_MX_PID"
     if ! rig_wait_for 15 _rig_sock_ready "$sock"; then
@@ -255,11 +257,14 @@ _rig_sock_ready() {
     [ -S "$1" ]
 }
 
-# rig_stop_mxguard: SIGTERM; the daemon must exit by itself (status 0).
+# rig_stop_mxguard: SIGTERM; the daemon must exit by itself with status 0
+# within 15 s (libmilter's listener notices the stop within 5 s, then
+# connections still open get a grace period).
 rig_stop_mxguard() {
     local i=0 st
+    [ -n "${RIG_MX_PID:-}" ] || return 1
     kill -TERM "$RIG_MX_PID" 2>/dev/null || return 1
-    while kill -0 "$RIG_MX_PID" 2>/dev/null && [ $i -lt 100 ]; do
+    while kill -0 "$RIG_MX_PID" 2>/dev/null && [ $i -lt 150 ]; do
         sleep 0.1; i=$((i + 1))
     done
     if kill -0 "$RIG_MX_PID" 2>/dev/null; then
@@ -337,4 +342,14 @@ rig_check_decision() {
             rig_eq "$label: decision $k" "$want" "$got"
         fi
     done
+}
+
+# rig_check_mxguard_log: no sanitizer or valgrind report, no crash.
+rig_check_mxguard_log() {
+    if grep -qE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|Segmentation|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' "$RIG_MX_LOG"; then
+        rig_fail "mxguard log shows a sanitizer/valgrind report or a crash"
+        grep -E -A5 'Sanitizer|runtime error:|ERROR SUMMARY|definitely lost' "$RIG_MX_LOG" | head -40 | sed 's/^/#   /'
+    else
+        rig_pass "mxguard log shows no sanitizer/valgrind report or crash"
+    fi
 }
