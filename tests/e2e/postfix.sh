@@ -26,8 +26,9 @@ rig_need_exec postqueue "$(command -v postqueue || echo /usr/sbin/postqueue)"
 
 rig_start_dns "$HERE/zone.conf"
 SOCKET="$RIG_TMP/mxguard.sock"
+# shellcheck disable=SC2034 # TMP and DNS_PORT are used through RIG_SUBST_VARS
 TMP=$RIG_TMP
-DNS_PORT=$RIG_DNS_PORT
+DNS_PORT=$RIG_DNS_PORT # shellcheck disable=SC2034
 RIG_SUBST_VARS="SOCKET TMP DNS_PORT"
 rig_subst "$HERE/mxguard.conf.in" "$RIG_TMP/mxguard.conf"
 rig_start_mxguard "$RIG_TMP/mxguard.conf" "$SOCKET"
@@ -144,8 +145,10 @@ if [ -n "$MSG" ]; then
 Authentication-Results: other.example; spf=fail smtp.mailfrom=alice@pass.example
 Authentication-Results: other.example (mx.rig.example); dkim=none" \
         "$(printf '%s\n' "$ars" | sed 's/[ \t][ \t]*/ /g')"
+    # (comments removed, innermost first, before looking at the authserv-id)
     rig_eq "pass: our authserv-id appears once as an authserv-id" 1 \
-        "$(grep -ciE '^Authentication-Results: *(\([^)]*\) *)*"?mx\.rig\.example"? *;' "$RIG_TMP/delivered.hdr")"
+        "$(sed -e ':a' -e 's/([^()]*)//g' -e 'ta' "$RIG_TMP/delivered.hdr" |
+           grep -ciE '^Authentication-Results: *"?mx\.rig\.example"? *;')"
     # Ours on top: only trace headers added on the way (sink, Postfix) above it.
     above=$(awk '/^Authentication-Results: mx\.rig\.example;/ { exit } { print }' "$RIG_TMP/delivered.hdr")
     bad=$(printf '%s\n' "$above" | grep -vE '^(X-(Client-Addr|Client-Proto|Helo-Args|Mail-Args|Rcpt-Args):|Received: from [^ ]+ \(.*\[127\.0\.0\.1\]\) by (mta|sink)\.rig\.example |Received: from mta\.rig\.example \(\[127\.0\.0\.1\]\) by sink\.rig\.example )' | grep -v '^$')

@@ -107,10 +107,9 @@ rig_cleanup() {
     trap - EXIT
     for h in $RIG_STOP_HOOKS; do "$h" || true; done
     for e in $RIG_PIDS; do rig_stop_pid "${e#*:}" 5; done
-    if [ "$rc" -ne 0 ] || [ "$RIG_FAILS" -ne 0 ] || [ -n "${RIG_KEEP:-}" ]; then
+    [ "$RIG_FAILS" -ne 0 ] && [ "$rc" -eq 0 ] && rc=1
+    if [ "$rc" -ne 0 ] || [ -n "${RIG_KEEP:-}" ]; then
         [ -n "$RIG_TMP" ] && rig_log "kept temporary files for debugging: $RIG_TMP"
-        [ "$rc" -eq 0 ] && rc=1
-        [ -n "${RIG_KEEP:-}" ] && [ "$RIG_FAILS" -eq 0 ] && rc=0
     else
         [ -n "$RIG_TMP" ] && rm -rf "$RIG_TMP"
     fi
