@@ -28,7 +28,8 @@ rig_start_dns "$HERE/zone.conf"
 SOCKET="$RIG_TMP/mxguard.sock"
 # shellcheck disable=SC2034 # TMP and DNS_PORT are used through RIG_SUBST_VARS
 TMP=$RIG_TMP
-DNS_PORT=$RIG_DNS_PORT # shellcheck disable=SC2034
+# shellcheck disable=SC2034
+DNS_PORT=$RIG_DNS_PORT
 RIG_SUBST_VARS="SOCKET TMP DNS_PORT"
 rig_subst "$HERE/mxguard.conf.in" "$RIG_TMP/mxguard.conf"
 rig_start_mxguard "$RIG_TMP/mxguard.conf" "$SOCKET"
