@@ -1,0 +1,624 @@
+/*
+ * dkimcheck.c - DKIM verification with libopendkim over mxguard's dns_t.
+ *
+ * libopendkim parses signatures and keys, canonicalizes and hashes the
+ * message as it streams by, and checks RSA/Ed25519 signatures.  Its key
+ * lookups go through dkim_set_key_lookup(): our hook asks dns_t for the TXT
+ * record and hands libopendkim the record text, so no second resolver ever
+ * runs (libopendkim's own DNS hooks are set to refuse, belt and braces).
+ * The hook remembers what DNS said for each key name, so that a timeout
+ * (temperror) is never confused with a missing key (permerror), whatever
+ * libopendkim makes of the lookup failure.
+ *
+ * Signature processing is delayed to end of message (DELAYSIGPROC): then
+ * all key queries are started at once through dns_start() and each lookup
+ * waits only for its own answer, bounded by the DNS timeout.
+ *
+ * Bounds: only the first max_signatures DKIM-Signature fields reach
+ * libopendkim (each costs a canonicalization, a body hash and a public-key
+ * operation); later ones are reported as policy with their d= and s= read
+ * by a bounded tag scan.  The body is never stored: libopendkim hashes each
+ * chunk (no temp files).  Strings copied out of a signature are cut at
+ * DK_STR_MAX bytes.
+ *
+ * SECURITY: headers, body and key records are hostile input: libopendkim
+ * parses them; key records are length-checked before they reach it; every
+ * string taken from a signature is handed on only as data to be quoted.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include <opendkim/dkim.h>
+
+#include "dkimcheck.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define DK_STR_MAX 255   /* longest string copied out of a signature */
+#define DK_B_PREFIX 8    /* characters of b= reported (RFC 6008) */
+#define DK_TXT_MAX 4096  /* longest key record handed to libopendkim */
+#define DK_HEADER "DKIM-Signature"
+
+/* ---- result names ------------------------------------------------------ */
+
+static const char *const dk_names[] = {
+    [DKIMCHECK_UNSET] = "unset",       [DKIMCHECK_NONE] = "none",
+    [DKIMCHECK_PASS] = "pass",         [DKIMCHECK_FAIL] = "fail",
+    [DKIMCHECK_POLICY] = "policy",     [DKIMCHECK_NEUTRAL] = "neutral",
+    [DKIMCHECK_TEMPERROR] = "temperror", [DKIMCHECK_PERMERROR] = "permerror",
+};
+
+const char *dkimcheck_result_name(dkimcheck_result r)
+{
+    return (unsigned)r < sizeof(dk_names) / sizeof(dk_names[0]) ? dk_names[r] : "unset";
+}
+
+bool dkimcheck_result_parse(const char *name, dkimcheck_result *out)
+{
+    for (int r = DKIMCHECK_NONE; r <= DKIMCHECK_PERMERROR; r++) {
+        if (name && strcasecmp(name, dk_names[r]) == 0) {
+            *out = (dkimcheck_result)r;
+            return true;
+        }
+    }
+    return false;
+}
+
+void dkimcheck_sigs_free(dkimcheck_sig *sigs, size_t n)
+{
+    for (size_t i = 0; sigs && i < n; i++) {
+        free(sigs[i].domain);
+        free(sigs[i].identity);
+        free(sigs[i].selector);
+        free(sigs[i].algorithm);
+        free(sigs[i].b);
+    }
+    free(sigs);
+}
+
+dkimcheck_result dkimcheck_aggregate(const dkimcheck_sig *sigs, size_t n)
+{
+    static const dkimcheck_result order[] = {
+        DKIMCHECK_PASS, DKIMCHECK_TEMPERROR, DKIMCHECK_FAIL,
+        DKIMCHECK_POLICY, DKIMCHECK_PERMERROR, DKIMCHECK_NEUTRAL,
+    };
+
+    if (n == 0)
+        return DKIMCHECK_NONE;
+    for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++)
+        for (size_t i = 0; i < n; i++)
+            if (sigs[i].result == order[o])
+                return order[o];
+    return DKIMCHECK_NEUTRAL;
+}
+
+/* ---- the library handle ---------------------------------------------- */
+
+struct dkimcheck_lib {
+    DKIM_LIB *lib;
+    dns_t *dns;              /* borrowed */
+    unsigned min_key_bits;
+    unsigned max_signatures;
+    char **required;         /* lower-case header names */
+    size_t nrequired;
+};
+
+/* One key query of a message, shared by signatures with the same name. */
+typedef struct dk_key {
+    char *name;          /* selector._domainkey.domain */
+    dns_query_t *q;      /* started, not yet waited for; NULL after */
+    dns_status st;       /* after the wait */
+    bool waited;
+    bool bad;            /* answer unusable: not a single sane TXT string */
+    dns_answer *a;
+} dk_key;
+
+struct dkimcheck {
+    dkimcheck_lib *lib;
+    DKIM *dkim;          /* NULL when libopendkim refused the message */
+    char *id;
+    bool nosig;          /* no signature to verify: no body wanted */
+    bool eoh_failed;     /* libopendkim could not use the headers */
+    bool done;
+    size_t nsighdrs;     /* DKIM-Signature fields seen */
+    char **extra_d;      /* d= and s= of the fields beyond max_signatures */
+    char **extra_s;
+    size_t nextra;
+    dk_key *keys;
+    size_t nkeys;
+};
+
+/* libopendkim must never query DNS on its own: every lookup is ours. */
+static int dk_dns_refuse(void *srv, int type, unsigned char *query, unsigned char *buf, size_t buflen,
+                         void **qh)
+{
+    (void)srv;
+    (void)type;
+    (void)buf;
+    (void)buflen;
+    (void)qh;
+    log_error("dkim: libopendkim tried its own DNS query for %s: refused", (const char *)query);
+    return DKIM_DNS_ERROR;
+}
+
+static dk_key *dk_key_find(dkimcheck_t *d, const char *name)
+{
+    for (size_t i = 0; i < d->nkeys; i++)
+        if (strcasecmp(d->keys[i].name, name) == 0)
+            return &d->keys[i];
+    return NULL;
+}
+
+/* Find the query for name, starting it if needed (returns NULL only when
+ * the name cannot be built). */
+static dk_key *dk_key_start(dkimcheck_t *d, const char *selector, const char *domain)
+{
+    char name[1100];
+    dk_key *k;
+
+    if (selector == NULL || domain == NULL || *selector == '\0' || *domain == '\0')
+        return NULL;
+    if ((size_t)snprintf(name, sizeof(name), "%s._domainkey.%s", selector, domain) >= sizeof(name))
+        return NULL;
+    if ((k = dk_key_find(d, name)) != NULL)
+        return k;
+    d->keys = xreallocarray(d->keys, d->nkeys + 1, sizeof(dk_key));
+    k = &d->keys[d->nkeys++];
+    memset(k, 0, sizeof(*k));
+    k->name = xstrdup(name);
+    k->q = dns_start(d->lib->dns, name, 16 /* TXT */);
+    return k;
+}
+
+static void dk_key_wait(dk_key *k)
+{
+    if (k->waited)
+        return;
+    k->st = dns_wait(k->q, &k->a);
+    k->q = NULL;
+    k->waited = true;
+}
+
+/* libopendkim's key lookup: the first TXT record of selector._domainkey.d,
+ * its strings joined, as NUL-terminated text in buf.  Any failure is "not
+ * found" to libopendkim; what really happened stays in the dk_key. */
+static DKIM_CBSTAT dk_key_lookup(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
+{
+    dkimcheck_t *d = dkim_get_user_context(dkim);
+    dk_key *k;
+    char *txt = NULL;
+    size_t len = 0;
+
+    if (d == NULL)
+        return DKIM_CBSTAT_ERROR;
+    k = dk_key_start(d, (const char *)dkim_sig_getselector(sig), (const char *)dkim_sig_getdomain(sig));
+    if (k == NULL)
+        return DKIM_CBSTAT_NOTFOUND;
+    dk_key_wait(k);
+    if (k->st != DNS_ANSWER || k->a == NULL || k->a->count == 0)
+        return DKIM_CBSTAT_NOTFOUND;
+    if (!dns_rdata_txt(k->a->rdata[0], k->a->rdlen[0], &txt, &len) || len == 0 || len >= buflen ||
+        len > DK_TXT_MAX || memchr(txt, '\0', len) != NULL) {
+        k->bad = true;
+        free(txt);
+        return DKIM_CBSTAT_NOTFOUND;
+    }
+    memcpy(buf, txt, len);
+    buf[len] = '\0';
+    free(txt);
+    return DKIM_CBSTAT_CONTINUE;
+}
+
+dkimcheck_lib *dkimcheck_lib_new(dns_t *dns, const dkimcheck_options *opt, char *err, size_t errlen)
+{
+    dkimcheck_lib *l;
+    unsigned int flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_BADSIGHANDLES | DKIM_LIBFLAGS_DELAYSIGPROC;
+    unsigned int bits;
+    uint64_t drift;
+    DKIM_STAT st;
+
+    l = xcalloc(1, sizeof(*l));
+    l->dns = dns;
+    l->min_key_bits = opt && opt->min_key_bits ? opt->min_key_bits : 1024;
+    l->max_signatures = opt && opt->max_signatures ? opt->max_signatures : 5;
+    for (size_t i = 0; opt && opt->required_headers && opt->required_headers[i]; i++) {
+        char *h = xstrdup(opt->required_headers[i]);
+        for (char *p = h; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        l->required = xreallocarray(l->required, l->nrequired + 1, sizeof(char *));
+        l->required[l->nrequired++] = h;
+    }
+    l->lib = dkim_init(NULL, NULL);
+    if (l->lib == NULL) {
+        snprintf(err, errlen, "dkim_init failed");
+        dkimcheck_lib_free(l);
+        return NULL;
+    }
+    bits = l->min_key_bits;
+    drift = opt ? opt->clock_skew : 0;
+    st = dkim_options(l->lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags));
+    if (st == DKIM_STAT_OK)
+        st = dkim_options(l->lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &bits, sizeof(bits));
+    if (st == DKIM_STAT_OK)
+        st = dkim_options(l->lib, DKIM_OP_SETOPT, DKIM_OPTS_CLOCKDRIFT, &drift, sizeof(drift));
+    if (st == DKIM_STAT_OK)
+        st = dkim_set_key_lookup(l->lib, dk_key_lookup);
+    if (st != DKIM_STAT_OK) {
+        snprintf(err, errlen, "cannot set libopendkim options: %s", dkim_getresultstr(st));
+        dkimcheck_lib_free(l);
+        return NULL;
+    }
+    dkim_dns_set_query_start(l->lib, dk_dns_refuse);
+    return l;
+}
+
+void dkimcheck_lib_free(dkimcheck_lib *l)
+{
+    if (l == NULL)
+        return;
+    if (l->lib)
+        dkim_close(l->lib);
+    for (size_t i = 0; i < l->nrequired; i++)
+        free(l->required[i]);
+    free(l->required);
+    free(l);
+}
+
+/* ---- one message ------------------------------------------------------- */
+
+dkimcheck_t *dkimcheck_new(dkimcheck_lib *lib, const char *id)
+{
+    dkimcheck_t *d = xcalloc(1, sizeof(*d));
+    DKIM_STAT st = DKIM_STAT_OK;
+
+    d->lib = lib;
+    d->id = xstrdup(id && *id ? id : "mxguard");
+    d->dkim = dkim_verify(lib->lib, (const unsigned char *)d->id, NULL, &st);
+    if (d->dkim == NULL) {
+        log_error("dkim: %s: cannot start verification: %s", d->id, dkim_getresultstr(st));
+        d->eoh_failed = true;
+    } else {
+        dkim_set_user_context(d->dkim, d);
+    }
+    return d;
+}
+
+/* Value of tag t in a DKIM-Signature value (bounded scan, white space
+ * removed around it), in a new string, or NULL. */
+static char *dk_tag(const char *v, char t)
+{
+    const char *p = v;
+
+    for (size_t guard = 0; *p && guard < 4096; guard++) {
+        const char *end = strchr(p, ';'), *q = p, *e;
+        if (end == NULL)
+            end = p + strlen(p);
+        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+            q++;
+        if (q < end && *q == t) {
+            const char *eq = q + 1;
+            while (eq < end && (*eq == ' ' || *eq == '\t' || *eq == '\r' || *eq == '\n'))
+                eq++;
+            if (eq < end && *eq == '=') {
+                eq++;
+                while (eq < end && (*eq == ' ' || *eq == '\t' || *eq == '\r' || *eq == '\n'))
+                    eq++;
+                e = end;
+                while (e > eq && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+                    e--;
+                return xstrndup(eq, (size_t)(e - eq) > DK_STR_MAX ? DK_STR_MAX : (size_t)(e - eq));
+            }
+        }
+        if (*end == '\0')
+            break;
+        p = end + 1;
+    }
+    return NULL;
+}
+
+/* "name:value" with every bare LF of a fold made CRLF (Postfix folds with
+ * LF; canonicalization needs the message's CRLF).  Caller frees. */
+static char *dk_field(const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value), o = 0;
+    char *f = xmalloc(nl + 1 + 2 * vl + 1);
+
+    memcpy(f, name, nl);
+    o = nl;
+    f[o++] = ':';
+    for (size_t i = 0; i < vl; i++) {
+        if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r'))
+            f[o++] = '\r';
+        f[o++] = value[i];
+    }
+    f[o] = '\0';
+    return f;
+}
+
+void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
+{
+    char *field;
+    DKIM_STAT st;
+
+    if (d->dkim == NULL || d->done)
+        return;
+    if (value == NULL)
+        value = "";
+    if (strcasecmp(name, DK_HEADER) == 0 && d->nsighdrs++ >= d->lib->max_signatures) {
+        /* Not verified: reported as policy (bounded work per message). */
+        d->extra_d = xreallocarray(d->extra_d, d->nextra + 1, sizeof(char *));
+        d->extra_s = xreallocarray(d->extra_s, d->nextra + 1, sizeof(char *));
+        d->extra_d[d->nextra] = dk_tag(value, 'd');
+        d->extra_s[d->nextra] = dk_tag(value, 's');
+        d->nextra++;
+        return;
+    }
+    field = dk_field(name, value);
+    st = dkim_header(d->dkim, (u_char *)field, strlen(field));
+    if (st != DKIM_STAT_OK)
+        log_warn("dkim: %s: header %.64s not taken: %s", d->id, name, dkim_getresultstr(st));
+    free(field);
+}
+
+void dkimcheck_eoh(dkimcheck_t *d)
+{
+    DKIM_STAT st;
+
+    if (d->dkim == NULL || d->done)
+        return;
+    st = dkim_eoh(d->dkim);
+    if (st == DKIM_STAT_NOSIG) {
+        d->nosig = true;
+    } else if (st != DKIM_STAT_OK) {
+        const char *why = dkim_geterror(d->dkim);
+        log_info("dkim: %s: message not verifiable: %s%s%s", d->id, dkim_getresultstr(st),
+                 why && *why ? ": " : "", why ? why : "");
+        d->eoh_failed = true;
+    }
+}
+
+bool dkimcheck_wants_body(const dkimcheck_t *d)
+{
+    return d->dkim != NULL && !d->nosig && !d->eoh_failed && !d->done;
+}
+
+void dkimcheck_body(dkimcheck_t *d, const unsigned char *chunk, size_t len)
+{
+    if (!dkimcheck_wants_body(d) || len == 0)
+        return;
+    /* A status other than OK ends hashing for good (e.g. all l= reached). */
+    if (dkim_body(d->dkim, (u_char *)chunk, len) != DKIM_STAT_OK)
+        return;
+}
+
+/* Copy a string out of a signature, bounded; NULL stays NULL. */
+static char *dk_copy(const unsigned char *s)
+{
+    if (s == NULL || *s == '\0')
+        return NULL;
+    return xstrndup((const char *)s, DK_STR_MAX);
+}
+
+/* First DK_B_PREFIX characters of b= without folding white space. */
+static char *dk_b_prefix(DKIM_SIGINFO *sig)
+{
+    const unsigned char *b = dkim_sig_gettagvalue(sig, false, (u_char *)"b");
+    char out[DK_B_PREFIX + 1];
+    size_t n = 0;
+
+    for (size_t i = 0; b && b[i] && n < DK_B_PREFIX && i < 4096; i++)
+        if (b[i] != ' ' && b[i] != '\t' && b[i] != '\r' && b[i] != '\n')
+            out[n++] = (char)b[i];
+    out[n] = '\0';
+    return n ? xstrdup(out) : NULL;
+}
+
+/* Result of a signature that libopendkim did not pass, from its error. */
+static dkimcheck_result dk_error_result(int err, const char **reason)
+{
+    switch (err) {
+    case DKIM_SIGERROR_BADSIG: *reason = "signature did not verify"; return DKIMCHECK_FAIL;
+    case DKIM_SIGERROR_TOOLARGE_L: *reason = "l= exceeds the body"; return DKIMCHECK_FAIL;
+    case DKIM_SIGERROR_KEYTOOSMALL: *reason = "key too small"; return DKIMCHECK_POLICY;
+    case DKIM_SIGERROR_EXPIRED: *reason = "signature expired"; return DKIMCHECK_PERMERROR;
+    case DKIM_SIGERROR_FUTURE: *reason = "signature in the future"; return DKIMCHECK_PERMERROR;
+    case DKIM_SIGERROR_TIMESTAMPS: *reason = "x= before t="; return DKIMCHECK_PERMERROR;
+    case DKIM_SIGERROR_NOKEY: *reason = "no key"; return DKIMCHECK_PERMERROR;
+    case DKIM_SIGERROR_KEYFAIL: *reason = "key lookup failed"; return DKIMCHECK_TEMPERROR;
+    case DKIM_SIGERROR_KEYREVOKED: *reason = "key revoked"; return DKIMCHECK_PERMERROR;
+    case DKIM_SIGERROR_INVALID_H: *reason = "From not signed"; return DKIMCHECK_PERMERROR;
+    case DKIM_SIGERROR_DNSSYNTAX:
+    case DKIM_SIGERROR_MULTIREPLY:
+    case DKIM_SIGERROR_KEYVERSION:
+    case DKIM_SIGERROR_KEYUNKNOWNHASH:
+    case DKIM_SIGERROR_KEYHASHMISMATCH:
+    case DKIM_SIGERROR_NOTEMAILKEY:
+    case DKIM_SIGERROR_KEYTYPEMISSING:
+    case DKIM_SIGERROR_KEYTYPEUNKNOWN:
+    case DKIM_SIGERROR_KEYDECODE:
+        *reason = "bad key record";
+        return DKIMCHECK_PERMERROR;
+    default:
+        *reason = "malformed signature";
+        return DKIMCHECK_NEUTRAL;
+    }
+}
+
+/* The result of one processed signature. */
+static void dk_sig_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
+{
+    const dkimcheck_lib *l = d->lib;
+    unsigned int flags = dkim_sig_getflags(sig), bits = 0;
+    int err = dkim_sig_geterror(sig);
+    const unsigned char *i = dkim_sig_gettagvalue(sig, false, (u_char *)"i");
+    dk_key *k = NULL;
+    ssize_t msglen = -1, canonlen = -1, signlen = -1;
+
+    out->domain = dk_copy(dkim_sig_getdomain(sig));
+    out->selector = dk_copy(dkim_sig_getselector(sig));
+    out->algorithm = dk_copy(dkim_sig_gettagvalue(sig, false, (u_char *)"a"));
+    out->b = dk_b_prefix(sig);
+    if (i && *i)
+        out->identity = dk_copy(i);
+    else if (out->domain)
+        out->identity = xasprintf("@%s", out->domain);
+    if (dkim_sig_getkeysize(sig, &bits) == DKIM_STAT_OK)
+        out->keybits = bits;
+    if (out->domain && out->selector) {
+        char name[1100];
+        snprintf(name, sizeof(name), "%s._domainkey.%s", out->selector, out->domain);
+        k = dk_key_find(d, name);
+    }
+
+    /* What DNS said decides key problems, not libopendkim's reading. */
+    if (k && k->waited && k->st != DNS_ANSWER) {
+        if (k->st == DNS_NXDOMAIN || k->st == DNS_NODATA) {
+            out->result = DKIMCHECK_PERMERROR;
+            out->reason = "no key";
+        } else {
+            out->result = DKIMCHECK_TEMPERROR;
+            out->reason = k->st == DNS_TIMEOUT ? "key lookup timed out" : "key lookup failed";
+        }
+        return;
+    }
+    if (k && k->bad) {
+        out->result = DKIMCHECK_PERMERROR;
+        out->reason = "bad key record";
+        return;
+    }
+    if (err != DKIM_SIGERROR_OK && err != DKIM_SIGERROR_UNKNOWN) {
+        out->result = dk_error_result(err, &out->reason);
+        if (err == DKIM_SIGERROR_BADSIG && dkim_sig_getbh(sig) == DKIM_SIGBH_MISMATCH)
+            out->reason = "body hash mismatch";
+        return;
+    }
+    if ((flags & DKIM_SIGFLAG_PROCESSED) == 0) {
+        out->result = DKIMCHECK_NEUTRAL;
+        out->reason = "not processed";
+        return;
+    }
+    if ((flags & DKIM_SIGFLAG_PASSED) == 0) {
+        out->result = DKIMCHECK_FAIL;
+        out->reason = "signature did not verify";
+        return;
+    }
+    if (dkim_sig_getbh(sig) != DKIM_SIGBH_MATCH) {
+        out->result = DKIMCHECK_FAIL;
+        out->reason = "body hash mismatch";
+        return;
+    }
+    if (out->keybits != 0 && out->keybits < l->min_key_bits) {
+        out->result = DKIMCHECK_POLICY;
+        out->reason = "key too small";
+        return;
+    }
+    for (size_t h = 0; h < l->nrequired; h++) {
+        if (!dkim_sig_hdrsigned(sig, (u_char *)l->required[h])) {
+            out->result = DKIMCHECK_POLICY;
+            out->reason = "required header not signed";
+            return;
+        }
+    }
+    out->result = DKIMCHECK_PASS;
+    if (dkim_sig_getcanonlen(d->dkim, sig, &msglen, &canonlen, &signlen) == DKIM_STAT_OK && signlen >= 0 &&
+        msglen > signlen) {
+        out->partial = true;
+        out->reason = "l= covers part of the body";
+    }
+}
+
+dkimcheck_result dkimcheck_eom(dkimcheck_t *d, dkimcheck_sig **sigsp, size_t *nsigsp)
+{
+    DKIM_SIGINFO **list = NULL;
+    int nlist = 0;
+    dkimcheck_sig *sigs = NULL;
+    size_t n = 0, total;
+    dkimcheck_result agg;
+
+    *sigsp = NULL;
+    *nsigsp = 0;
+    if (d->done)
+        return DKIMCHECK_UNSET;
+    d->done = true;
+
+    if (d->dkim != NULL && !d->eoh_failed && !d->nosig &&
+        dkim_getsiglist(d->dkim, &list, &nlist) == DKIM_STAT_OK && nlist > 0) {
+        /* All key lookups at once; each signature then waits for its own. */
+        for (int i = 0; i < nlist; i++)
+            if (dkim_sig_geterror(list[i]) == DKIM_SIGERROR_UNKNOWN ||
+                dkim_sig_geterror(list[i]) == DKIM_SIGERROR_OK)
+                (void)dk_key_start(d, (const char *)dkim_sig_getselector(list[i]),
+                                   (const char *)dkim_sig_getdomain(list[i]));
+        (void)dkim_eom(d->dkim, NULL);
+        /* libopendkim stops at the first good signature: run the rest. */
+        for (int i = 0; i < nlist; i++) {
+            int err = dkim_sig_geterror(list[i]);
+            if ((dkim_sig_getflags(list[i]) & DKIM_SIGFLAG_PROCESSED) == 0 &&
+                (err == DKIM_SIGERROR_UNKNOWN || err == DKIM_SIGERROR_OK))
+                (void)dkim_sig_process(d->dkim, list[i]);
+        }
+    } else {
+        nlist = 0;
+    }
+
+    total = (size_t)nlist + d->nextra;
+    if (total == 0 && d->eoh_failed)
+        total = d->nsighdrs; /* signatures libopendkim could not use */
+    sigs = total ? xcalloc(total, sizeof(dkimcheck_sig)) : NULL;
+    for (int i = 0; i < nlist; i++)
+        dk_sig_result(d, list[i], &sigs[n++]);
+    for (size_t i = 0; i < d->nextra && n < total; i++, n++) {
+        sigs[n].result = DKIMCHECK_POLICY;
+        sigs[n].reason = "beyond max_signatures";
+        sigs[n].domain = d->extra_d[i];
+        sigs[n].selector = d->extra_s[i];
+        d->extra_d[i] = d->extra_s[i] = NULL;
+        if (sigs[n].domain)
+            sigs[n].identity = xasprintf("@%s", sigs[n].domain);
+    }
+    for (; n < total; n++) {
+        sigs[n].result = DKIMCHECK_NEUTRAL;
+        sigs[n].reason = "message not verifiable";
+    }
+    if (d->nextra > 0)
+        log_warn("dkim: %s: %zu signatures beyond max_signatures %u not verified", d->id, d->nextra,
+                 d->lib->max_signatures);
+    /* Every started query is waited for (dns_t requires it). */
+    for (size_t i = 0; i < d->nkeys; i++)
+        dk_key_wait(&d->keys[i]);
+    agg = dkimcheck_aggregate(sigs, n);
+    *sigsp = sigs;
+    *nsigsp = n;
+    return agg;
+}
+
+void dkimcheck_free(dkimcheck_t *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->nkeys; i++) {
+        if (d->keys[i].q)
+            dk_key_wait(&d->keys[i]);
+        dns_answer_free(d->keys[i].a);
+        free(d->keys[i].name);
+    }
+    free(d->keys);
+    for (size_t i = 0; i < d->nextra; i++) {
+        free(d->extra_d[i]);
+        free(d->extra_s[i]);
+    }
+    free(d->extra_d);
+    free(d->extra_s);
+    if (d->dkim)
+        dkim_free(d->dkim);
+    free(d->id);
+    free(d);
+}
