@@ -22,6 +22,7 @@
 
 #include "authres.h"
 #include "declog.h"
+#include "dnsbl.h"
 #include "log.h"
 #include "session.h"
 #include "snapshot.h"
@@ -43,6 +44,13 @@ struct session {
     int *authres_delete;     /* indexes (1-based) of ours, ascending */
     size_t ndelete;
     char *authres_insert;    /* our header value at end of message */
+    /* DNS lists: the lookup borrows the snapshot's lists and resolver, so
+     * it is freed (its queries waited for) before that snapshot is released */
+    dnsbl_lookup_t *dnsbl;   /* NULL when no lists are configured */
+    int nfrom;               /* From headers seen */
+    char from_domain[256];   /* domain of the (single) From header, or "" */
+    char *rcpt_text;         /* expanded reply text of a refused recipient */
+    char *eom_text;          /* expanded reply text at end of message */
 };
 
 static const session_reply reply_continue = {SESSION_CONTINUE, NULL, NULL, NULL};
@@ -69,6 +77,45 @@ static void msg_reset(session_t *s)
     s->ndelete = 0;
     free(s->authres_insert);
     s->authres_insert = NULL;
+    dnsbl_lookup_end_message(s->dnsbl);
+    s->nfrom = 0;
+    s->from_domain[0] = '\0';
+    free(s->rcpt_text);
+    s->rcpt_text = NULL;
+    free(s->eom_text);
+    s->eom_text = NULL;
+}
+
+/* Start the DNS lists of the connection under the current snapshot. */
+static void dnsbl_open(session_t *s)
+{
+    const conf_t *conf = s->snap->conf;
+
+    if (dnsbl_conf_count(conf->dnsbl) == 0)
+        return;
+    s->dnsbl = dnsbl_lookup_new(conf->dnsbl, s->snap->dns);
+    s->f->dnsbl = s->dnsbl;
+    dnsbl_lookup_client(s->dnsbl, s->f->client_addr, s->f->trusted);
+    dnsbl_lookup_helo(s->dnsbl, s->f->helo);
+}
+
+/* Wait for and drop every DNS list query (before the snapshot goes). */
+static void dnsbl_close(session_t *s)
+{
+    dnsbl_lookup_free(s->dnsbl);
+    s->dnsbl = NULL;
+    s->f->dnsbl = NULL;
+}
+
+/* Fill ${dnsbl...} in the text of a verdict; the copy lives in *buf until
+ * the message is reset. */
+static void expand_reply(session_t *s, rules_verdict *v, char **buf)
+{
+    if (v->text == NULL || strstr(v->text, "${dnsbl") == NULL)
+        return;
+    free(*buf);
+    *buf = dnsbl_lookup_expand(s->dnsbl, v->text);
+    v->text = *buf;
 }
 
 /* Log the one decision line of the current message. */
@@ -139,6 +186,7 @@ void session_free(session_t *s)
     if (s == NULL)
         return;
     msg_end_early(s);
+    dnsbl_close(s);
     facts_free(s->f);
     free(s->spf_helo_for);
     snapshot_release(s->snap);
@@ -156,6 +204,8 @@ session_reply session_connect(session_t *s, const char *hostname, const char *ad
     facts_set(&s->f->client_name, hostname && *hostname ? hostname : "unknown");
     s->f->trusted = cidr_list_match(s->snap->conf->trusted, s->f->client_addr);
     s->f->stage = STAGE_CONNECT;
+    dnsbl_close(s);
+    dnsbl_open(s);
     return reply_continue;
 }
 
@@ -164,6 +214,7 @@ session_reply session_helo(session_t *s, const char *helo)
     facts_set(&s->f->helo, helo);
     if (s->f->stage < STAGE_HELO)
         s->f->stage = STAGE_HELO;
+    dnsbl_lookup_helo(s->dnsbl, s->f->helo);
     return reply_continue;
 }
 
@@ -233,9 +284,11 @@ session_reply session_mail(session_t *s, const char *from, const char *auth_user
     /* A message runs on the config current at its start. */
     now = snapshot_acquire();
     if (now != NULL && now != s->snap) {
+        dnsbl_close(s);
         snapshot_release(s->snap);
         s->snap = now;
         s->f->trusted = cidr_list_match(s->snap->conf->trusted, s->f->client_addr);
+        dnsbl_open(s);
     } else if (now != NULL) {
         snapshot_release(now);
     }
@@ -249,6 +302,7 @@ session_reply session_mail(session_t *s, const char *from, const char *auth_user
     s->f->authenticated = auth_user != NULL && *auth_user != '\0';
     facts_set(&s->f->auth_user, s->f->authenticated ? auth_user : NULL);
     s->f->stage = STAGE_MAIL;
+    dnsbl_lookup_sender(s->dnsbl, s->f->sender_domain, s->f->authenticated || s->f->trusted);
     run_spf(s);
     return reply_continue;
 }
@@ -271,6 +325,7 @@ session_reply session_rcpt(session_t *s, const char *rcpt)
     s->f->rcpt = NULL;
     if (o == RULES_DECIDED && (v.action == ACTION_REJECT || v.action == ACTION_TEMPFAIL)) {
         s->f->nrcpts_rejected++;
+        expand_reply(s, &v, &s->rcpt_text);
         s->rcpt_verdict = v;
         s->have_rcpt_verdict = true;
         free(addr);
@@ -285,6 +340,9 @@ session_reply session_header(session_t *s, const char *name, const char *value)
 {
     const conf_t *conf = s->snap->conf;
 
+    if (strcasecmp(name, "From") == 0 && s->nfrom++ == 0 &&
+        !dnsbl_header_domain(value, s->from_domain, sizeof(s->from_domain)))
+        s->from_domain[0] = '\0';
     if (strcasecmp(name, AUTHRES_HEADER) != 0)
         return reply_continue;
     s->nauthres++;
@@ -298,6 +356,8 @@ session_reply session_header(session_t *s, const char *name, const char *value)
 session_reply session_eoh(session_t *s)
 {
     s->f->stage = STAGE_DATA;
+    /* One From mailbox, or no domain to query. */
+    dnsbl_lookup_from(s->dnsbl, s->nfrom == 1 && s->from_domain[0] ? s->from_domain : NULL);
     return reply_continue;
 }
 
@@ -325,6 +385,7 @@ session_reply session_eom(session_t *s, session_edits *edits)
         log_error("policy table undecided at end of message: deferring it");
         v = internal;
     }
+    expand_reply(s, &v, &s->eom_text);
     r = verdict_reply(&v);
     if (r.status == SESSION_CONTINUE) {
         /* Deletion indexes are applied from the last one up, so that no

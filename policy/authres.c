@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "authres.h"
+#include "dnsbl.h"
 #include "xalloc.h"
 
 /* RFC 5322 2.1.1: lines SHOULD be at most 78 characters (a tab counts as
@@ -311,6 +312,25 @@ static bool ar_spf_helo(ar_builder *b, const facts_t *f)
     return true;
 }
 
+/* DNS lists have no registered method (RFC 8601 6.2): their result goes
+ * into a trailing comment, "(dnsbl score=7 listed=zen:127.0.0.2)", which
+ * A-R consumers ignore.  Names come from the config (A-Z a-z 0-9 _ . -) and
+ * answers are dotted quads, so the comment cannot be closed early. */
+static void ar_dnsbl_comment(ar_builder *b, const facts_t *f)
+{
+    char *lists, *c;
+
+    if (!dnsbl_lookup_evaluated(f->dnsbl))
+        return;
+    lists = dnsbl_lookup_matches(f->dnsbl);
+    c = xasprintf("(dnsbl score=%d%s%s)", dnsbl_lookup_score(f->dnsbl), lists ? " listed=" : "",
+                  lists ? lists : "");
+    ar_space_or_fold(b, strlen(c));
+    ar_puts(b, c);
+    free(c);
+    free(lists);
+}
+
 char *authres_format(const char *authserv_id, const facts_t *f)
 {
     ar_builder b;
@@ -325,6 +345,8 @@ char *authres_format(const char *authserv_id, const facts_t *f)
         ar_method_begin(&b, "none", NULL);
         ar_method_end(&b);
     }
+    if (f != NULL)
+        ar_dnsbl_comment(&b, f);
     return ar_finish(&b);
 }
 

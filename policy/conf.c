@@ -328,6 +328,8 @@ static const conf_key conf_top_keys[] = {
     {"authentication_results", CONF_GROUP, 0, 0, 0, NULL, conf_authres_keys},
     {"default_action", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"rules", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+    {"dnsbl", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+    {"dnsbl_options", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
 };
 
@@ -480,7 +482,25 @@ void conf_free(conf_t *c)
     free(c->dns_upstream);
     cidr_list_free(c->trusted);
     rules_free(c->rules);
+    dnsbl_conf_free(c->dnsbl);
     free(c);
+}
+
+/* Every list named by a dnsbl_listed condition must be configured. */
+static void conf_check_dnsbl_names(conf_ctx *cx, const config_setting_t *rules, const dnsbl_conf_t *d)
+{
+    for (int i = 0; rules && config_setting_is_list(rules) && i < config_setting_length(rules); i++) {
+        const config_setting_t *g = config_setting_get_elem(rules, (unsigned)i);
+        const config_setting_t *m = config_setting_is_group(g) ? config_setting_get_member(g, "match") : NULL;
+        const config_setting_t *l = m && config_setting_is_group(m) ? config_setting_get_member(m, "dnsbl_listed")
+                                                                    : NULL;
+
+        for (int j = 0; l && config_setting_is_aggregate(l) && j < config_setting_length(l); j++) {
+            const config_setting_t *e = config_setting_get_elem(l, (unsigned)j);
+            if (config_setting_type(e) == CONFIG_TYPE_STRING && !dnsbl_conf_has(d, config_setting_get_string(e)))
+                conf_err(cx, e, "dnsbl_listed: no dnsbl list is named \"%s\"", config_setting_get_string(e));
+        }
+    }
 }
 
 /* Build a conf_t from a parsed config; NULL after errors (collected in cx). */
@@ -495,7 +515,11 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
         conf_trusted(cx, s, c);
     c->rules = rules_from_config(config_setting_get_member(root, "rules"),
                                  config_setting_get_member(root, "default_action"), conf_rules_err, cx);
-    if (c->rules == NULL || cx->nerrs > 0) {
+    c->dnsbl = dnsbl_conf_from_config(config_setting_get_member(root, "dnsbl"),
+                                      config_setting_get_member(root, "dnsbl_options"), conf_rules_err, cx);
+    if (c->dnsbl != NULL)
+        conf_check_dnsbl_names(cx, config_setting_get_member(root, "rules"), c->dnsbl);
+    if (c->rules == NULL || c->dnsbl == NULL || cx->nerrs > 0) {
         conf_free(c);
         return NULL;
     }

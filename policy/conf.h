@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "cidr.h"
+#include "dnsbl.h"
 #include "rules.h"
 
 typedef struct conf {
@@ -35,6 +36,7 @@ typedef struct conf {
     bool authres_strip;    /* remove A-R headers that carry our authserv-id */
     cidr_list *trusted;    /* trusted_networks: checks skipped, "trusted" condition */
     rules_t *rules;        /* the policy table */
+    dnsbl_conf_t *dnsbl;   /* dnsbl lists and dnsbl_options (never NULL once loaded) */
 } conf_t;
 
 /* Called once per error, in file order.  An error about the file as a whole

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "declog.h"
+#include "dnsbl.h"
 #include "xalloc.h"
 
 /* A growing string. */
@@ -119,6 +120,22 @@ static const char *dl_spf(spfcheck_result r)
     return r == SPFCHECK_UNSET ? NULL : spfcheck_result_name(r);
 }
 
+/* " dnsbl_score=N dnsbl=LISTS", "-" when no list was queried. */
+static void dl_dnsbl(dl_buf *b, const facts_t *f)
+{
+    char score[32];
+    char *lists = NULL;
+    bool known = f != NULL && dnsbl_lookup_evaluated(f->dnsbl);
+
+    if (known) {
+        snprintf(score, sizeof(score), "%d", dnsbl_lookup_score(f->dnsbl));
+        lists = dnsbl_lookup_matches(f->dnsbl);
+    }
+    dl_field(b, "dnsbl_score", known ? score : NULL);
+    dl_field(b, "dnsbl", lists);
+    free(lists);
+}
+
 /* The reply the verdict gives: "CODE XCODE TEXT" for reject/tempfail, the
  * reason for quarantine, NULL otherwise.  Caller frees. */
 static char *dl_reply(const rules_verdict *v)
@@ -189,6 +206,7 @@ char *declog_format(const declog_entry *e)
     dl_field(&b, "spf", f ? dl_spf(f->spf_mfrom) : NULL);
     dl_field(&b, "spf_domain", f ? f->spf_domain : NULL);
     dl_field(&b, "spf_helo", f ? dl_spf(f->spf_helo) : NULL);
+    dl_dnsbl(&b, f);
     dl_field(&b, "rule", v ? (v->rule ? v->rule : "default") : NULL);
     dl_field(&b, "dry_run", dry);
     dl_field(&b, "action", v ? rules_action_name(v->action) : NULL);

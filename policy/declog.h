@@ -43,7 +43,10 @@ typedef struct declog_entry {
  * "<>" for the null sender; spf/spf_helo are "-" when not evaluated; rule is
  * "default" when the verdict names none; dry_run is "r1,r2" or "-"; reply is
  * "CODE XCODE TEXT" for reject/tempfail, the reason for quarantine, "-"
- * otherwise.  No CR, LF or other control byte.  Caller frees. */
+ * otherwise.  dnsbl_score and dnsbl (just before rule) are the DNS list
+ * score and the lists that matched ("zen:127.0.0.2,dbl:127.0.1.2", "-" for
+ * none), both "-" when no list was queried; they wait for the lists still
+ * in flight.  No CR, LF or other control byte.  Caller frees. */
 char *declog_format(const declog_entry *e);
 
 #endif

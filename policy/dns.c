@@ -63,6 +63,7 @@ struct dns_query {
     dns_t *dns;
     char *name;              /* for logs */
     int rrtype;
+    unsigned timeout_ms;     /* its deadline after the start, for logs */
     int async_id;            /* libunbound's id, 0 if not started */
     struct timespec deadline; /* CLOCK_MONOTONIC */
     pthread_cond_t cond;     /* signalled by the callback (under dns->mu) */
@@ -413,18 +414,26 @@ static void dns_callback(void *arg, int err, struct ub_result *result)
 
 dns_query_t *dns_start(dns_t *dns, const char *name, int rrtype)
 {
+    return dns_start_timeout(dns, name, rrtype, 0);
+}
+
+dns_query_t *dns_start_timeout(dns_t *dns, const char *name, int rrtype, unsigned timeout_ms)
+{
     dns_query_t *q = xcalloc(1, sizeof(*q));
     struct timespec now;
     sigset_t old;
     int r;
 
+    if (timeout_ms == 0)
+        timeout_ms = dns->timeout_ms;
     q->dns = dns;
     q->name = xstrdup(name ? name : "");
     q->rrtype = rrtype;
+    q->timeout_ms = timeout_ms;
     pthread_cond_init(&q->cond, &dns->cattr);
     clock_gettime(CLOCK_MONOTONIC, &now);
-    q->deadline.tv_sec = now.tv_sec + (time_t)(dns->timeout_ms / 1000);
-    q->deadline.tv_nsec = now.tv_nsec + (long)(dns->timeout_ms % 1000) * 1000000L;
+    q->deadline.tv_sec = now.tv_sec + (time_t)(timeout_ms / 1000);
+    q->deadline.tv_nsec = now.tv_nsec + (long)(timeout_ms % 1000) * 1000000L;
     if (q->deadline.tv_nsec >= 1000000000L) {
         q->deadline.tv_sec++;
         q->deadline.tv_nsec -= 1000000000L;
@@ -507,7 +516,7 @@ dns_status dns_wait(dns_query_t *q, dns_answer **out)
         r = pthread_cond_timedwait(&q->cond, &dns->mu, &q->deadline);
     if (!q->done) {
         pthread_mutex_unlock(&dns->mu);
-        log_warn("dns: no answer for %s/%d within %u ms", q->name, q->rrtype, dns->timeout_ms);
+        log_warn("dns: no answer for %s/%d within %u ms", q->name, q->rrtype, q->timeout_ms);
         /* Deadline.  See the top of the file for the cancel protocol. */
         if (ub_cancel(dns->ctx, q->async_id) == 0) {
             dns_query_destroy(q); /* libunbound will never call back */

@@ -72,6 +72,9 @@ void dns_answer_free(dns_answer *a);
 /* Start a query for name/rrtype (e.g. 16 for TXT).  Never returns NULL:
  * a failure to start is reported by dns_wait() as DNS_ERROR. */
 dns_query_t *dns_start(dns_t *dns, const char *name, int rrtype);
+/* dns_start() with its own deadline: timeout_ms after the start (0: the
+ * resolver's timeout_ms). */
+dns_query_t *dns_start_timeout(dns_t *dns, const char *name, int rrtype, unsigned timeout_ms);
 /* Wait for a started query (deadline: timeout_ms after dns_start), store the
  * answer in *out (never NULL afterwards) and free the query. */
 dns_status dns_wait(dns_query_t *q, dns_answer **out);

@@ -49,6 +49,9 @@ typedef struct facts {
     char **rcpts;           /* accepted recipients */
     size_t nrcpts;
     size_t nrcpts_rejected; /* recipients refused by a rule */
+    /* DNS lists of the connection (dnsbl.h); borrowed from the session,
+     * not freed here; NULL when no lists are configured */
+    struct dnsbl_lookup *dnsbl;
 } facts_t;
 
 facts_t *facts_new(void);

@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "cidr.h"
+#include "dnsbl.h"
 #include "rules.h"
 #include "spfcheck.h"
 #include "xalloc.h"
@@ -78,6 +79,8 @@ typedef struct rules_cond {
         bool flag;            /* trusted, authenticated */
         unsigned mask;        /* spf, spf_helo: bit (1 << spfcheck_result) */
         rules_strlist domains; /* sender_domain, rcpt_domain */
+        int score;            /* dnsbl_score: holds when the score is >= this */
+        rules_strlist names;  /* dnsbl_listed: list names */
     } u;
 } rules_cond;
 
@@ -346,22 +349,104 @@ static bool rules_test_rcpt_domain(const rules_cond *c, const facts_t *f)
     return false;
 }
 
+/* dnsbl_score = N: the score of the DNS lists is >= N. */
+static bool rules_parse_dnsbl_score(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    long long v;
+
+    if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
+        rules_err(cx, s, "dnsbl_score: expected an integer (the rule holds when the score is >= it)");
+        return false;
+    }
+    v = config_setting_get_int64(s);
+    if (v < -100000 || v > 100000) {
+        rules_err(cx, s, "dnsbl_score %lld out of range (-100000..100000)", v);
+        return false;
+    }
+    c->u.score = (int)v;
+    return true;
+}
+
+/* dnsbl_listed = [ "name", ... ]: names are checked against the lists by
+ * conf.c, which knows both. */
+static bool rules_dnsbl_name_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    rules_strlist *l = arg;
+
+    if (*text == '\0' || strlen(text) > RULES_NAME_MAX) {
+        rules_err(cx, e, "dnsbl_listed: invalid list name \"%s\"", text);
+        return false;
+    }
+    l->v = xreallocarray(l->v, l->n + 1, sizeof(char *));
+    l->v[l->n++] = xstrdup(text);
+    return true;
+}
+
+static bool rules_parse_dnsbl_listed(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    return rules_each_string(cx, s, "dnsbl_listed", rules_dnsbl_name_one, &c->u.names);
+}
+
+static void rules_free_dnsbl_listed(rules_cond *c)
+{
+    for (size_t i = 0; i < c->u.names.n; i++)
+        free(c->u.names.v[i]);
+    free(c->u.names.v);
+}
+
+/* The score waits for the lists that feed it (dnsbl.h). */
+static bool rules_test_dnsbl_score(const rules_cond *c, const facts_t *f)
+{
+    return dnsbl_lookup_score(f->dnsbl) >= c->u.score;
+}
+
+/* Any of the named lists matched. */
+static bool rules_test_dnsbl_listed(const rules_cond *c, const facts_t *f)
+{
+    for (size_t i = 0; i < c->u.names.n; i++)
+        if (dnsbl_lookup_listed(f->dnsbl, c->u.names.v[i]))
+            return true;
+    return false;
+}
+
+/* Known once every list that feeds it can have been started: ip lists at
+ * connect, helo at HELO, sender at MAIL, from at end of headers. */
+static bool rules_known_dnsbl_score(const rules_cond *c, const facts_t *f)
+{
+    (void)c;
+    return f->stage >= dnsbl_lookup_stage(f->dnsbl, NULL);
+}
+
+static bool rules_known_dnsbl_listed(const rules_cond *c, const facts_t *f)
+{
+    for (size_t i = 0; i < c->u.names.n; i++)
+        if (f->stage < dnsbl_lookup_stage(f->dnsbl, c->u.names.v[i]))
+            return false;
+    return true;
+}
+
 typedef struct rules_kind {
     const char *name;
     facts_stage stage; /* the fact is known from this stage on */
     bool (*parse)(rules_ctx *cx, const config_setting_t *s, rules_cond *c);
     bool (*test)(const rules_cond *c, const facts_t *f);
     void (*free)(rules_cond *c); /* NULL: nothing to free */
+    /* NULL: known from stage on; else also required (stage depends on the config) */
+    bool (*known)(const rules_cond *c, const facts_t *f);
 } rules_kind;
 
 static const rules_kind rules_kinds[] = {
-    {"client_ip", STAGE_CONNECT, rules_parse_client_ip, rules_test_client_ip, rules_free_client_ip},
-    {"trusted", STAGE_CONNECT, rules_parse_flag, rules_test_trusted, NULL},
-    {"authenticated", STAGE_MAIL, rules_parse_flag, rules_test_authenticated, NULL},
-    {"spf", STAGE_MAIL, rules_parse_spf, rules_test_spf, NULL},
-    {"spf_helo", STAGE_MAIL, rules_parse_spf, rules_test_spf_helo, NULL},
-    {"sender_domain", STAGE_MAIL, rules_parse_domains, rules_test_sender_domain, rules_free_domains},
-    {"rcpt_domain", STAGE_RCPT, rules_parse_domains, rules_test_rcpt_domain, rules_free_domains},
+    {"client_ip", STAGE_CONNECT, rules_parse_client_ip, rules_test_client_ip, rules_free_client_ip, NULL},
+    {"trusted", STAGE_CONNECT, rules_parse_flag, rules_test_trusted, NULL, NULL},
+    {"authenticated", STAGE_MAIL, rules_parse_flag, rules_test_authenticated, NULL, NULL},
+    {"spf", STAGE_MAIL, rules_parse_spf, rules_test_spf, NULL, NULL},
+    {"spf_helo", STAGE_MAIL, rules_parse_spf, rules_test_spf_helo, NULL, NULL},
+    {"sender_domain", STAGE_MAIL, rules_parse_domains, rules_test_sender_domain, rules_free_domains, NULL},
+    {"rcpt_domain", STAGE_RCPT, rules_parse_domains, rules_test_rcpt_domain, rules_free_domains, NULL},
+    {"dnsbl_score", STAGE_CONNECT, rules_parse_dnsbl_score, rules_test_dnsbl_score, NULL,
+     rules_known_dnsbl_score},
+    {"dnsbl_listed", STAGE_CONNECT, rules_parse_dnsbl_listed, rules_test_dnsbl_listed, rules_free_dnsbl_listed,
+     rules_known_dnsbl_listed},
 };
 
 static const rules_kind *rules_kind_find(const char *name)
@@ -603,7 +688,7 @@ static void rules_parse_match(rules_ctx *cx, const config_setting_t *s, rules_ru
         if (k == NULL) {
             rules_err(cx, m,
                       "unknown key \"%s\" in match (client_ip, trusted, authenticated, spf, spf_helo, "
-                      "sender_domain, rcpt_domain)",
+                      "sender_domain, rcpt_domain, dnsbl_score, dnsbl_listed)",
                       key);
             continue;
         }
@@ -759,7 +844,7 @@ static rules_tri rules_rule_eval(const rules_rule *r, const facts_t *f)
 
     for (size_t i = 0; i < r->nconds; i++) {
         const rules_cond *c = &r->conds[i];
-        if (f->stage < c->kind->stage)
+        if (f->stage < c->kind->stage || (c->kind->known && !c->kind->known(c, f)))
             unknown = true;
         else if (!c->kind->test(c, f))
             return TRI_FALSE;

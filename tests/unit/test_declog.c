@@ -16,7 +16,7 @@
 
 static const char *const keys[] = {
     "stage", "queue_id", "client_addr", "client_name", "helo", "mail_from", "rcpts", "rcpts_rejected",
-    "spf", "spf_domain", "spf_helo", "rule", "dry_run", "action", "reply", "elapsed_ms",
+    "spf", "spf_domain", "spf_helo", "dnsbl_score", "dnsbl", "rule", "dry_run", "action", "reply", "elapsed_ms",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -155,7 +155,7 @@ START_TEST(test_spec_example)
     ck_assert_str_eq(line, "decision stage=rcpt queue_id=4XyZ1 client_addr=192.0.2.1 "
                            "client_name=mail.example.net helo=mail.example.net mail_from=<a@example.com> "
                            "rcpts=1 rcpts_rejected=0 spf=pass spf_domain=example.com spf_helo=none "
-                           "rule=spf-fail dry_run=r1,r2 action=reject "
+                           "dnsbl_score=- dnsbl=- rule=spf-fail dry_run=r1,r2 action=reject "
                            "reply=\"550 5.7.23 SPF validation failed\" elapsed_ms=12");
     free(line);
     facts_free(f);
@@ -192,12 +192,14 @@ START_TEST(test_unknowns)
     char *line = format(f, NULL, STAGE_CONNECT, NULL, 0, -1);
 
     ck_assert_str_eq(line, "decision stage=connect queue_id=- client_addr=- client_name=- helo=- mail_from=- "
-                           "rcpts=0 rcpts_rejected=0 spf=- spf_domain=- spf_helo=- rule=- dry_run=- "
+                           "rcpts=0 rcpts_rejected=0 spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
+                           "rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=-");
     free(line);
     line = format(NULL, NULL, STAGE_EOM, NULL, 0, 0);
     ck_assert_str_eq(line, "decision stage=eom queue_id=- client_addr=- client_name=- helo=- mail_from=- "
-                           "rcpts=- rcpts_rejected=- spf=- spf_domain=- spf_helo=- rule=- dry_run=- "
+                           "rcpts=- rcpts_rejected=- spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
+                           "rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=0");
     free(line);
     facts_free(f);
