@@ -314,7 +314,8 @@ static bool ar_spf_helo(ar_builder *b, const facts_t *f)
 
 /* DNS lists have no registered method (RFC 8601 6.2): their result goes
  * into a trailing comment, "(dnsbl score=7 listed=zen:127.0.0.2)", which
- * A-R consumers ignore.  Names come from the config (A-Z a-z 0-9 _ . -) and
+ * A-R consumers ignore; only when a list matched (the decision line has the
+ * score in every case).  Names come from the config (A-Z a-z 0-9 _ . -) and
  * answers are dotted quads, so the comment cannot be closed early. */
 static void ar_dnsbl_comment(ar_builder *b, const facts_t *f)
 {
@@ -322,9 +323,9 @@ static void ar_dnsbl_comment(ar_builder *b, const facts_t *f)
 
     if (!dnsbl_lookup_evaluated(f->dnsbl))
         return;
-    lists = dnsbl_lookup_matches(f->dnsbl);
-    c = xasprintf("(dnsbl score=%d%s%s)", dnsbl_lookup_score(f->dnsbl), lists ? " listed=" : "",
-                  lists ? lists : "");
+    if ((lists = dnsbl_lookup_matches(f->dnsbl)) == NULL)
+        return;
+    c = xasprintf("(dnsbl score=%d listed=%s)", dnsbl_lookup_score(f->dnsbl), lists);
     ar_space_or_fold(b, strlen(c));
     ar_puts(b, c);
     free(c);

@@ -139,6 +139,27 @@ NMSG=$((NMSG + 1))
 rig_check_decision auth queue_id=QAUTH client_addr=198.51.100.99 spf=- spf_helo=- \
     rule=default action=accept
 
+# DNS lists. A client on bl.example (weight 5) is refused at RCPT (before
+# DATA) by the dnsbl_score rule, with the list and its TXT in the reply.
+run_mt dnsbl-listed dnsbl.lua IP=192.0.2.66 QID=QDNSBL
+NMSG=$((NMSG + 1))
+rig_check_decision dnsbl-listed queue_id=QDNSBL stage=rcpt client_addr=192.0.2.66 \
+    rcpts=0 rcpts_rejected=1 dnsbl_score=5 dnsbl=bl:127.0.0.2 rule=dnsbl-block action=reject \
+    reply="554 5.7.1 Service unavailable; client blocked using bl: Listed by the rig, see https://bl.example/192.0.2.66"
+# On bl.example and on the allow-list wl.example (-10): accepted, the
+# lists show in the A-R comment and on the decision line.
+run_mt dnsbl-allowed accept.lua IP=192.0.2.77 HOST=allowed.client.example HELO=mx.client.example \
+    QID=QDNSWL FROM="<user@nospf.example>" \
+    AR_WANT="mx.rig.example; spf=none smtp.mailfrom=user@nospf.example; spf=fail smtp.helo=mx.client.example (dnsbl score=-5 listed=bl:127.0.0.2,wl:127.0.0.10)"
+NMSG=$((NMSG + 1))
+rig_check_decision dnsbl-allowed queue_id=QDNSWL stage=eom client_addr=192.0.2.77 \
+    dnsbl_score=-5 dnsbl=bl:127.0.0.2,wl:127.0.0.10 rule=default action=accept
+# Not listed: score 0; a trusted client: nothing queried.
+rig_check_decision dnsbl-clean queue_id=QPASS dnsbl_score=0 dnsbl=-
+rig_check_decision dnsbl-trusted queue_id=QTRUST dnsbl_score=- dnsbl=-
+# SASL-authenticated: the connect-time result is disregarded.
+rig_check_decision dnsbl-auth queue_id=QAUTH dnsbl_score=- dnsbl=-
+
 # 12. Decision-line quoting: a HELO with a space and a quote.
 run_mt quoting accept.lua IP=192.0.2.10 HOST=mx.client.example 'HELO=bad helo"x' \
     QID=QQUOTE FROM="<user@pass.example>" AR_WANT="*"
