@@ -56,6 +56,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -91,6 +93,7 @@ enum spfcheck_stop {
     STOP_DNS_TERMS,   /* more than 10 DNS-querying terms */
     STOP_VOID,        /* more than 2 void lookups */
     STOP_MX,          /* an mx term with more than 10 MX records */
+    STOP_TIME,        /* the overall time limit passed */
 };
 
 /* Per-check state, the hook of our SPF_dns_server_t. */
@@ -104,6 +107,8 @@ struct spfcheck_ctx {
     char *pending[SPFCHECK_MAX_NAMES]; /* MX/PTR names whose A/AAAA come next */
     int npending, nextpending;
     bool pending_cidr0;         /* the pending names belong to an mx/0 term */
+    char cidr0_marker[40];      /* this check's marker label, see SPFCHECK_CIDR0 */
+    struct timespec deadline;   /* overall limit of the check (RFC 7208 4.6.4) */
     char detail[160];           /* reason text for the output */
 };
 
@@ -254,8 +259,40 @@ static bool spfcheck_record_ok(const char *rec, size_t len, char *why, size_t wh
 /* Marker label appended to the target of an a/mx term whose relevant CIDR
  * length is 0 (libspf2 refuses /0); spfcheck_lookup() strips it and answers
  * "the client's own address" when the name has any address, which is what
- * /0 means.  No real name ends in this label (no such top-level domain). */
-#define SPFCHECK_CIDR0 "._mxguard-cidr0"
+ * /0 means.  The label carries a random nonce per check, so that a name
+ * built from client-controlled macros (%{h}, %{l}, %{s}, %{o}) cannot
+ * forge it. */
+#define SPFCHECK_CIDR0 "._mxguard-cidr0-"
+
+/* RFC 7208 4.6.4: an overall limit of at least 20 seconds; past it the
+ * result is temperror.  A lookup started before it may still take one DNS
+ * timeout. */
+#define SPFCHECK_MAX_SECONDS 20
+
+static void spfcheck_check_time(struct spfcheck_ctx *c)
+{
+    struct timespec now;
+
+    if (c->stop != STOP_NONE)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec > c->deadline.tv_sec ||
+        (now.tv_sec == c->deadline.tv_sec && now.tv_nsec >= c->deadline.tv_nsec))
+        c->stop = STOP_TIME;
+}
+
+/* A fresh marker label: SPFCHECK_CIDR0 and 16 random hex digits. */
+static void spfcheck_marker(char *out, size_t outsz)
+{
+    uint64_t nonce = 0;
+
+    if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        nonce = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)out;
+    }
+    snprintf(out, outsz, "%s%016llx", SPFCHECK_CIDR0, (unsigned long long)nonce);
+}
 
 /* A growing output string. */
 struct spfcheck_buf {
@@ -460,7 +497,8 @@ static bool spfcheck_ip6(const char *s, size_t n)
 /* Emit an a/mx term for libspf2: only the CIDR relevant to the client's
  * address family; a relevant length of 0 becomes the marker label. */
 static void spfcheck_emit_amx(struct spfcheck_buf *b, char qual, const char *mech,
-                              const char *dom, size_t dn, int c4, int c6, bool v6)
+                              const char *dom, size_t dn, int c4, int c6, bool v6,
+                              const char *marker)
 {
     int c = v6 ? c6 : c4;
     char tmp[16];
@@ -478,7 +516,7 @@ static void spfcheck_emit_amx(struct spfcheck_buf *b, char qual, const char *mec
                 dn--;
             spfcheck_buf_add(b, dom, dn);
         }
-        spfcheck_buf_str(b, SPFCHECK_CIDR0);
+        spfcheck_buf_str(b, marker);
         return;
     }
     if (dn) {
@@ -497,8 +535,8 @@ static void spfcheck_emit_amx(struct spfcheck_buf *b, char qual, const char *mec
  * unknown modifiers dropped, redirect= last and dropped when an "all" is
  * present (RFC 7208 6.1), CIDR lengths of 0 rewritten (see above).
  * Returns false with a reason for a syntax error (permerror). */
-static bool spfcheck_normalize(const char *rec, size_t len, bool v6, char **out,
-                               char *why, size_t whylen)
+static bool spfcheck_normalize(const char *rec, size_t len, bool v6, const char *marker,
+                               char **out, char *why, size_t whylen)
 {
     struct spfcheck_buf b = { NULL, 0, 0 };
     const char *p = rec + 6, *end = rec + len;
@@ -592,7 +630,8 @@ static bool spfcheck_normalize(const char *rec, size_t len, bool v6, char **out,
                 goto bad;
             if (colon ? !spfcheck_domain_spec(arg, dn) : dn != 0)
                 goto bad;
-            spfcheck_emit_amx(&b, qual, name, colon ? arg : "", colon ? dn : 0, c4, c6, v6);
+            spfcheck_emit_amx(&b, qual, name, colon ? arg : "", colon ? dn : 0, c4, c6, v6,
+                              marker);
         } else if (strcmp(name, "ptr") == 0) {
             if (colon && !spfcheck_domain_spec(arg, an))
                 goto bad;
@@ -810,11 +849,12 @@ static SPF_dns_rr_t *spfcheck_lookup(SPF_dns_server_t *srv, const char *domain,
     SPF_dns_rr_t *rr;
     int max = 1 << 16;
 
+    spfcheck_check_time(c);
     if (c->stop != STOP_NONE)
         return spfcheck_rr_status(srv, domain, type, TRY_AGAIN);
     {
-        size_t dl = strlen(domain), ml = strlen(SPFCHECK_CIDR0);
-        if (dl > ml && strcasecmp(domain + dl - ml, SPFCHECK_CIDR0) == 0) {
+        size_t dl = strlen(domain), ml = strlen(c->cidr0_marker);
+        if (dl > ml && strcasecmp(domain + dl - ml, c->cidr0_marker) == 0) {
             stripped = xstrndup(domain, dl - ml);
             qname = stripped;
             cidr0 = true;
@@ -868,6 +908,8 @@ static SPF_dns_rr_t *spfcheck_lookup(SPF_dns_server_t *srv, const char *domain,
     }
     dns_answer_free(a);
     free(stripped);
+    if (type == ns_t_ptr)
+        c->pending_cidr0 = false; /* PTR names never inherit an mx/0 */
     if (type == ns_t_mx) {
         c->pending_cidr0 = cidr0;
         /* RFC 7208 4.6.4: more than 10 MX records is a permerror, whether
@@ -923,6 +965,7 @@ static SPF_errcode_t spfcheck_get_spf(SPF_server_t *server, SPF_request_t *req,
     SPF_errcode_t err;
 
     *recp = NULL;
+    spfcheck_check_time(c);
     if (c->stop != STOP_NONE)
         return SPF_response_add_error(resp, SPF_E_DNS_ERROR, "evaluation stopped");
     if (c->top_fetched) {
@@ -985,8 +1028,8 @@ static SPF_errcode_t spfcheck_get_spf(SPF_server_t *server, SPF_request_t *req,
     }
     {
         char *norm = NULL;
-        bool ok = spfcheck_normalize(found, found_len, c->req->client_ver == AF_INET6, &norm,
-                                     c->detail, sizeof(c->detail));
+        bool ok = spfcheck_normalize(found, found_len, c->req->client_ver == AF_INET6,
+                                     c->cidr0_marker, &norm, c->detail, sizeof(c->detail));
         free(found);
         if (!ok) {
             resp->result = SPF_RESULT_PERMERROR;
@@ -1186,6 +1229,9 @@ static spfcheck_result spfcheck_run(dns_t *dns, const spfcheck_input *in, const 
     pthread_once(&spfcheck_once, spfcheck_init);
     memset(&c, 0, sizeof(c));
     c.dns = dns;
+    spfcheck_marker(c.cidr0_marker, sizeof(c.cidr0_marker));
+    clock_gettime(CLOCK_MONOTONIC, &c.deadline);
+    c.deadline.tv_sec += SPFCHECK_MAX_SECONDS;
     memset(&layer, 0, sizeof(layer));
     layer.destroy = NULL; /* ours: SPF_server_free leaves it alone */
     layer.lookup = spfcheck_lookup;
@@ -1271,6 +1317,9 @@ static spfcheck_result spfcheck_run(dns_t *dns, const spfcheck_input *in, const 
     } else if (c.stop == STOP_MX) {
         r = SPFCHECK_PERMERROR;
         snprintf(reason, sizeof(reason), "more than 10 MX records");
+    } else if (c.stop == STOP_TIME) {
+        r = SPFCHECK_TEMPERROR;
+        snprintf(reason, sizeof(reason), "overall time limit of %d s exceeded", SPFCHECK_MAX_SECONDS);
     }
     if (r != SPFCHECK_FAIL) {
         free(out->explanation);

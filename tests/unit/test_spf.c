@@ -24,6 +24,9 @@
 static const char *const zones[] = {
     "example. static",
     "refused.example. refuse",
+    "100.51.198.in-addr.arpa. static", /* TEST-NET-2 reverse: unbound blocks it by default */
+    "_mxguard-cidr0. static",          /* forged marker names: answered here, not forwarded */
+    "_mxguard-cidr0-0000000000000000. static",
     NULL,
 };
 
@@ -70,6 +73,13 @@ static const char *const data[] = {
     "cidr0.example. TXT \"v=spf1 a:h9.example/0 -all\"",
     "exp.example. TXT \"v=spf1 -all exp=explain.example\"",
     "explain.example. TXT \"Sender %{l} is not allowed by %{d}\"",
+    /* an mx/0 term followed by ptr: the PTR names must not inherit /0 */
+    "mx0ptr.example. TXT \"v=spf1 mx/0 ptr -all\"",
+    "mx0ptr.example. MX 10 noaddr.example.",
+    "7.100.51.198.in-addr.arpa. PTR host.mx0ptr.example.",
+    "host.mx0ptr.example. A 203.0.113.50",
+    /* a name built from the client's HELO must not forge the /0 marker */
+    "inject.example. TXT \"v=spf1 a:%{h} -all\"",
     "slowinc.example. TXT \"v=spf1 include:slow.example.org -all\"",
     NULL, /* long.example */
     NULL, /* macros.example */
@@ -338,6 +348,26 @@ START_TEST(test_cidr0)
 }
 END_TEST
 
+START_TEST(test_cidr0_not_inherited_by_ptr)
+{
+    /* host.mx0ptr.example does not resolve to the client: fail */
+    ck_assert_int_eq(mf1("198.51.100.7", "u@mx0ptr.example"), SPFCHECK_FAIL);
+}
+END_TEST
+
+START_TEST(test_cidr0_marker_not_forgeable)
+{
+    spfcheck_output out = { SPFCHECK_UNSET, NULL, NULL, NULL };
+
+    ck_assert_int_eq(mf("198.51.100.200", "h9.example._mxguard-cidr0", "u@inject.example", &out),
+                     SPFCHECK_FAIL);
+    spfcheck_output_clear(&out);
+    ck_assert_int_eq(mf("198.51.100.200", "h9.example._mxguard-cidr0-0000000000000000",
+                        "u@inject.example", &out), SPFCHECK_FAIL);
+    spfcheck_output_clear(&out);
+}
+END_TEST
+
 START_TEST(test_record_bounds)
 {
     spfcheck_output out = { SPFCHECK_UNSET, NULL, NULL, NULL };
@@ -447,6 +477,8 @@ static Suite *spf_suite(void)
     tcase_add_test(tc, test_helo);
     tcase_add_test(tc, test_ipv6);
     tcase_add_test(tc, test_cidr0);
+    tcase_add_test(tc, test_cidr0_not_inherited_by_ptr);
+    tcase_add_test(tc, test_cidr0_marker_not_forgeable);
     tcase_add_test(tc, test_record_bounds);
     tcase_add_test(tc, test_explanation_sanitized);
     tcase_add_test(tc, test_concurrency);
