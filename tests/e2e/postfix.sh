@@ -7,6 +7,9 @@
 #   - SPF fail: refused at RCPT with the configured reply, nothing queued;
 #   - SPF temperror: deferred at RCPT with the configured 4xx reply;
 #   - quarantine rule: the message sits in Postfix's hold queue;
+#   - DNS lists: a client (XCLIENT ADDR=192.0.2.66) on a block list is refused
+#     at RCPT with the list and its TXT in the reply; one that is also on the
+#     allow-list gets through RCPT;
 #   - the decision line of each (stage, action, rule, spf, queue id).
 #
 # Environment (TESTS_ENVIRONMENT in Makefile.am): MXGUARD, TESTS_SRCDIR,
@@ -87,6 +90,40 @@ fi
 rig_check_decision temperror 'mail_from=<tom@broken.example>' stage=rcpt \
     spf=temperror rule=spf-temp action=tempfail \
     reply="451 4.4.3 SPF temporary error, try again later"
+
+# ---- 2b. DNS lists: a listed client is refused at RCPT, before DATA ---------
+# smtp_xclient_until_rcpt ADDR: XCLIENT claims ADDR (a documentation address,
+# never contacted), then EHLO, MAIL and RCPT as usual.
+smtp_xclient_until_rcpt() {
+    rig_smtp_open "$RIG_SMTP_PORT" && [ "$RIG_SMTP_CODE" = 220 ] || return 1
+    rig_smtp_cmd "EHLO mx.client.example" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
+    rig_smtp_cmd "XCLIENT ADDR=$1 NAME=[UNAVAILABLE]" && [ "$RIG_SMTP_CODE" = 220 ] || return 1
+    rig_smtp_cmd "EHLO mx.client.example" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
+    rig_smtp_cmd "MAIL FROM:<dan@nospf.example>" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
+    rig_smtp_cmd "RCPT TO:<bob@dest.example>"
+}
+if smtp_xclient_until_rcpt 192.0.2.66; then
+    rig_eq "dnsbl: RCPT reply code" 554 "$RIG_SMTP_CODE"
+    rig_eq "dnsbl: RCPT reply text" \
+        "5.7.1 Client blocked using bl: Listed by the rig, see https://bl.example/192.0.2.66" "$RIG_SMTP_TEXT"
+    rig_smtp_cmd "DATA"
+    rig_check "dnsbl: DATA refused (no valid recipient), got $RIG_SMTP_CODE" \
+        test "${RIG_SMTP_CODE:0:1}" = 5 -o "${RIG_SMTP_CODE:0:1}" = 4
+    rig_smtp_close
+else
+    rig_fail "dnsbl: SMTP session broke before RCPT ($RIG_SMTP_CODE $RIG_SMTP_TEXT)"
+fi
+rig_check_decision dnsbl 'mail_from=<dan@nospf.example>' stage=rcpt client_addr=192.0.2.66 \
+    rcpts_rejected=1 dnsbl_score=5 dnsbl=bl:127.0.0.2 rule=dnsbl-block action=reject \
+    reply="554 5.7.1 Client blocked using bl: Listed by the rig, see https://bl.example/192.0.2.66"
+# On the block list and the allow-list (weight -10): RCPT accepted.
+if smtp_xclient_until_rcpt 192.0.2.77; then
+    rig_eq "dnsbl allow-list: RCPT accepted" 250 "$RIG_SMTP_CODE"
+    rig_smtp_cmd "RSET"
+    rig_smtp_close
+else
+    rig_fail "dnsbl allow-list: SMTP session broke before RCPT ($RIG_SMTP_CODE $RIG_SMTP_TEXT)"
+fi
 
 # ---- 3. quarantine rule: hold queue ----------------------------------------
 HOLD_QID=""
@@ -175,7 +212,7 @@ fi
 rig_eq "queue holds only the quarantined message" "${HOLD_QID:+1}" \
     "$(rig_postqueue_json | grep -c queue_id | sed 's/^0$//')"
 
-rig_eq "one decision line per message" 4 "$(rig_decisions | wc -l)"
+rig_eq "one decision line per message" 5 "$(rig_decisions | wc -l)"
 rig_check "Postfix logged no milter errors" \
     bash -c "! grep -qE 'warning:.*milter|Service unavailable' '$RIG_PF_DIR/maillog'"
 rig_check "mxguard exits 0 on SIGTERM" rig_stop_mxguard
