@@ -87,12 +87,24 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
                              unsigned long f3, unsigned long *pf0, unsigned long *pf1,
                              unsigned long *pf2, unsigned long *pf3)
 {
-    (void)ctx;
+    /* The session starts here, so that it knows how header values come;
+     * with no config loaded, connect defers the connection. */
+    session_t *s = session_new();
+
     (void)f2;
     (void)f3;
     *pf0 = (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE) & f0;
-    /* No check reads the body or the DATA/unknown commands yet: skip them. */
-    *pf1 = (SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOBODY) & f1;
+    /* Skip DATA and unknown commands, and the body unless a check of the
+     * session's config reads it (DKIM).  Header values come with their
+     * leading white space, as DKIM simple canonicalization needs them. */
+    *pf1 = (SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC) & f1;
+    if (s == NULL || !session_reads_body(s))
+        *pf1 |= SMFIP_NOBODY & f1;
+    if (s != NULL) {
+        atomic_fetch_add(&active_sessions, 1);
+        session_set_leadspc(s, (*pf1 & SMFIP_HDR_LEADSPC) != 0);
+        smfi_setpriv(ctx, s);
+    }
     *pf2 = 0;
     *pf3 = 0;
     return SMFIS_CONTINUE;
@@ -101,18 +113,20 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 {
     char addr[INET6_ADDRSTRLEN] = "";
-    session_t *s = session_new();
+    session_t *s = SESSION(ctx);
 
+    if (s == NULL && (s = session_new()) != NULL) {
+        atomic_fetch_add(&active_sessions, 1);
+        smfi_setpriv(ctx, s);
+    }
     if (s == NULL) {
         log_error("no configuration loaded: deferring connection");
         return SMFIS_TEMPFAIL;
     }
-    atomic_fetch_add(&active_sessions, 1);
     if (sa && sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, addr, sizeof(addr));
     else if (sa && sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, addr, sizeof(addr));
-    smfi_setpriv(ctx, s);
     return translate(ctx, session_connect(s, hostname, addr));
 }
 

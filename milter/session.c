@@ -51,6 +51,8 @@ struct session {
     char from_domain[256];   /* domain of the (single) From header, or "" */
     char *rcpt_text;         /* expanded reply text of a refused recipient */
     char *eom_text;          /* expanded reply text at end of message */
+    dkimcheck_t *dkim;       /* DKIM verifier of the message, NULL if not checked */
+    bool leadspc;            /* header values verbatim, leading space included */
 };
 
 static const session_reply reply_continue = {SESSION_CONTINUE, NULL, NULL, NULL};
@@ -84,6 +86,8 @@ static void msg_reset(session_t *s)
     s->rcpt_text = NULL;
     free(s->eom_text);
     s->eom_text = NULL;
+    dkimcheck_free(s->dkim);
+    s->dkim = NULL;
 }
 
 /* Start the DNS lists of the connection under the current snapshot. */
@@ -191,6 +195,16 @@ void session_free(session_t *s)
     free(s->spf_helo_for);
     snapshot_release(s->snap);
     free(s);
+}
+
+bool session_reads_body(const session_t *s)
+{
+    return s->snap->dkim != NULL;
+}
+
+void session_set_leadspc(session_t *s, bool on)
+{
+    s->leadspc = on;
 }
 
 const facts_t *session_facts(const session_t *s)
@@ -304,6 +318,9 @@ session_reply session_mail(session_t *s, const char *from, const char *auth_user
     s->f->stage = STAGE_MAIL;
     dnsbl_lookup_sender(s->dnsbl, s->f->sender_domain, s->f->authenticated || s->f->trusted);
     run_spf(s);
+    /* DKIM, like SPF, is not checked for trusted or authenticated clients. */
+    if (s->snap->dkim != NULL && !s->f->trusted && !s->f->authenticated)
+        s->dkim = dkimcheck_new(s->snap->dkim, s->f->queue_id);
     return reply_continue;
 }
 
@@ -340,6 +357,18 @@ session_reply session_header(session_t *s, const char *name, const char *value)
 {
     const conf_t *conf = s->snap->conf;
 
+    /* The verifier gets the value exactly as in the message (leading
+     * white space included: SMFIP_HDR_LEADSPC; without it, the usual one
+     * space is put back); the other checks skip it. */
+    if (s->dkim != NULL && s->leadspc) {
+        dkimcheck_header(s->dkim, name, value ? value : "");
+    } else if (s->dkim != NULL) {
+        char *v = xasprintf(" %s", value ? value : "");
+        dkimcheck_header(s->dkim, name, v);
+        free(v);
+    }
+    while (value && (*value == ' ' || *value == '\t'))
+        value++;
     if (strcasecmp(name, "From") == 0 && s->nfrom++ == 0 &&
         !dnsbl_header_domain(value, s->from_domain, sizeof(s->from_domain)))
         s->from_domain[0] = '\0';
@@ -358,14 +387,16 @@ session_reply session_eoh(session_t *s)
     s->f->stage = STAGE_DATA;
     /* One From mailbox, or no domain to query. */
     dnsbl_lookup_from(s->dnsbl, s->nfrom == 1 && s->from_domain[0] ? s->from_domain : NULL);
+    if (s->dkim != NULL)
+        dkimcheck_eoh(s->dkim);
     return reply_continue;
 }
 
 session_reply session_body(session_t *s, const unsigned char *chunk, size_t len)
 {
-    (void)s;
-    (void)chunk;
-    (void)len;
+    /* Streamed: each chunk is hashed and forgotten. */
+    if (s->dkim != NULL)
+        dkimcheck_body(s->dkim, chunk, len);
     return reply_continue;
 }
 
@@ -381,6 +412,11 @@ session_reply session_eom(session_t *s, session_edits *edits)
 
     memset(edits, 0, sizeof(*edits));
     s->f->stage = STAGE_EOM;
+    if (s->dkim != NULL) {
+        s->f->dkim = dkimcheck_eom(s->dkim, &s->f->dkim_sigs, &s->f->ndkim_sigs);
+        dkimcheck_free(s->dkim);
+        s->dkim = NULL;
+    }
     if (rules_eval(conf->rules, s->f, &v, on_dryrun, s) != RULES_DECIDED) {
         log_error("policy table undecided at end of message: deferring it");
         v = internal;
@@ -399,6 +435,11 @@ session_reply session_eom(session_t *s, session_edits *edits)
         edits->nauthres_delete = s->ndelete;
         if (conf->authres_add) {
             s->authres_insert = authres_format(conf->authserv_id, s->f);
+            if (s->leadspc) {
+                char *spaced = xasprintf(" %s", s->authres_insert);
+                free(s->authres_insert);
+                s->authres_insert = spaced;
+            }
             edits->authres_insert = s->authres_insert;
         }
         if (v.action == ACTION_QUARANTINE)

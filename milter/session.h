@@ -61,6 +61,8 @@ session_reply session_helo(session_t *s, const char *helo);
 session_reply session_mail(session_t *s, const char *from, const char *auth_user);
 void session_queue_id(session_t *s, const char *queue_id);
 session_reply session_rcpt(session_t *s, const char *rcpt);
+/* value: as in the message after the colon, leading white space included
+ * when the MTA gives it (SMFIP_HDR_LEADSPC); folds as LF or CRLF. */
 session_reply session_header(session_t *s, const char *name, const char *value);
 session_reply session_eoh(session_t *s);
 session_reply session_body(session_t *s, const unsigned char *chunk, size_t len);
@@ -68,6 +70,14 @@ session_reply session_body(session_t *s, const unsigned char *chunk, size_t len)
 session_reply session_eom(session_t *s, session_edits *edits);
 /* The MTA ended the message without end-of-message (RSET, QUIT, ...). */
 void session_abort(session_t *s);
+
+/* Does a check of the session's config read the message body (DKIM)?  The
+ * glue asks libmilter to skip the body otherwise. */
+bool session_reads_body(const session_t *s);
+/* The MTA passes header values verbatim, leading white space included
+ * (SMFIP_HDR_LEADSPC), and expects the same of inserted headers: the A-R
+ * value in session_edits then starts with a space. */
+void session_set_leadspc(session_t *s, bool on);
 
 /* For tests: the facts gathered so far. */
 const facts_t *session_facts(const session_t *s);

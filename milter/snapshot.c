@@ -19,6 +19,7 @@ snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *er
     dns_options opt = {0};
     snapshot_t *s;
     dns_t *dns;
+    dkimcheck_lib *dkim = NULL;
 
     if (dnsopt == NULL) {
         opt.upstream = conf->dns_upstream;
@@ -30,9 +31,24 @@ snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *er
         conf_free(conf);
         return NULL;
     }
+    if (conf->dkim_enabled) {
+        dkimcheck_options dko = {
+            .min_key_bits = conf->dkim_min_key_bits,
+            .max_signatures = conf->dkim_max_signatures,
+            .clock_skew = conf->dkim_clock_skew,
+            .required_headers = (const char *const *)conf->dkim_required_headers,
+        };
+        dkim = dkimcheck_lib_new(dns, &dko, err, errlen);
+        if (dkim == NULL) {
+            dns_free(dns);
+            conf_free(conf);
+            return NULL;
+        }
+    }
     s = xcalloc(1, sizeof(*s));
     s->conf = s->conf_owned = conf;
     s->dns = dns;
+    s->dkim = dkim;
     s->refs = 1;
     return s;
 }
@@ -92,6 +108,7 @@ void snapshot_release(snapshot_t *s)
     pthread_mutex_unlock(&snap_lock);
     if (left > 0)
         return;
+    dkimcheck_lib_free(s->dkim);
     dns_free(s->dns);
     conf_free(s->conf_owned);
     free(s);

@@ -11,11 +11,13 @@
 #define MXG_SNAPSHOT_H
 
 #include "conf.h"
+#include "dkimcheck.h"
 #include "dns.h"
 
 typedef struct snapshot {
     const conf_t *conf; /* read-only */
     dns_t *dns;         /* shared resolver of this snapshot */
+    dkimcheck_lib *dkim; /* DKIM verifier over dns, NULL when dkim is disabled */
     /* private */
     conf_t *conf_owned;
     int refs;

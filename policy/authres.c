@@ -332,6 +332,38 @@ static void ar_dnsbl_comment(ar_builder *b, const facts_t *f)
     free(lists);
 }
 
+/* dkim: one result per signature with header.d, header.i, header.s,
+ * header.a and header.b (RFC 8601 2.7.1, RFC 6008: the first 8 characters
+ * of b=, enough to tell signatures of one domain apart); "dkim=none" for
+ * an unsigned message; nothing when not evaluated.  Every value comes from
+ * the message and goes through ar_prop()'s quoting. */
+static bool ar_dkim(ar_builder *b, const facts_t *f)
+{
+    if (f->dkim == DKIMCHECK_UNSET)
+        return false;
+    if (f->ndkim_sigs == 0) {
+        ar_method_begin(b, "dkim", "none");
+        ar_method_end(b);
+        return true;
+    }
+    for (size_t i = 0; i < f->ndkim_sigs; i++) {
+        const dkimcheck_sig *s = &f->dkim_sigs[i];
+        ar_method_begin(b, "dkim", dkimcheck_result_name(s->result));
+        if (s->domain)
+            ar_prop(b, "header", "d", s->domain);
+        if (s->identity)
+            ar_prop(b, "header", "i", s->identity);
+        if (s->selector)
+            ar_prop(b, "header", "s", s->selector);
+        if (s->algorithm)
+            ar_prop(b, "header", "a", s->algorithm);
+        if (s->b)
+            ar_prop(b, "header", "b", s->b);
+        ar_method_end(b);
+    }
+    return true;
+}
+
 char *authres_format(const char *authserv_id, const facts_t *f)
 {
     ar_builder b;
@@ -341,6 +373,7 @@ char *authres_format(const char *authserv_id, const facts_t *f)
     if (f != NULL) {
         any |= ar_spf_mailfrom(&b, f);
         any |= ar_spf_helo(&b, f);
+        any |= ar_dkim(&b, f);
     }
     if (!any) {
         ar_method_begin(&b, "none", NULL);

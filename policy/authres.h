@@ -22,7 +22,9 @@
  * or "mx.example.com; none" when no method has a result.  Methods: spf for
  * MAIL FROM (f->spf_mfrom; smtp.mailfrom is the sender, postmaster@HELO for
  * <>) and spf for HELO (f->spf_helo); SPFCHECK_UNSET means not evaluated and
- * is left out.  A method goes to a new line ("\n\t") when the line,
+ * is left out.  dkim: one result per signature (f->dkim_sigs) with
+ * header.d, header.i, header.s, header.a and header.b (first 8 characters),
+ * "dkim=none" for an unsigned message, nothing when f->dkim is UNSET.  A method goes to a new line ("\n\t") when the line,
  * counting "Authentication-Results: " on the first, would pass 78
  * characters; a method longer than a line is also folded between its
  * properties.  A single overlong piece is never split.  f may be NULL.

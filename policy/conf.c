@@ -315,6 +315,15 @@ static const conf_key conf_authres_keys[] = {
     {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
 };
 
+static const conf_key conf_dkim_keys[] = {
+    {"enabled", CONF_BOOL, CONF_AT(dkim_enabled), 0, 0, NULL, NULL},
+    {"min_key_bits", CONF_UINT, CONF_AT(dkim_min_key_bits), 512, 16384, NULL, NULL},
+    {"max_signatures", CONF_UINT, CONF_AT(dkim_max_signatures), 1, 50, NULL, NULL},
+    {"clock_skew", CONF_UINT, CONF_AT(dkim_clock_skew), 0, 86400, NULL, NULL},
+    {"required_headers", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+    {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+};
+
 static const conf_key conf_top_keys[] = {
     {"socket", CONF_STRING, CONF_AT(socket), 0, 0, conf_check_socket, NULL},
     {"user", CONF_STRING, CONF_AT(user), 0, 0, conf_check_user, NULL},
@@ -326,6 +335,7 @@ static const conf_key conf_top_keys[] = {
     {"dns", CONF_GROUP, 0, 0, 0, NULL, conf_dns_keys},
     {"spf", CONF_GROUP, 0, 0, 0, NULL, conf_spf_keys},
     {"authentication_results", CONF_GROUP, 0, 0, 0, NULL, conf_authres_keys},
+    {"dkim", CONF_GROUP, 0, 0, 0, NULL, conf_dkim_keys},
     {"default_action", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"rules", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"dnsbl", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
@@ -436,6 +446,40 @@ static void conf_trusted(conf_ctx *cx, const config_setting_t *s, conf_t *c)
     }
 }
 
+/* dkim.required_headers: header field names (RFC 5322 ftext), kept lower
+ * case.  An empty list requires nothing. */
+static void conf_dkim_headers(conf_ctx *cx, const config_setting_t *s, conf_t *c)
+{
+    size_t n = 0;
+
+    if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+        conf_err(cx, s, "dkim.required_headers: expected a list of header names, e.g. [ \"from\" ]");
+        return;
+    }
+    for (char **p = c->dkim_required_headers; p && *p; p++)
+        free(*p);
+    free(c->dkim_required_headers);
+    c->dkim_required_headers = xcalloc((size_t)config_setting_length(s) + 1, sizeof(char *));
+    for (int i = 0; i < config_setting_length(s); i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+        bool ok = v != NULL && *v != '\0' && strlen(v) <= 64;
+
+        for (const char *p = v; ok && *p; p++)
+            ok = *p > 0x20 && *p < 0x7f && *p != ':';
+        if (!ok) {
+            conf_err(cx, e, "dkim.required_headers: \"%s\" is not a header field name",
+                     v ? v : "(not a string)");
+            continue;
+        }
+        c->dkim_required_headers[n] = xstrdup(v);
+        for (char *p = c->dkim_required_headers[n]; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        n++;
+    }
+}
+
 /* ---- loading ---------------------------------------------------------- */
 
 static char *conf_default_authserv_id(void)
@@ -465,6 +509,12 @@ static conf_t *conf_defaults(const char *path)
     c->spf_helo = true;
     c->authres_add = true;
     c->authres_strip = true;
+    c->dkim_enabled = false;
+    c->dkim_min_key_bits = 1024;
+    c->dkim_max_signatures = 5;
+    c->dkim_clock_skew = 300;
+    c->dkim_required_headers = xcalloc(2, sizeof(char *));
+    c->dkim_required_headers[0] = xstrdup("from");
     c->trusted = cidr_list_new();
     return c;
 }
@@ -481,6 +531,9 @@ void conf_free(conf_t *c)
     free(c->authserv_id);
     free(c->dns_upstream);
     cidr_list_free(c->trusted);
+    for (char **p = c->dkim_required_headers; p && *p; p++)
+        free(*p);
+    free(c->dkim_required_headers);
     rules_free(c->rules);
     dnsbl_conf_free(c->dnsbl);
     free(c);
@@ -513,6 +566,9 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
     conf_walk(cx, root, conf_top_keys, "", c);
     if ((s = config_setting_get_member(root, "trusted_networks")) != NULL)
         conf_trusted(cx, s, c);
+    if ((s = config_setting_get_member(root, "dkim")) != NULL && config_setting_is_group(s) &&
+        (s = config_setting_get_member(s, "required_headers")) != NULL)
+        conf_dkim_headers(cx, s, c);
     c->rules = rules_from_config(config_setting_get_member(root, "rules"),
                                  config_setting_get_member(root, "default_action"), conf_rules_err, cx);
     c->dnsbl = dnsbl_conf_from_config(config_setting_get_member(root, "dnsbl"),

@@ -34,6 +34,12 @@ typedef struct conf {
     /* authentication_results { } */
     bool authres_add;      /* insert our A-R header */
     bool authres_strip;    /* remove A-R headers that carry our authserv-id */
+    /* dkim { } */
+    bool dkim_enabled;     /* verify DKIM signatures (the body is then read) */
+    unsigned dkim_min_key_bits;   /* smaller keys give dkim=policy */
+    unsigned dkim_max_signatures; /* verified per message; the rest policy */
+    unsigned dkim_clock_skew;     /* seconds t= may lie in the future */
+    char **dkim_required_headers; /* NULL-terminated, lower case; may be empty */
     cidr_list *trusted;    /* trusted_networks: checks skipped, "trusted" condition */
     rules_t *rules;        /* the policy table */
     dnsbl_conf_t *dnsbl;   /* dnsbl lists and dnsbl_options (never NULL once loaded) */

@@ -120,6 +120,31 @@ static const char *dl_spf(spfcheck_result r)
     return r == SPFCHECK_UNSET ? NULL : spfcheck_result_name(r);
 }
 
+/* "pass:example.com,fail:other.example" (one entry per signature, "+l"
+ * after a pass that covers part of the body, "?" for a missing d=),
+ * "none" when there was no signature, NULL when not evaluated.  Caller
+ * frees. */
+static char *dl_dkim(const facts_t *f)
+{
+    dl_buf b = {0};
+
+    if (f == NULL || f->dkim == DKIMCHECK_UNSET)
+        return NULL;
+    if (f->ndkim_sigs == 0)
+        return xstrdup(dkimcheck_result_name(f->dkim));
+    for (size_t i = 0; i < f->ndkim_sigs; i++) {
+        const dkimcheck_sig *s = &f->dkim_sigs[i];
+        if (i > 0)
+            dl_puts(&b, ",");
+        dl_puts(&b, dkimcheck_result_name(s->result));
+        if (s->result == DKIMCHECK_PASS && s->partial)
+            dl_puts(&b, "+l");
+        dl_puts(&b, ":");
+        dl_puts(&b, s->domain ? s->domain : "?");
+    }
+    return b.s;
+}
+
 /* " dnsbl_score=N dnsbl=LISTS", "-" when no list was queried. */
 static void dl_dnsbl(dl_buf *b, const facts_t *f)
 {
@@ -186,7 +211,7 @@ char *declog_format(const declog_entry *e)
     const facts_t *f = e->facts;
     const rules_verdict *v = e->verdict;
     dl_buf b = {0};
-    char *from = NULL, *dry, *reply, elapsed[32];
+    char *from = NULL, *dry, *reply, *dkim, elapsed[32];
 
     if (f != NULL && f->mail_from != NULL)
         from = xasprintf("<%s>", f->mail_from);
@@ -207,6 +232,9 @@ char *declog_format(const declog_entry *e)
     dl_field(&b, "spf_domain", f ? f->spf_domain : NULL);
     dl_field(&b, "spf_helo", f ? dl_spf(f->spf_helo) : NULL);
     dl_dnsbl(&b, f);
+    dkim = dl_dkim(f);
+    dl_field(&b, "dkim", dkim);
+    free(dkim);
     dl_field(&b, "rule", v ? (v->rule ? v->rule : "default") : NULL);
     dl_field(&b, "dry_run", dry);
     dl_field(&b, "action", v ? rules_action_name(v->action) : NULL);

@@ -46,7 +46,10 @@ typedef struct declog_entry {
  * otherwise.  dnsbl_score and dnsbl (just before rule) are the DNS list
  * score and the lists that matched ("zen:127.0.0.2,dbl:127.0.1.2", "-" for
  * none), both "-" when no list was queried; they wait for the lists still
- * in flight.  No CR, LF or other control byte.  Caller frees. */
+ * in flight.  dkim (after dnsbl) is one RESULT:DOMAIN per signature
+ * ("pass:example.com,fail:other.example"; "pass+l" when l= covers part of
+ * the body), "none" for an unsigned message, "-" when not evaluated.  No
+ * CR, LF or other control byte.  Caller frees. */
 char *declog_format(const declog_entry *e);
 
 #endif

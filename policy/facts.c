@@ -44,6 +44,10 @@ void facts_reset_message(facts_t *f)
     f->rcpt = NULL;
     f->authenticated = false;
     f->spf_mfrom = SPFCHECK_UNSET;
+    dkimcheck_sigs_free(f->dkim_sigs, f->ndkim_sigs);
+    f->dkim_sigs = NULL;
+    f->ndkim_sigs = 0;
+    f->dkim = DKIMCHECK_UNSET;
     if (f->stage > STAGE_HELO)
         f->stage = f->helo ? STAGE_HELO : STAGE_CONNECT;
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dkimcheck.h"
 #include "spfcheck.h"
 
 /* SMTP stages in transaction order.  A fact is known from its stage on. */
@@ -49,6 +50,10 @@ typedef struct facts {
     char **rcpts;           /* accepted recipients */
     size_t nrcpts;
     size_t nrcpts_rejected; /* recipients refused by a rule */
+    /* DKIM (known at end of message) */
+    dkimcheck_result dkim;  /* aggregate over the signatures; UNSET if not evaluated */
+    dkimcheck_sig *dkim_sigs; /* one result per signature, in header order */
+    size_t ndkim_sigs;
     /* DNS lists of the connection (dnsbl.h); borrowed from the session,
      * not freed here; NULL when no lists are configured */
     struct dnsbl_lookup *dnsbl;

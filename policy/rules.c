@@ -77,7 +77,7 @@ typedef struct rules_cond {
     union {
         cidr_list *nets;      /* client_ip */
         bool flag;            /* trusted, authenticated */
-        unsigned mask;        /* spf, spf_helo: bit (1 << spfcheck_result) */
+        unsigned mask;        /* spf, spf_helo: bit (1 << spfcheck_result); dkim: (1 << dkimcheck_result) */
         rules_strlist domains; /* sender_domain, rcpt_domain */
         int score;            /* dnsbl_score: holds when the score is >= this */
         rules_strlist names;  /* dnsbl_listed: list names */
@@ -425,6 +425,56 @@ static bool rules_known_dnsbl_listed(const rules_cond *c, const facts_t *f)
     return true;
 }
 
+/* dkim = [ "pass", "fail", "none", ... ]: the message's aggregate result
+ * (dkimcheck_aggregate).  Not evaluated (dkim disabled, trusted or
+ * authenticated client) never matches. */
+static bool rules_dkim_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    dkimcheck_result r;
+
+    if (!dkimcheck_result_parse(text, &r)) {
+        rules_err(cx, e,
+                  "unknown DKIM result \"%s\" (none, pass, fail, policy, neutral, temperror, permerror)",
+                  text);
+        return false;
+    }
+    *(unsigned *)arg |= 1u << (unsigned)r;
+    return true;
+}
+
+static bool rules_parse_dkim(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    c->u.mask = 0;
+    return rules_each_string(cx, s, "dkim", rules_dkim_one, &c->u.mask);
+}
+
+static bool rules_test_dkim(const rules_cond *c, const facts_t *f)
+{
+    return f->dkim != DKIMCHECK_UNSET && (c->u.mask & (1u << (unsigned)f->dkim)) != 0;
+}
+
+/* dkim_domain = [ "example.com", ".example.org" ]: a signature of such a
+ * d= passed (one covering only l= octets of the body counts too). */
+static bool rules_test_dkim_domain(const rules_cond *c, const facts_t *f)
+{
+    for (size_t i = 0; i < f->ndkim_sigs; i++)
+        if (f->dkim_sigs[i].result == DKIMCHECK_PASS && rules_domains_match(&c->u.domains, f->dkim_sigs[i].domain))
+            return true;
+    return false;
+}
+
+/* dkim_partial = true: a passing signature covers only part of the body
+ * (l= shorter than the body: text may have been appended). */
+static bool rules_test_dkim_partial(const rules_cond *c, const facts_t *f)
+{
+    bool partial = false;
+
+    for (size_t i = 0; i < f->ndkim_sigs; i++)
+        if (f->dkim_sigs[i].result == DKIMCHECK_PASS && f->dkim_sigs[i].partial)
+            partial = true;
+    return partial == c->u.flag;
+}
+
 typedef struct rules_kind {
     const char *name;
     facts_stage stage; /* the fact is known from this stage on */
@@ -447,6 +497,9 @@ static const rules_kind rules_kinds[] = {
      rules_known_dnsbl_score},
     {"dnsbl_listed", STAGE_CONNECT, rules_parse_dnsbl_listed, rules_test_dnsbl_listed, rules_free_dnsbl_listed,
      rules_known_dnsbl_listed},
+    {"dkim", STAGE_EOM, rules_parse_dkim, rules_test_dkim, NULL, NULL},
+    {"dkim_domain", STAGE_EOM, rules_parse_domains, rules_test_dkim_domain, rules_free_domains, NULL},
+    {"dkim_partial", STAGE_EOM, rules_parse_flag, rules_test_dkim_partial, NULL, NULL},
 };
 
 static const rules_kind *rules_kind_find(const char *name)
@@ -688,7 +741,8 @@ static void rules_parse_match(rules_ctx *cx, const config_setting_t *s, rules_ru
         if (k == NULL) {
             rules_err(cx, m,
                       "unknown key \"%s\" in match (client_ip, trusted, authenticated, spf, spf_helo, "
-                      "sender_domain, rcpt_domain, dnsbl_score, dnsbl_listed)",
+                      "sender_domain, rcpt_domain, dnsbl_score, dnsbl_listed, dkim, dkim_domain, "
+                      "dkim_partial)",
                       key);
             continue;
         }

@@ -223,6 +223,46 @@ START_TEST(test_format_hostile)
 }
 END_TEST
 
+/* DKIM: one result per signature, properties in order, "none" for an
+ * unsigned message, nothing when not evaluated; a hostile d= stays one
+ * quoted value. */
+START_TEST(test_format_dkim)
+{
+    facts_t *f = facts_new();
+    dkimcheck_sig sigs[2];
+    char *got;
+    const char *q;
+
+    memset(sigs, 0, sizeof(sigs));
+    got = authres_format(ID, f);
+    ck_assert_ptr_null(strstr(got, "dkim"));
+    free(got);
+    f->dkim = DKIMCHECK_NONE;
+    got = authres_format(ID, f);
+    ck_assert_str_eq(got, ID "; dkim=none");
+    free(got);
+    sigs[0] = (dkimcheck_sig){DKIMCHECK_PASS, (char *)"example.com", (char *)"@example.com", (char *)"sel",
+                              (char *)"rsa-sha256", (char *)"abcd1234", NULL, 2048, false};
+    sigs[1] = (dkimcheck_sig){DKIMCHECK_FAIL, (char *)"evil.example; dkim=pass (x", (char *)"a@b",
+                              (char *)"s", (char *)"ed25519-sha256", (char *)"9/dsDChY", NULL, 0, false};
+    f->dkim = DKIMCHECK_PASS;
+    f->dkim_sigs = sigs;
+    f->ndkim_sigs = 2;
+    got = authres_format(ID, f);
+    q = ID ";\n\tdkim=pass header.d=example.com header.i=@example.com header.s=sel\n\t"
+           "header.a=rsa-sha256 header.b=abcd1234;";
+    ck_assert_msg(strncmp(got, q, strlen(q)) == 0, "[%s]", got);
+    ck_assert_int_eq(count_results(got), 2);
+    q = strstr(got, "header.d=\"evil.example; dkim=pass (x\"");
+    ck_assert_msg(q != NULL, "hostile d= not quoted in [%s]", got);
+    ck_assert_ptr_nonnull(strstr(got, "header.b=\"9/dsDChY\""));
+    f->dkim_sigs = NULL;
+    f->ndkim_sigs = 0;
+    free(got);
+    facts_free(f);
+}
+END_TEST
+
 /* ---- folding ------------------------------------------------------------ */
 
 /* Longest line, counting "Authentication-Results: " on the first. */
@@ -452,6 +492,7 @@ static Suite *authres_suite(void)
 
     tcase_add_loop_test(tc, test_format_table, 0, (int)(sizeof(fmt_cases) / sizeof(fmt_cases[0])));
     tcase_add_test(tc, test_format_null_facts);
+    tcase_add_test(tc, test_format_dkim);
     tcase_add_loop_test(tc, test_format_hostile, 0, (int)(sizeof(hostile) / sizeof(hostile[0])));
     suite_add_tcase(s, tc);
 

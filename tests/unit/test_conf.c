@@ -322,6 +322,88 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* Dry-run callback: keep the first rule name. */
+static void test_dry_first(const rules_verdict *would, void *arg)
+{
+    const char **first = arg;
+
+    if (*first == NULL)
+        *first = would->rule;
+}
+
+/* dkim { } values, defaults, and the dkim, dkim_domain and dkim_partial
+ * conditions (known at end of message only). */
+START_TEST(test_dkim_values_and_rules)
+{
+    errlist e = {0};
+    conf_t *c = conf_load(tu_path("conf/good/dkim.conf"), errlist_add, &e);
+    conf_t *d = conf_load_string("", "empty", NULL, NULL);
+    facts_t *f = facts_new();
+    dkimcheck_sig sigs[2];
+    rules_verdict v;
+    const char *dry = NULL;
+
+    ck_assert_msg(c != NULL, "%s", errlist_text(&e));
+    ck_assert(c->dkim_enabled);
+    ck_assert_uint_eq(c->dkim_min_key_bits, 2048);
+    ck_assert_uint_eq(c->dkim_max_signatures, 3);
+    ck_assert_uint_eq(c->dkim_clock_skew, 60);
+    ck_assert_str_eq(c->dkim_required_headers[0], "from");
+    ck_assert_str_eq(c->dkim_required_headers[1], "subject");
+    ck_assert_ptr_null(c->dkim_required_headers[2]);
+    ck_assert_ptr_nonnull(d);
+    ck_assert(!d->dkim_enabled);
+    ck_assert_uint_eq(d->dkim_min_key_bits, 1024);
+    ck_assert_uint_eq(d->dkim_max_signatures, 5);
+    ck_assert_uint_eq(d->dkim_clock_skew, 300);
+    ck_assert_str_eq(d->dkim_required_headers[0], "from");
+    ck_assert_ptr_null(d->dkim_required_headers[1]);
+
+    memset(sigs, 0, sizeof(sigs));
+    facts_set(&f->sender_domain, "bank.example");
+    /* before end of message the DKIM rules are pending */
+    f->stage = STAGE_DATA;
+    ck_assert_int_eq(rules_eval(c->rules, f, &v, NULL, NULL), RULES_PENDING);
+    /* not evaluated: no DKIM condition holds */
+    f->stage = STAGE_EOM;
+    ck_assert_int_eq(rules_eval(c->rules, f, &v, NULL, NULL), RULES_DECIDED);
+    ck_assert_str_eq(v.rule, "default");
+    /* a pass for a subdomain of bank.example */
+    sigs[0].result = DKIMCHECK_PASS;
+    sigs[0].domain = (char *)"mail.bank.example";
+    sigs[1].result = DKIMCHECK_FAIL;
+    sigs[1].domain = (char *)"other.example";
+    f->dkim = DKIMCHECK_PASS;
+    f->dkim_sigs = sigs;
+    f->ndkim_sigs = 2;
+    ck_assert_int_eq(rules_eval(c->rules, f, &v, NULL, NULL), RULES_DECIDED);
+    ck_assert_str_eq(v.rule, "dkim-bank");
+    /* the passing domain is not the bank: fail of the aggregate, reject */
+    sigs[0].result = DKIMCHECK_FAIL;
+    f->dkim = DKIMCHECK_FAIL;
+    ck_assert_int_eq(rules_eval(c->rules, f, &v, NULL, NULL), RULES_DECIDED);
+    ck_assert_str_eq(v.rule, "dkim-fail");
+    f->dkim = DKIMCHECK_TEMPERROR;
+    ck_assert_int_eq(rules_eval(c->rules, f, &v, NULL, NULL), RULES_DECIDED);
+    ck_assert_str_eq(v.rule, "dkim-temp");
+    /* a partial pass: the dry-run rule sees it */
+    sigs[0].result = DKIMCHECK_PASS;
+    sigs[0].partial = true;
+    sigs[0].domain = (char *)"news.example";
+    f->dkim = DKIMCHECK_PASS;
+    ck_assert_int_eq(rules_eval(c->rules, f, &v, test_dry_first, &dry), RULES_DECIDED);
+    ck_assert_str_eq(v.rule, "default");
+    ck_assert_ptr_nonnull(dry);
+    ck_assert_str_eq(dry, "dkim-partial");
+    f->dkim_sigs = NULL;
+    f->ndkim_sigs = 0;
+    facts_free(f);
+    conf_free(c);
+    conf_free(d);
+    errlist_free(&e);
+}
+END_TEST
+
 START_TEST(test_full_values)
 {
     errlist e = {0};
@@ -565,6 +647,7 @@ static Suite *conf_suite(void)
     tc = tcase_create("values");
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_full_values);
+    tcase_add_test(tc, test_dkim_values_and_rules);
     tcase_add_loop_test(tc, test_socket_syntax, 0, (int)(sizeof(socket_cases) / sizeof(socket_cases[0])));
     tcase_add_loop_test(tc, test_upstream, 0, (int)(sizeof(upstream_cases) / sizeof(upstream_cases[0])));
     tcase_add_test(tc, test_facilities);

@@ -16,7 +16,7 @@
 
 static const char *const keys[] = {
     "stage", "queue_id", "client_addr", "client_name", "helo", "mail_from", "rcpts", "rcpts_rejected",
-    "spf", "spf_domain", "spf_helo", "dnsbl_score", "dnsbl", "rule", "dry_run", "action", "reply", "elapsed_ms",
+    "spf", "spf_domain", "spf_helo", "dnsbl_score", "dnsbl", "dkim", "rule", "dry_run", "action", "reply", "elapsed_ms",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -143,7 +143,66 @@ static char *format(const facts_t *f, const rules_verdict *v, facts_stage st, co
     return declog_format(&e);
 }
 
+/* The value of key in a line ("" if absent), in a static buffer. */
+static const char *key_value(const char *line, const char *key)
+{
+    static char buf[512];
+    char pat[64];
+    const char *p;
+    size_t n;
+
+    snprintf(pat, sizeof(pat), " %s=", key);
+    p = strstr(line, pat);
+    if (p == NULL)
+        return "";
+    p += strlen(pat);
+    n = strcspn(p, " ");
+    snprintf(buf, sizeof(buf), "%.*s", (int)n, p);
+    return buf;
+}
+
 /* ---- the line -------------------------------------------------------------- */
+
+/* dkim: "-" not evaluated, "none" unsigned, RESULT:DOMAIN per signature. */
+START_TEST(test_dkim_key)
+{
+    facts_t *f = facts_new();
+    dkimcheck_sig sigs[3];
+    char *line;
+
+    memset(sigs, 0, sizeof(sigs));
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_str_eq(key_value(line, "dkim"), "-");
+    free(line);
+    f->dkim = DKIMCHECK_NONE;
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_str_eq(key_value(line, "dkim"), "none");
+    free(line);
+    sigs[0].result = DKIMCHECK_PASS;
+    sigs[0].domain = (char *)"example.com";
+    sigs[1].result = DKIMCHECK_FAIL;
+    sigs[1].domain = (char *)"other.example";
+    sigs[2].result = DKIMCHECK_PASS;
+    sigs[2].partial = true;
+    f->dkim = DKIMCHECK_PASS;
+    f->dkim_sigs = sigs;
+    f->ndkim_sigs = 3;
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_str_eq(key_value(line, "dkim"), "pass:example.com,fail:other.example,pass+l:?");
+    ck_assert_ptr_nonnull(strstr(line, " dnsbl=- dkim=pass:example.com,"));
+    ck_assert_ptr_nonnull(strstr(line, ",pass+l:? rule=-"));
+    free(line);
+    /* a hostile d= is quoted as part of the value */
+    sigs[0].domain = (char *)"x y=\"z";
+    f->ndkim_sigs = 1;
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_ptr_nonnull(strstr(line, " dkim=\"pass:x y=\\\"z\" rule="));
+    free(line);
+    f->dkim_sigs = NULL;
+    f->ndkim_sigs = 0;
+    facts_free(f);
+}
+END_TEST
 
 START_TEST(test_spec_example)
 {
@@ -155,7 +214,7 @@ START_TEST(test_spec_example)
     ck_assert_str_eq(line, "decision stage=rcpt queue_id=4XyZ1 client_addr=192.0.2.1 "
                            "client_name=mail.example.net helo=mail.example.net mail_from=<a@example.com> "
                            "rcpts=1 rcpts_rejected=0 spf=pass spf_domain=example.com spf_helo=none "
-                           "dnsbl_score=- dnsbl=- rule=spf-fail dry_run=r1,r2 action=reject "
+                           "dnsbl_score=- dnsbl=- dkim=- rule=spf-fail dry_run=r1,r2 action=reject "
                            "reply=\"550 5.7.23 SPF validation failed\" elapsed_ms=12");
     free(line);
     facts_free(f);
@@ -193,13 +252,13 @@ START_TEST(test_unknowns)
 
     ck_assert_str_eq(line, "decision stage=connect queue_id=- client_addr=- client_name=- helo=- mail_from=- "
                            "rcpts=0 rcpts_rejected=0 spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
-                           "rule=- dry_run=- "
+                           "dkim=- rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=-");
     free(line);
     line = format(NULL, NULL, STAGE_EOM, NULL, 0, 0);
     ck_assert_str_eq(line, "decision stage=eom queue_id=- client_addr=- client_name=- helo=- mail_from=- "
                            "rcpts=- rcpts_rejected=- spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
-                           "rule=- dry_run=- "
+                           "dkim=- rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=0");
     free(line);
     facts_free(f);
@@ -516,6 +575,7 @@ static Suite *declog_suite(void)
     TCase *tc = tcase_create("line");
 
     tcase_add_test(tc, test_spec_example);
+    tcase_add_test(tc, test_dkim_key);
     tcase_add_test(tc, test_keys_in_order);
     tcase_add_test(tc, test_unknowns);
     tcase_add_test(tc, test_null_sender_and_counts);
