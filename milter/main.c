@@ -90,6 +90,11 @@ static void log_conf_error(const char *msg, void *arg)
     log_error("%s", msg);
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
 /* Waits for SIGHUP and reloads. */
 static void *reload_thread(void *arg)
 {
@@ -113,9 +118,14 @@ static void *reload_thread(void *arg)
         if (old) {
             if (strcmp(old->conf->socket, s->conf->socket) != 0)
                 log_warn("reload: socket changes need a restart (still serving %s)", old->conf->socket);
-            if ((old->conf->user == NULL) != (s->conf->user == NULL) ||
-                (old->conf->user && strcmp(old->conf->user, s->conf->user) != 0))
+            if (!same_str(old->conf->user, s->conf->user))
                 log_warn("reload: user changes need a restart");
+            if (!same_str(old->conf->pidfile, s->conf->pidfile))
+                log_warn("reload: pidfile changes need a restart");
+            if (old->conf->milter_timeout != s->conf->milter_timeout)
+                log_warn("reload: milter_timeout changes need a restart");
+            if (!same_str(old->conf->syslog_facility, s->conf->syslog_facility))
+                log_open_syslog(s->conf->syslog_facility);
             snapshot_release(old);
         }
         snapshot_install(s);
@@ -161,10 +171,29 @@ static void write_pidfile(const char *path)
         log_fatal("cannot write pidfile %s: %s", path, strerror(errno));
 }
 
+/* Remove the pidfile if it is still ours (another instance may have
+ * started since); needs a directory writable by the configured user. */
+static void remove_pidfile(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    long pid = 0;
+
+    if (fp == NULL)
+        return;
+    if (fscanf(fp, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(fp);
+    if (pid == (long)getpid() && unlink(path) != 0)
+        log_warn("cannot remove pidfile %s: %s", path, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     bool foreground = false, check_only = false;
     const struct passwd *pw = NULL;
+    char *abs_path = NULL, *pidfile = NULL;
+    char err[256];
+    conf_t *conf;
     snapshot_t *snap;
     sigset_t set;
     pthread_t tid;
@@ -190,7 +219,7 @@ int main(int argc, char **argv)
         usage();
 
     if (check_only) {
-        conf_t *conf = conf_load(conf_path, print_error, NULL);
+        conf = conf_load(conf_path, print_error, NULL);
         if (conf == NULL)
             return 1;
         conf_free(conf);
@@ -209,47 +238,51 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     log_set_stderr(foreground);
-    {
-        conf_t *conf = conf_load(conf_path, log_conf_error, NULL);
-        if (conf == NULL)
-            log_fatal("%s: configuration errors, not starting", conf_path);
-        if (!log_open_syslog(conf->syslog_facility))
-            log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
-        char err[256];
-        snap = snapshot_from_conf(conf, NULL, err, sizeof(err));
-        if (snap == NULL)
-            log_fatal("cannot start the DNS resolver: %s", err);
-    }
-    if (snap->conf->user) {
-        pw = getpwnam(snap->conf->user);
+    /* Reloads happen after daemon() has changed to "/": keep an absolute path. */
+    if ((abs_path = realpath(conf_path, NULL)) != NULL)
+        conf_path = abs_path;
+    conf = conf_load(conf_path, log_conf_error, NULL);
+    if (conf == NULL)
+        log_fatal("%s: configuration errors, not starting", conf_path);
+    if (!log_open_syslog(conf->syslog_facility))
+        log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
+    if (conf->user) {
+        pw = getpwnam(conf->user);
         if (pw == NULL)
-            log_fatal("unknown user %s", snap->conf->user);
+            log_fatal("unknown user %s", conf->user);
     }
 
     if (!glue_register())
         return 1;
-    if (smfi_setconn((char *)snap->conf->socket) != MI_SUCCESS)
-        log_fatal("bad socket %s", snap->conf->socket);
-    smfi_settimeout((int)snap->conf->milter_timeout);
+    if (smfi_setconn(conf->socket) != MI_SUCCESS)
+        log_fatal("bad socket %s", conf->socket);
+    smfi_settimeout((int)conf->milter_timeout);
     umask(007);
     if (smfi_opensocket(true) != MI_SUCCESS)
-        log_fatal("cannot open the milter socket %s", snap->conf->socket);
-    socket_owner(snap->conf->socket, pw);
+        log_fatal("cannot open the milter socket %s", conf->socket);
+    socket_owner(conf->socket, pw);
 
+    /* No thread may exist before daemon(): a forked child keeps only the
+     * calling thread, so the resolver is started after it. */
     if (!foreground && daemon(0, 0) != 0)
         log_fatal("cannot become a daemon: %s", strerror(errno));
-    if (snap->conf->pidfile)
-        write_pidfile(snap->conf->pidfile);
+    if (conf->pidfile) {
+        pidfile = xstrdup(conf->pidfile);
+        write_pidfile(pidfile);
+    }
     if (pw)
         drop_privileges(pw);
 
-    snapshot_install(snap);
+    log_info("mxguard %s started on %s", PACKAGE_VERSION, conf->socket);
+    snap = snapshot_from_conf(conf, NULL, err, sizeof(err));
+    if (snap == NULL)
+        log_fatal("cannot start the DNS resolver: %s", err);
+    snapshot_install(snap); /* from here on, snap may be freed by a reload */
     rc = pthread_create(&tid, NULL, reload_thread, NULL);
     if (rc != 0)
         log_fatal("cannot start the reload thread: %s", strerror(rc));
     pthread_detach(tid);
 
-    log_info("mxguard %s started on %s", PACKAGE_VERSION, snap->conf->socket);
     rc = smfi_main();
 
     /* Stopped: give connections in flight a bounded grace period. */
@@ -261,13 +294,11 @@ int main(int argc, char **argv)
         log_warn("stopping with %d connection(s) still open: the MTA's milter_default_action applies",
                  glue_active_sessions());
     log_info("mxguard stopped");
-    {
-        snapshot_t *cur = snapshot_acquire();
-        if (cur && cur->conf->pidfile)
-            unlink(cur->conf->pidfile);
-        snapshot_release(cur);
-    }
+    if (pidfile)
+        remove_pidfile(pidfile);
     if (glue_active_sessions() == 0)
         snapshot_shutdown();
+    free(pidfile);
+    free(abs_path);
     return rc == MI_SUCCESS ? 0 : 1;
 }
