@@ -188,10 +188,23 @@ bool dns_upstream_valid(const char *upstream, char *err, size_t errlen)
 
 /* ---- dispatcher thread -------------------------------------------------- */
 
+/* After an error of poll() or ub_process(): log (the first and then every
+ * 100th), pause briefly and go on, so that a transient failure does not
+ * leave the resolver without a dispatcher (every later query would time out). */
+static void dns_dispatch_error(unsigned *errors, const char *what, const char *why)
+{
+    struct timespec pause = {0, 100 * 1000 * 1000};
+
+    if ((*errors)++ % 100 == 0)
+        log_error("dns: %s: %s (%u so far); retrying", what, why, *errors);
+    nanosleep(&pause, NULL);
+}
+
 static void *dns_dispatch(void *arg)
 {
     dns_t *dns = arg;
     struct pollfd pfd[2];
+    unsigned errors = 0;
 
     pfd[0].fd = ub_fd(dns->ctx);
     pfd[0].events = POLLIN;
@@ -200,20 +213,16 @@ static void *dns_dispatch(void *arg)
     for (;;) {
         pfd[0].revents = pfd[1].revents = 0;
         if (poll(pfd, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("dns: poll: %s", strerror(errno));
-            break;
+            if (errno != EINTR)
+                dns_dispatch_error(&errors, "poll", strerror(errno));
+            continue;
         }
         if (pfd[1].revents != 0)
             break;
         if (pfd[0].revents != 0) {
             int r = ub_process(dns->ctx);
-            if (r != 0) {
-                /* Waiters still end at their deadlines. */
-                log_error("dns: resolver stopped: %s", ub_strerror(r));
-                break;
-            }
+            if (r != 0)
+                dns_dispatch_error(&errors, "ub_process", ub_strerror(r)); /* waiters still end at their deadlines */
         }
     }
     return NULL;
