@@ -176,28 +176,29 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     return translate(ctx, session_body(s, chunk, len));
 }
 
+/* Apply the end-of-message edits through libmilter; false if the MTA
+ * refused the quarantine (header edits that fail are logged only). */
+static bool apply_edits(const session_edits *ed, void *arg)
+{
+    SMFICTX *ctx = arg;
+
+    for (size_t i = 0; i < ed->nauthres_delete; i++)
+        if (smfi_chgheader(ctx, (char *)AUTHRES_HEADER, ed->authres_delete[i], NULL) != MI_SUCCESS)
+            log_warn("cannot delete %s header #%d", AUTHRES_HEADER, ed->authres_delete[i]);
+    if (ed->authres_insert &&
+        smfi_insheader(ctx, 0, (char *)AUTHRES_HEADER, (char *)ed->authres_insert) != MI_SUCCESS)
+        log_warn("cannot insert the %s header", AUTHRES_HEADER);
+    return ed->quarantine == NULL || smfi_quarantine(ctx, (char *)ed->quarantine) == MI_SUCCESS;
+}
+
 static sfsistat cb_eom(SMFICTX *ctx)
 {
     session_t *s = SESSION(ctx);
     session_edits ed;
-    session_reply r;
 
     NEED_SESSION(s);
     note_queue_id(ctx, s);
-    r = session_eom(s, &ed);
-    if (r.status != SESSION_CONTINUE)
-        return translate(ctx, r);
-    for (size_t i = 0; i < ed.nauthres_delete; i++)
-        if (smfi_chgheader(ctx, (char *)AUTHRES_HEADER, ed.authres_delete[i], NULL) != MI_SUCCESS)
-            log_warn("cannot delete %s header #%d", AUTHRES_HEADER, ed.authres_delete[i]);
-    if (ed.authres_insert &&
-        smfi_insheader(ctx, 0, (char *)AUTHRES_HEADER, (char *)ed.authres_insert) != MI_SUCCESS)
-        log_warn("cannot insert the %s header", AUTHRES_HEADER);
-    if (ed.quarantine && smfi_quarantine(ctx, (char *)ed.quarantine) != MI_SUCCESS) {
-        log_error("the MTA refused to quarantine the message: deferring it");
-        return SMFIS_TEMPFAIL;
-    }
-    return SMFIS_CONTINUE;
+    return translate(ctx, session_eom(s, &ed, apply_edits, ctx));
 }
 
 static sfsistat cb_abort(SMFICTX *ctx)

@@ -400,11 +400,15 @@ session_reply session_body(session_t *s, const unsigned char *chunk, size_t len)
     return reply_continue;
 }
 
-session_reply session_eom(session_t *s, session_edits *edits)
+session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn apply, void *arg)
 {
     static const rules_verdict internal = {
         .action = ACTION_TEMPFAIL, .rule = "internal", .code = "451", .xcode = "4.3.0",
         .text = "Internal policy error, try again later",
+    };
+    static const rules_verdict refused = {
+        .action = ACTION_TEMPFAIL, .rule = "internal", .code = "451", .xcode = "4.3.0",
+        .text = "Message could not be quarantined, try again later",
     };
     const conf_t *conf = s->snap->conf;
     rules_verdict v;
@@ -444,6 +448,11 @@ session_reply session_eom(session_t *s, session_edits *edits)
         }
         if (v.action == ACTION_QUARANTINE)
             edits->quarantine = v.text ? v.text : v.rule;
+        if (apply != NULL && !apply(edits, arg)) {
+            log_error("the MTA refused the %s of the message: deferring it", rules_action_name(v.action));
+            v = refused;
+            r = verdict_reply(&v);
+        }
     }
     msg_log(s, &v, STAGE_EOM);
     /* The message is done; its state stays readable through edits until the

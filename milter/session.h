@@ -66,8 +66,14 @@ session_reply session_rcpt(session_t *s, const char *rcpt);
 session_reply session_header(session_t *s, const char *name, const char *value);
 session_reply session_eoh(session_t *s);
 session_reply session_body(session_t *s, const unsigned char *chunk, size_t len);
-/* The final verdict; *edits is valid until the next call on the session. */
-session_reply session_eom(session_t *s, session_edits *edits);
+/* Applies the edits of an accepted or quarantined message through the MTA;
+ * false when the MTA refused one that matters (the quarantine). */
+typedef bool (*session_apply_fn)(const session_edits *edits, void *arg);
+/* The final verdict.  For a verdict that keeps the message, *edits is
+ * applied through apply (NULL: taken as applied) before the decision line is
+ * logged; if that fails the message is deferred (451 4.3.0) and the line
+ * says so.  *edits is valid until the next call on the session. */
+session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn apply, void *arg);
 /* The MTA ended the message without end-of-message (RSET, QUIT, ...). */
 void session_abort(session_t *s);
 

@@ -101,7 +101,7 @@ START_TEST(spf_pass_accepts_with_authres_and_strips_ours)
     session_header(s, "authentication-results", "other.example; spf=fail");
     session_header(s, "AUTHENTICATION-RESULTS", "(forged)\r\n\tMX.Example.NET; dkim=pass");
     session_eoh(s);
-    r = session_eom(s, &ed);
+    r = session_eom(s, &ed, NULL, NULL);
     ck_assert_int_eq(r.status, SESSION_CONTINUE);
     ck_assert_uint_eq(ed.nauthres_delete, 2);
     ck_assert_int_eq(ed.authres_delete[0], 3); /* descending */
@@ -154,7 +154,7 @@ START_TEST(dry_run_logged_not_applied)
     session_mail(s, "<x@soft.example>", NULL);
     ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
     ck_assert_int_eq(session_rcpt(s, "<eve@example.net>").status, SESSION_CONTINUE);
-    ck_assert_int_eq(session_eom(s, &ed).status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_eom(s, &ed, NULL, NULL).status, SESSION_CONTINUE);
     ck_assert_ptr_nonnull(strstr(tu_log_text(), "dry_run=would-softfail "));
     ck_assert_ptr_nonnull(strstr(tu_log_text(), "action=accept"));
     ck_assert_ptr_nonnull(strstr(tu_log_text(), "rcpts=2"));
@@ -170,10 +170,37 @@ START_TEST(quarantine_at_eom)
 
     session_mail(s, "<x@hold.example>", NULL);
     ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
-    ck_assert_int_eq(session_eom(s, &ed).status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_eom(s, &ed, NULL, NULL).status, SESSION_CONTINUE);
     ck_assert_ptr_nonnull(ed.quarantine);
     ck_assert_str_eq(ed.quarantine, "held for review");
     ck_assert_ptr_nonnull(strstr(tu_log_text(), "action=quarantine"));
+    session_free(s);
+}
+END_TEST
+
+static bool refuse_apply(const session_edits *ed, void *arg)
+{
+    int *calls = arg;
+    (*calls)++;
+    return ed->quarantine == NULL;
+}
+
+START_TEST(refused_quarantine_defers_and_logs_it)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_edits ed;
+    session_reply r;
+    int calls = 0;
+
+    session_mail(s, "<x@hold.example>", NULL);
+    ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
+    r = session_eom(s, &ed, refuse_apply, &calls);
+    ck_assert_int_eq(calls, 1);
+    ck_assert_int_eq(r.status, SESSION_TEMPFAIL);
+    ck_assert_str_eq(r.code, "451");
+    ck_assert_int_eq(decisions(), 1);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "action=tempfail"));
+    ck_assert_ptr_null(strstr(tu_log_text(), "action=quarantine"));
     session_free(s);
 }
 END_TEST
@@ -200,7 +227,7 @@ START_TEST(trusted_client_skips_spf)
 
     session_mail(s, "<x@fail.example>", NULL);
     ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
-    ck_assert_int_eq(session_eom(s, &ed).status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_eom(s, &ed, NULL, NULL).status, SESSION_CONTINUE);
     ck_assert_int_eq(session_facts(s)->spf_mfrom, SPFCHECK_UNSET);
     ck_assert_ptr_nonnull(strstr(ed.authres_insert, "none"));
     ck_assert_ptr_null(strstr(ed.authres_insert, "spf="));
@@ -217,7 +244,7 @@ START_TEST(null_sender_uses_helo_identity)
     session_mail(s, "<>", NULL);
     ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
     ck_assert_int_eq(session_facts(s)->spf_mfrom, SPFCHECK_PASS);
-    session_eom(s, &ed);
+    session_eom(s, &ed, NULL, NULL);
     ck_assert_ptr_nonnull(strstr(tu_log_text(), "mail_from=<>"));
     ck_assert_ptr_nonnull(strstr(ed.authres_insert, "smtp.mailfrom=postmaster@mail.pass.example"));
     session_free(s);
@@ -231,12 +258,12 @@ START_TEST(two_messages_one_line_each)
 
     session_mail(s, "<a@pass.example>", NULL);
     session_rcpt(s, "<bob@example.net>");
-    session_eom(s, &ed);
+    session_eom(s, &ed, NULL, NULL);
     session_mail(s, "<b@fail.example>", NULL);
     ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_REJECT);
     session_mail(s, "<c@pass.example>", NULL); /* RSET-less new transaction */
     session_rcpt(s, "<bob@example.net>");
-    session_eom(s, &ed);
+    session_eom(s, &ed, NULL, NULL);
     ck_assert_int_eq(decisions(), 3);
     session_free(s);
     ck_assert_int_eq(decisions(), 3);
@@ -256,7 +283,7 @@ START_TEST(reload_keeps_snapshot_of_message_in_flight)
     session_abort(s);
     session_mail(s, "<x@fail.example>", NULL); /* next message: conf_b */
     ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
-    ck_assert_int_eq(session_eom(s, &ed).status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_eom(s, &ed, NULL, NULL).status, SESSION_CONTINUE);
     ck_assert_ptr_nonnull(ed.quarantine);
     ck_assert_ptr_nonnull(strstr(tu_log_text(), "rule=fail-hold"));
     session_free(s);
@@ -281,6 +308,7 @@ static Suite *session_suite(void)
     tcase_add_test(tc, spf_fail_rejects_at_rcpt_and_logs_once);
     tcase_add_test(tc, dry_run_logged_not_applied);
     tcase_add_test(tc, quarantine_at_eom);
+    tcase_add_test(tc, refused_quarantine_defers_and_logs_it);
     tcase_add_test(tc, dns_failure_tempfails);
     tcase_add_test(tc, trusted_client_skips_spf);
     tcase_add_test(tc, null_sender_uses_helo_identity);
