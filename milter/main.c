@@ -3,6 +3,7 @@
  * socket, privileges, pidfile, signals.
  *
  *   mxguard -c FILE [-f] [-n] [-V]
+ *   mxguard explain ... / mxguard summary ...  (explain.c, summary.c)
  *
  * Signals: libmilter stops on SIGTERM and SIGINT (in-flight connections get a
  * grace period, then the MTA's milter_default_action applies to what is
@@ -32,9 +33,12 @@
 #include <libmilter/mfapi.h>
 
 #include "conf.h"
+#include "explain.h"
 #include "glue.h"
 #include "log.h"
+#include "metricsrv.h"
 #include "snapshot.h"
+#include "summary.h"
 #include "version.h"
 #include "xalloc.h"
 
@@ -71,6 +75,9 @@ int sigwait(const sigset_t *set, int *sig)
 static void usage(void)
 {
     fprintf(stderr, "usage: mxguard [-c FILE] [-f] [-n] [-V]\n"
+                    "       mxguard explain -c FILE [--client IP] [--helo NAME] [--mail-from ADDR]\n"
+                    "                       [--rcpt ADDR]... MESSAGE.eml\n"
+                    "       mxguard summary [--since TIME] [--rule NAME] [--format text|json] [FILE...]\n"
                     "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
                     "  -f       stay in the foreground, log to stderr too\n"
                     "  -n       check the configuration and exit\n"
@@ -98,8 +105,8 @@ static bool same_str(const char *a, const char *b)
 /* Waits for SIGHUP and reloads. */
 static void *reload_thread(void *arg)
 {
+    metrics_t *metrics = arg; /* the daemon's, or NULL */
     sigset_t set;
-    (void)arg;
 
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
@@ -112,6 +119,7 @@ static void *reload_thread(void *arg)
         s = snapshot_load(conf_path, log_conf_error, NULL);
         if (s == NULL) {
             log_error("reload of %s failed: keeping the running configuration", conf_path);
+            metrics_reload(metrics, false);
             continue;
         }
         old = snapshot_acquire();
@@ -124,10 +132,15 @@ static void *reload_thread(void *arg)
                 log_warn("reload: pidfile changes need a restart");
             if (old->conf->milter_timeout != s->conf->milter_timeout)
                 log_warn("reload: milter_timeout changes need a restart");
+            if (!same_str(old->conf->metrics, s->conf->metrics))
+                log_warn("reload: metrics changes need a restart");
             if (!same_str(old->conf->syslog_facility, s->conf->syslog_facility))
                 log_open_syslog(s->conf->syslog_facility);
             snapshot_release(old);
         }
+        snapshot_attach_metrics(s, metrics);
+        metrics_set_config(metrics, conf_path);
+        metrics_reload(metrics, true);
         snapshot_install(s);
         log_info("configuration reloaded from %s", conf_path);
     }
@@ -195,9 +208,18 @@ int main(int argc, char **argv)
     char err[256];
     conf_t *conf;
     snapshot_t *snap;
+    metrics_t *metrics = NULL; /* counters, when the metrics endpoint is on */
+    metricsrv_t *metricsrv = NULL;
     sigset_t set;
     pthread_t tid;
     int c, rc;
+
+    /* Tools of the same binary: the same config loader, checks and
+     * policy table as the daemon (explain.h, summary.h). */
+    if (argc > 1 && strcmp(argv[1], "explain") == 0)
+        return explain_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "summary") == 0)
+        return summary_main(argc - 1, argv + 1);
 
     while ((c = getopt(argc, argv, "c:fnVh")) != -1) {
         switch (c) {
@@ -274,11 +296,22 @@ int main(int argc, char **argv)
         drop_privileges(pw);
 
     log_info("mxguard %s started on %s", PACKAGE_VERSION, conf->socket);
+    if (conf->metrics) {
+        /* After daemon() (a thread) and after dropping privileges: use a
+         * port above 1023. */
+        metrics = metrics_new();
+        metrics_set_config(metrics, conf_path);
+        metricsrv = metricsrv_start(conf->metrics, metrics, err, sizeof(err));
+        if (metricsrv == NULL)
+            log_fatal("metrics: %s", err);
+        log_info("metrics on http://%s/metrics", conf->metrics);
+    }
     snap = snapshot_from_conf(conf, NULL, err, sizeof(err));
     if (snap == NULL)
         log_fatal("cannot start the DNS resolver: %s", err);
+    snapshot_attach_metrics(snap, metrics);
     snapshot_install(snap); /* from here on, snap may be freed by a reload */
-    rc = pthread_create(&tid, NULL, reload_thread, NULL);
+    rc = pthread_create(&tid, NULL, reload_thread, metrics);
     if (rc != 0)
         log_fatal("cannot start the reload thread: %s", strerror(rc));
     pthread_detach(tid);
@@ -296,8 +329,11 @@ int main(int argc, char **argv)
     log_info("mxguard stopped");
     if (pidfile)
         remove_pidfile(pidfile);
-    if (glue_active_sessions() == 0)
+    metricsrv_stop(metricsrv);
+    if (glue_active_sessions() == 0) {
         snapshot_shutdown();
+        metrics_free(metrics); /* sessions still open would count into it */
+    }
     free(pidfile);
     free(abs_path);
     return rc == MI_SUCCESS ? 0 : 1;

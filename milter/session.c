@@ -53,9 +53,19 @@ struct session {
     char *eom_text;          /* expanded reply text at end of message */
     dkimcheck_t *dkim;       /* DKIM verifier of the message, NULL if not checked */
     bool leadspc;            /* header values verbatim, leading space included */
+    rules_explain_fn explain; /* mxguard explain: every rule walk, or NULL */
+    void *explain_arg;
 };
 
 static const session_reply reply_continue = {SESSION_CONTINUE, NULL, NULL, NULL};
+
+/* Mark the message started or ended (the in-flight gauge of the metrics). */
+static void msg_active(session_t *s, bool on)
+{
+    if (s->in_message != on)
+        metrics_in_flight(s->snap->metrics, on ? 1 : -1);
+    s->in_message = on;
+}
 
 static long elapsed_ms(const struct timespec *t0)
 {
@@ -68,7 +78,7 @@ static long elapsed_ms(const struct timespec *t0)
 static void msg_reset(session_t *s)
 {
     facts_reset_message(s->f);
-    s->in_message = false;
+    msg_active(s, false);
     s->have_rcpt_verdict = false;
     free(s->dry);
     s->dry = NULL;
@@ -136,6 +146,7 @@ static void msg_log(session_t *s, const rules_verdict *v, facts_stage stage)
     char *line = declog_format(&e);
     log_info("%s", line);
     free(line);
+    metrics_decision(s->snap->metrics, &e);
 }
 
 /* The MTA ended the message before end-of-message: if we refused recipients,
@@ -210,6 +221,17 @@ void session_set_leadspc(session_t *s, bool on)
 const facts_t *session_facts(const session_t *s)
 {
     return s->f;
+}
+
+void session_set_explain(session_t *s, rules_explain_fn fn, void *arg)
+{
+    s->explain = fn;
+    s->explain_arg = arg;
+}
+
+dnsbl_lookup_t *session_dnsbl(const session_t *s)
+{
+    return s->dnsbl;
 }
 
 session_reply session_connect(session_t *s, const char *hostname, const char *addr)
@@ -306,7 +328,7 @@ session_reply session_mail(session_t *s, const char *from, const char *auth_user
     } else if (now != NULL) {
         snapshot_release(now);
     }
-    s->in_message = true;
+    msg_active(s, true);
     clock_gettime(CLOCK_MONOTONIC, &s->t0);
 
     addr = envelope_address(from);
@@ -338,7 +360,7 @@ session_reply session_rcpt(session_t *s, const char *rcpt)
 
     s->f->stage = STAGE_RCPT;
     s->f->rcpt = addr;
-    o = rules_eval(s->snap->conf->rules, s->f, &v, on_dryrun, s);
+    o = rules_eval_explain(s->snap->conf->rules, s->f, &v, on_dryrun, s, s->explain, s->explain_arg);
     s->f->rcpt = NULL;
     if (o == RULES_DECIDED && (v.action == ACTION_REJECT || v.action == ACTION_TEMPFAIL)) {
         s->f->nrcpts_rejected++;
@@ -421,7 +443,7 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
         dkimcheck_free(s->dkim);
         s->dkim = NULL;
     }
-    if (rules_eval(conf->rules, s->f, &v, on_dryrun, s) != RULES_DECIDED) {
+    if (rules_eval_explain(conf->rules, s->f, &v, on_dryrun, s, s->explain, s->explain_arg) != RULES_DECIDED) {
         log_error("policy table undecided at end of message: deferring it");
         v = internal;
     }
@@ -457,7 +479,7 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
     msg_log(s, &v, STAGE_EOM);
     /* The message is done; its state stays readable through edits until the
      * next call, which resets it. */
-    s->in_message = false;
+    msg_active(s, false);
     s->have_rcpt_verdict = false;
     return r;
 }

@@ -88,4 +88,10 @@ void session_set_leadspc(session_t *s, bool on);
 /* For tests: the facts gathered so far. */
 const facts_t *session_facts(const session_t *s);
 
+/* mxguard explain: report every walk of the policy table (at each RCPT and
+ * at end of message) rule by rule to fn (NULL: off), and the DNS list
+ * lookups of the connection (NULL when no lists are configured). */
+void session_set_explain(session_t *s, rules_explain_fn fn, void *arg);
+struct dnsbl_lookup *session_dnsbl(const session_t *s);
+
 #endif

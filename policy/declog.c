@@ -246,3 +246,157 @@ char *declog_format(const declog_entry *e)
     free(reply);
     return b.s;
 }
+
+/* ---- parsing ----------------------------------------------------------- */
+
+static void dl_err(char *err, size_t errlen, const char *what, size_t at)
+{
+    if (errlen > 0)
+        snprintf(err, errlen, "%s at column %zu", what, at + 1);
+}
+
+static int dl_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* A bare value byte: what declog_quote() writes without quotes. */
+static bool dl_bare(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '=';
+}
+
+void declog_fields_clear(declog_fields *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->key[i]);
+        free(d->val[i]);
+    }
+    free(d->key);
+    free(d->val);
+    memset(d, 0, sizeof(*d));
+}
+
+bool declog_get(const declog_fields *d, const char *key, const char **val)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (strcmp(d->key[i], key) == 0) {
+            *val = d->val[i];
+            return true;
+        }
+    }
+    *val = NULL;
+    return false;
+}
+
+bool declog_parse(const char *line, declog_fields *out, char *err, size_t errlen)
+{
+    const char *p = line;
+    dl_buf v = {0};
+
+    memset(out, 0, sizeof(*out));
+    if (strncmp(p, "decision ", 9) != 0) {
+        dl_err(err, errlen, "not a decision line", 0);
+        return false;
+    }
+    p += 8;
+    while (*p != '\0') {
+        const char *k;
+        char *key;
+        bool quoted, unknown = false;
+
+        if (*p != ' ') {
+            dl_err(err, errlen, "expected a space", (size_t)(p - line));
+            goto bad;
+        }
+        k = ++p;
+        while ((*p >= 'a' && *p <= 'z') || *p == '_')
+            p++;
+        if (p == k || *p != '=') {
+            dl_err(err, errlen, "expected key=", (size_t)(k - line));
+            goto bad;
+        }
+        key = xstrndup(k, (size_t)(p - k));
+        {
+            const char *dummy;
+            if (declog_get(out, key, &dummy)) {
+                free(key);
+                dl_err(err, errlen, "duplicate key", (size_t)(k - line));
+                goto bad;
+            }
+        }
+        out->key = xreallocarray(out->key, out->n + 1, sizeof(char *));
+        out->val = xreallocarray(out->val, out->n + 1, sizeof(char *));
+        out->key[out->n] = key;
+        out->val[out->n] = NULL;
+        out->n++;
+        p++;
+        v.len = 0;
+        dl_put(&v, "", 0);
+        quoted = *p == '"';
+        if (quoted) {
+            for (p++; *p != '"'; p++) {
+                unsigned char c = (unsigned char)*p;
+                if (c == '\0') {
+                    dl_err(err, errlen, "unterminated quoted value", (size_t)(p - line));
+                    goto bad;
+                }
+                if (c < 0x20 || c >= 0x7f) {
+                    dl_err(err, errlen, "raw control or non-ASCII byte", (size_t)(p - line));
+                    goto bad;
+                }
+                if (c != '\\') {
+                    dl_put(&v, p, 1);
+                    continue;
+                }
+                if (p[1] == '"' || p[1] == '\\') {
+                    dl_put(&v, ++p, 1);
+                } else if (p[1] == 'x' && dl_hexval(p[2]) >= 0 && dl_hexval(p[3]) >= 0 &&
+                           (dl_hexval(p[2]) | dl_hexval(p[3])) != 0) {
+                    char ch = (char)(dl_hexval(p[2]) * 16 + dl_hexval(p[3]));
+                    dl_put(&v, &ch, 1);
+                    p += 3;
+                } else {
+                    dl_err(err, errlen, "bad escape", (size_t)(p - line));
+                    goto bad;
+                }
+            }
+            p++;
+            if (*p != ' ' && *p != '\0') {
+                dl_err(err, errlen, "text after a quoted value", (size_t)(p - line));
+                goto bad;
+            }
+        } else {
+            const char *s = p;
+            while (dl_bare((unsigned char)*p))
+                p++;
+            if (*p != ' ' && *p != '\0') {
+                dl_err(err, errlen, "byte not allowed in a bare value", (size_t)(p - line));
+                goto bad;
+            }
+            if (p == s) {
+                dl_err(err, errlen, "empty bare value", (size_t)(p - line));
+                goto bad;
+            }
+            dl_put(&v, s, (size_t)(p - s));
+            unknown = strcmp(v.s, "-") == 0;
+        }
+        out->val[out->n - 1] = unknown ? NULL : xstrdup(v.s);
+    }
+    free(v.s);
+    if (out->n == 0) {
+        dl_err(err, errlen, "no keys", 0);
+        return false;
+    }
+    return true;
+bad:
+    free(v.s);
+    declog_fields_clear(out);
+    return false;
+}

@@ -8,6 +8,7 @@
 #ifndef MXG_DECLOG_H
 #define MXG_DECLOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "facts.h"
@@ -51,5 +52,28 @@ typedef struct declog_entry {
  * the body), "none" for an unsigned message, "-" when not evaluated.  No
  * CR, LF or other control byte.  Caller frees. */
 char *declog_format(const declog_entry *e);
+
+/* ---- reading decision lines back (mxguard summary, tests) ---- */
+
+/* A decision line split into its keys, in line order, with values
+ * unquoted and unescaped; a bare "-" (unknown) gives NULL.  Owned by the
+ * struct (declog_fields_clear). */
+typedef struct declog_fields {
+    size_t n;
+    char **key;
+    char **val;
+} declog_fields;
+
+/* Parse one line that starts with "decision " (the exact inverse of
+ * declog_quote() per value: bare values are printable ASCII without space,
+ * '"', '\\' or '='; quoted ones may hold \" \\ and \xHH, \x00 excepted).
+ * Keys are [a-z_]+, separated by one space, each at most once.  Unknown
+ * keys are kept (newer versions may add some).  On a malformed line returns
+ * false with a reason in err (errlen may be 0) and *out empty.  Bounded by
+ * the length of the line. */
+bool declog_parse(const char *line, declog_fields *out, char *err, size_t errlen);
+/* The value of key: true and *val (NULL for "-") when the key is present. */
+bool declog_get(const declog_fields *d, const char *key, const char **val);
+void declog_fields_clear(declog_fields *d);
 
 #endif

@@ -989,3 +989,23 @@ char *dnsbl_lookup_expand(dnsbl_lookup_t *l, const char *text)
     out[o] = '\0';
     return out;
 }
+
+void dnsbl_lookup_each(dnsbl_lookup_t *l, void (*fn)(const dnsbl_query_info *q, void *arg), void *arg)
+{
+    for (size_t i = 0; l != NULL && i < l->n; i++) {
+        dnsbl_entry *en = &l->e[i];
+        dnsbl_query_info q;
+
+        dnsbl_settle(l, en);
+        q.list = en->list->name;
+        q.zone = en->list->zone;
+        q.kind = dnsbl_kind_names[en->kind];
+        q.weight = en->list->weight;
+        q.qname = en->qname;
+        q.status = en->st;
+        q.listed = en->listed;
+        q.answer = en->answer;
+        q.counted = !l->msg_skip;
+        fn(&q, arg);
+    }
+}

@@ -136,4 +136,20 @@ char *dnsbl_lookup_matches(dnsbl_lookup_t *l);
  * result is printable ASCII of at most 400 bytes.  Caller frees. */
 char *dnsbl_lookup_expand(dnsbl_lookup_t *l, const char *text);
 
+/* One query of the lookup, for mxguard explain. */
+typedef struct dnsbl_query_info {
+    const char *list;   /* list name */
+    const char *zone;
+    const char *kind;   /* "ip", "helo", "sender", "from" */
+    int weight;
+    const char *qname;  /* the name queried */
+    dns_status status;  /* its DNS outcome */
+    bool listed;        /* an answer passed the list's filter */
+    const char *answer; /* that answer ("127.0.0.2"), or "" */
+    bool counted;       /* counts for the current message (not an authenticated one) */
+} dnsbl_query_info;
+/* Call fn for every query of the connection and current message, in start
+ * order, after waiting for it. */
+void dnsbl_lookup_each(dnsbl_lookup_t *l, void (*fn)(const dnsbl_query_info *q, void *arg), void *arg);
+
 #endif

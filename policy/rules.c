@@ -74,6 +74,7 @@ struct rules_kind;
 
 typedef struct rules_cond {
     const struct rules_kind *kind;
+    char *text;               /* "name = value" as configured, for explain */
     union {
         cidr_list *nets;      /* client_ip */
         bool flag;            /* trusted, authenticated */
@@ -514,9 +515,11 @@ static const rules_kind *rules_kind_find(const char *name)
 
 static void rules_rule_clear(rules_rule *r)
 {
-    for (size_t i = 0; i < r->nconds; i++)
+    for (size_t i = 0; i < r->nconds; i++) {
         if (r->conds[i].kind->free)
             r->conds[i].kind->free(&r->conds[i]);
+        free(r->conds[i].text);
+    }
     free(r->conds);
     free(r->name);
     free(r->text);
@@ -726,6 +729,47 @@ static void rules_parse_reply(rules_ctx *cx, const config_setting_t *s, rules_ru
     }
 }
 
+/* Append the value of a setting in config syntax (strings quoted as
+ * configured, without escapes: rule values are plain ASCII names). */
+static void rules_value_text(char **out, const config_setting_t *s)
+{
+    char *old = *out;
+
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_STRING: *out = xasprintf("%s\"%s\"", old, config_setting_get_string(s)); break;
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: *out = xasprintf("%s%lld", old, config_setting_get_int64(s)); break;
+    case CONFIG_TYPE_BOOL: *out = xasprintf("%s%s", old, config_setting_get_bool(s) ? "true" : "false"); break;
+    case CONFIG_TYPE_FLOAT: *out = xasprintf("%s%g", old, config_setting_get_float(s)); break;
+    case CONFIG_TYPE_ARRAY:
+    case CONFIG_TYPE_LIST:
+        *out = xasprintf("%s[ ", old);
+        for (int i = 0; i < config_setting_length(s) && i < 32; i++) {
+            char *sep = *out;
+            if (i > 0) {
+                *out = xasprintf("%s, ", sep);
+                free(sep);
+            }
+            rules_value_text(out, config_setting_get_elem(s, (unsigned)i));
+        }
+        free(old);
+        old = *out;
+        *out = xasprintf("%s ]", old);
+        break;
+    default: *out = xasprintf("%s...", old); break;
+    }
+    free(old);
+}
+
+/* "name = value" of a match condition.  Caller frees. */
+static char *rules_setting_text(const config_setting_t *s)
+{
+    char *t = xasprintf("%s = ", config_setting_name(s));
+
+    rules_value_text(&t, s);
+    return t;
+}
+
 static void rules_parse_match(rules_ctx *cx, const config_setting_t *s, rules_rule *r)
 {
     if (!config_setting_is_group(s)) {
@@ -748,6 +792,7 @@ static void rules_parse_match(rules_ctx *cx, const config_setting_t *s, rules_ru
         }
         memset(&c, 0, sizeof(c));
         c.kind = k;
+        c.text = rules_setting_text(m);
         k->parse(cx, m, &c); /* errors are counted in cx */
         r->conds = xreallocarray(r->conds, r->nconds + 1, sizeof(rules_cond));
         r->conds[r->nconds++] = c; /* kept even if bad, so it is freed */
@@ -892,40 +937,77 @@ rules_t *rules_from_config(const config_setting_t *list, const config_setting_t 
 
 /* ---- evaluation -------------------------------------------------------- */
 
-static rules_tri rules_rule_eval(const rules_rule *r, const facts_t *f)
+/* *why: the condition that made it FALSE, or the first UNKNOWN one. */
+static rules_tri rules_rule_eval(const rules_rule *r, const facts_t *f, const rules_cond **why)
 {
     bool unknown = false;
 
+    *why = NULL;
     for (size_t i = 0; i < r->nconds; i++) {
         const rules_cond *c = &r->conds[i];
-        if (f->stage < c->kind->stage || (c->kind->known && !c->kind->known(c, f)))
+        if (f->stage < c->kind->stage || (c->kind->known && !c->kind->known(c, f))) {
+            if (!unknown)
+                *why = c;
             unknown = true;
-        else if (!c->kind->test(c, f))
+        } else if (!c->kind->test(c, f)) {
+            *why = c;
             return TRI_FALSE;
+        }
     }
     return unknown ? TRI_UNKNOWN : TRI_TRUE;
 }
 
-rules_outcome rules_eval(const rules_t *r, const facts_t *f, rules_verdict *verdict, rules_dryrun_fn dryrun,
-                         void *arg)
+/* Report one rule to the explain callback. */
+static void rules_report(rules_explain_fn explain, void *xarg, const rules_rule *rule, rules_step step,
+                         const rules_cond *why)
+{
+    rules_explain_item it = {
+        .step = step,
+        .rule = rule->name,
+        .line = step == RULES_STEP_DEFAULT ? 0 : rule->line,
+        .dry_run = rule->dry_run,
+        .verdict = &rule->verdict,
+        .cond = why ? why->text : NULL,
+        .nconds = rule->nconds,
+    };
+    if (explain)
+        explain(&it, xarg);
+}
+
+/* The rules below index i were not looked at. */
+static void rules_report_rest(const rules_t *r, size_t i, rules_explain_fn explain, void *xarg)
+{
+    for (; explain && i < r->n; i++)
+        rules_report(explain, xarg, &r->v[i], RULES_STEP_NOT_REACHED, NULL);
+}
+
+rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, rules_verdict *verdict,
+                                 rules_dryrun_fn dryrun, void *arg, rules_explain_fn explain, void *xarg)
 {
     memset(verdict, 0, sizeof(*verdict));
     for (size_t i = 0; i < r->n; i++) {
         const rules_rule *rule = &r->v[i];
+        const rules_cond *why;
 
-        switch (rules_rule_eval(rule, f)) {
+        switch (rules_rule_eval(rule, f, &why)) {
         case TRI_FALSE:
+            rules_report(explain, xarg, rule, RULES_STEP_NOMATCH, why);
             continue;
         case TRI_UNKNOWN:
             /* A dry-run rule never decides, so it cannot hold back the
              * rules below it; it is reported once it is known. */
-            if (rule->dry_run)
+            if (rule->dry_run) {
+                rules_report(explain, xarg, rule, RULES_STEP_PASSED_OVER, why);
                 continue;
+            }
+            rules_report(explain, xarg, rule, RULES_STEP_PENDING, why);
+            rules_report_rest(r, i + 1, explain, xarg);
             return RULES_PENDING;
         case TRI_TRUE:
             break;
         }
         if (rule->dry_run) {
+            rules_report(explain, xarg, rule, RULES_STEP_DRYRUN, NULL);
             if (dryrun) {
                 rules_verdict would = rule->verdict;
                 would.dry_run = true;
@@ -933,9 +1015,18 @@ rules_outcome rules_eval(const rules_t *r, const facts_t *f, rules_verdict *verd
             }
             continue;
         }
+        rules_report(explain, xarg, rule, RULES_STEP_MATCH, NULL);
+        rules_report_rest(r, i + 1, explain, xarg);
         *verdict = rule->verdict;
         return RULES_DECIDED;
     }
+    rules_report(explain, xarg, &r->dflt, RULES_STEP_DEFAULT, NULL);
     *verdict = r->dflt.verdict;
     return RULES_DECIDED;
+}
+
+rules_outcome rules_eval(const rules_t *r, const facts_t *f, rules_verdict *verdict, rules_dryrun_fn dryrun,
+                         void *arg)
+{
+    return rules_eval_explain(r, f, verdict, dryrun, arg, NULL, NULL);
 }

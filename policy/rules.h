@@ -74,4 +74,37 @@ size_t rules_count(const rules_t *r);
 rules_outcome rules_eval(const rules_t *r, const facts_t *f, rules_verdict *verdict,
                          rules_dryrun_fn dryrun, void *arg);
 
+/* ---- explanation (mxguard explain) ---- */
+
+/* What the walk did with one rule. */
+typedef enum rules_step {
+    RULES_STEP_MATCH = 0,   /* every condition holds: the rule decides */
+    RULES_STEP_DRYRUN,      /* a dry-run rule whose conditions hold: would fire */
+    RULES_STEP_NOMATCH,     /* a condition is false (cond): skipped */
+    RULES_STEP_PENDING,     /* a condition is not known yet (cond): the walk stops */
+    RULES_STEP_PASSED_OVER, /* a dry-run rule with a condition not known yet */
+    RULES_STEP_NOT_REACHED, /* below the rule that decided or stopped the walk */
+    RULES_STEP_DEFAULT,     /* no rule decided: the default action */
+} rules_step;
+
+typedef struct rules_explain_item {
+    rules_step step;
+    const char *rule;            /* rule name ("default" for RULES_STEP_DEFAULT) */
+    int line;                    /* config line of the rule, 0 for the default */
+    bool dry_run;
+    const rules_verdict *verdict; /* the rule's own verdict (action, reply) */
+    const char *cond;            /* NOMATCH, PENDING, PASSED_OVER: the condition as
+                                  * configured, e.g. "spf = [ \"fail\" ]"; else NULL */
+    size_t nconds;               /* conditions of the rule (0: always) */
+} rules_explain_item;
+
+typedef void (*rules_explain_fn)(const rules_explain_item *item, void *arg);
+
+/* rules_eval(), reporting every rule of the table (and the default) to
+ * explain (may be NULL) as the walk treats it.  The same walk: the outcome
+ * and verdict are those of rules_eval(). */
+rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, rules_verdict *verdict,
+                                 rules_dryrun_fn dryrun, void *arg, rules_explain_fn explain,
+                                 void *xarg);
+
 #endif
