@@ -73,6 +73,12 @@ snapshot_t *snapshot_load(const char *path, conf_error_fn errfn, void *arg)
     return s;
 }
 
+void snapshot_attach_metrics(snapshot_t *s, metrics_t *m)
+{
+    s->metrics = m;
+    dns_set_observer(s->dns, m ? metrics_dns : NULL, m);
+}
+
 void snapshot_install(snapshot_t *s)
 {
     snapshot_t *old;

@@ -13,11 +13,13 @@
 #include "conf.h"
 #include "dkimcheck.h"
 #include "dns.h"
+#include "metrics.h"
 
 typedef struct snapshot {
     const conf_t *conf; /* read-only */
     dns_t *dns;         /* shared resolver of this snapshot */
     dkimcheck_lib *dkim; /* DKIM verifier over dns, NULL when dkim is disabled */
+    metrics_t *metrics;  /* the daemon's counters (borrowed), or NULL */
     /* private */
     conf_t *conf_owned;
     int refs;
@@ -29,6 +31,10 @@ snapshot_t *snapshot_load(const char *path, conf_error_fn errfn, void *arg);
 /* Build a snapshot around an already loaded config (takes ownership) and an
  * optional resolver options override for tests (NULL: from the config). */
 snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *err, size_t errlen);
+
+/* Count into m (owned by the daemon, outlives s): the sessions' decisions
+ * and the DNS queries of s's resolver.  Call before snapshot_install(). */
+void snapshot_attach_metrics(snapshot_t *s, metrics_t *m);
 
 /* Make s the current snapshot (takes the caller's reference); the previous
  * one is released. */

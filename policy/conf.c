@@ -37,6 +37,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
 #include "xalloc.h"
 
 #define CONF_DEFAULT_SOCKET "unix:/run/mxguard/mxguard.sock"
@@ -276,6 +277,11 @@ static bool conf_check_upstream(const char *v, char *err, size_t errlen)
     return true;
 }
 
+static bool conf_check_metrics(const char *v, char *err, size_t errlen)
+{
+    return metrics_parse_listen(v, NULL, NULL, err, errlen);
+}
+
 /* ---- declarative key tables ------------------------------------------- */
 
 typedef enum conf_kind {
@@ -331,6 +337,7 @@ static const conf_key conf_top_keys[] = {
     {"syslog_facility", CONF_STRING, CONF_AT(syslog_facility), 0, 0, conf_check_facility, NULL},
     {"authserv_id", CONF_STRING, CONF_AT(authserv_id), 0, 0, conf_check_authserv_id, NULL},
     {"milter_timeout", CONF_UINT, CONF_AT(milter_timeout), 1, 3600, NULL, NULL},
+    {"metrics", CONF_STRING, CONF_AT(metrics), 0, 0, conf_check_metrics, NULL},
     {"trusted_networks", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"dns", CONF_GROUP, 0, 0, 0, NULL, conf_dns_keys},
     {"spf", CONF_GROUP, 0, 0, 0, NULL, conf_spf_keys},
@@ -527,6 +534,7 @@ void conf_free(conf_t *c)
     free(c->socket);
     free(c->user);
     free(c->pidfile);
+    free(c->metrics);
     free(c->syslog_facility);
     free(c->authserv_id);
     free(c->dns_upstream);

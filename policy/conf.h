@@ -25,6 +25,7 @@ typedef struct conf {
     char *syslog_facility; /* "mail" by default */
     char *authserv_id;     /* A-R authserv-id; default: the host name */
     unsigned milter_timeout; /* seconds libmilter waits for the MTA */
+    char *metrics;         /* Prometheus endpoint "ADDR:PORT", or NULL (off) */
     /* dns { } */
     char *dns_upstream;    /* "system" or "ADDR[@PORT]" */
     unsigned dns_timeout_ms;

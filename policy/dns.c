@@ -57,6 +57,8 @@ struct dns {
     bool thread_started;
     int stop[2];             /* pipe: dns_free() wakes the dispatcher */
     dns_query_t *abandoned;  /* timed-out queries whose callback may come */
+    dns_observe_fn observe;  /* told of every finished query, or NULL */
+    void *observe_arg;
 };
 
 struct dns_query {
@@ -66,6 +68,7 @@ struct dns_query {
     unsigned timeout_ms;     /* its deadline after the start, for logs */
     int async_id;            /* libunbound's id, 0 if not started */
     struct timespec deadline; /* CLOCK_MONOTONIC */
+    struct timespec started;  /* CLOCK_MONOTONIC, for the observer */
     pthread_cond_t cond;     /* signalled by the callback (under dns->mu) */
     bool done;               /* answer (or start failure) is in */
     bool abandoned;          /* waiter gave up: the callback frees */
@@ -441,6 +444,7 @@ dns_query_t *dns_start_timeout(dns_t *dns, const char *name, int rrtype, unsigne
     q->timeout_ms = timeout_ms;
     pthread_cond_init(&q->cond, &dns->cattr);
     clock_gettime(CLOCK_MONOTONIC, &now);
+    q->started = now;
     q->deadline.tv_sec = now.tv_sec + (time_t)(timeout_ms / 1000);
     q->deadline.tv_nsec = now.tv_nsec + (long)(timeout_ms % 1000) * 1000000L;
     if (q->deadline.tv_nsec >= 1000000000L) {
@@ -514,9 +518,28 @@ static dns_answer *dns_convert(dns_query_t *q)
     return a;
 }
 
+void dns_set_observer(dns_t *dns, dns_observe_fn fn, void *arg)
+{
+    dns->observe = fn;
+    dns->observe_arg = arg;
+}
+
+/* Tell the observer how a query ended. */
+static void dns_observe(const dns_t *dns, const struct timespec *started, dns_status st)
+{
+    struct timespec now;
+
+    if (dns->observe == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    dns->observe(st, (long)(now.tv_sec - started->tv_sec) * 1000000L + (now.tv_nsec - started->tv_nsec) / 1000,
+                 dns->observe_arg);
+}
+
 dns_status dns_wait(dns_query_t *q, dns_answer **out)
 {
     dns_t *dns = q->dns;
+    struct timespec started = q->started;
     dns_answer *a;
     int r = 0;
 
@@ -548,12 +571,14 @@ dns_status dns_wait(dns_query_t *q, dns_answer **out)
         a = xcalloc(1, sizeof(*a));
         a->status = DNS_TIMEOUT;
         *out = a;
+        dns_observe(dns, &started, DNS_TIMEOUT);
         return DNS_TIMEOUT;
     }
     pthread_mutex_unlock(&dns->mu);
     a = dns_convert(q);
     dns_query_destroy(q);
     *out = a;
+    dns_observe(dns, &started, a->status);
     return a->status;
 }
 

@@ -52,6 +52,12 @@ typedef struct dns_options {
 dns_t *dns_new(const dns_options *opt, char *err, size_t errlen);
 /* Stop the resolver.  No query may be in flight (all waited for). */
 void dns_free(dns_t *dns);
+/* Called by dns_wait() for every query it finishes, with the outcome and
+ * the microseconds since its start (the daemon's metrics).  Set it before
+ * the resolver is shared with other threads; fn must be cheap and
+ * thread-safe.  NULL fn: none. */
+typedef void (*dns_observe_fn)(dns_status st, long usec, void *arg);
+void dns_set_observer(dns_t *dns, dns_observe_fn fn, void *arg);
 /* Check an upstream string without creating a resolver (for config -n). */
 bool dns_upstream_valid(const char *upstream, char *err, size_t errlen);
 

@@ -295,6 +295,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c->socket, "unix:/run/mxguard/mxguard.sock");
     ck_assert_ptr_null(c->user);
     ck_assert_ptr_null(c->pidfile);
+    ck_assert_ptr_null(c->metrics); /* off by default */
     ck_assert_str_eq(c->syslog_facility, "mail");
     ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
     host[sizeof(host) - 1] = '\0';
@@ -418,6 +419,7 @@ START_TEST(test_full_values)
     ck_assert_str_eq(c->syslog_facility, "local3");
     ck_assert_str_eq(c->authserv_id, "mx.example.com");
     ck_assert_uint_eq(c->milter_timeout, 120);
+    ck_assert_str_eq(c->metrics, "[::1]:9142");
     ck_assert_str_eq(c->dns_upstream, "127.0.0.1@5353");
     ck_assert_uint_eq(c->dns_timeout_ms, 2500);
     ck_assert(!c->spf_enabled);
