@@ -7,13 +7,15 @@ set -eu
 
 BUILD_PKGS="build-essential autoconf automake libtool pkg-config
   libmilter-dev libspf2-dev libopendkim-dev libopendmarc-dev libconfig-dev
-  libunbound-dev libevent-dev nettle-dev libmicrohttpd-dev libyaml-dev check"
+  libunbound-dev libidn2-dev publicsuffix libevent-dev nettle-dev libmicrohttpd-dev libyaml-dev check"
 # prometheus: for its promtool (tests/e2e/metrics.sh checks the scrape with
 # it; about 96 MB installed).  Where package installs start services, Debian
 # starts a Prometheus server on :9090 too; the tests never use it
 # (systemctl disable --now prometheus).  systemd: systemd-analyze verify of
 # the unit (tests/install/install.sh); it need not be the running init.
 TEST_PKGS="miltertest postfix unbound valgrind procps util-linux prometheus systemd"
+# jq: tests/demo/demo.sh reads "mxguard summary --format json" with it.
+TEST_PKGS="$TEST_PKGS jq"
 
 pkgs=$BUILD_PKGS
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $TEST_PKGS"

@@ -207,12 +207,14 @@ fi
 # verbatim with SMFIP_HDR_LEADSPC, folds as LF: simple/simple must pass too.)
 DKIM_DATA="$TESTS_SRCDIR/data/dkim"
 SIG="header.d=signer.example header.i=@signer.example header.s=sel2048 header.a=rsa-sha256"
+declare -A DKIM_QID
 for kind in relaxed simple; do
     DQID=""
     if smtp_until_rcpt alice@pass.example bob@dest.example &&
        rig_eq "dkim $kind: RCPT accepted" 250 "$RIG_SMTP_CODE" &&
        smtp_data "$DKIM_DATA/pass-$kind.eml"; then
         DQID=$QID
+        DKIM_QID[$kind]=$QID
         rig_pass "dkim $kind: message accepted as $DQID"
     else
         rig_fail "dkim $kind: message not accepted ($RIG_SMTP_CODE $RIG_SMTP_TEXT)"
@@ -258,6 +260,34 @@ fi
 # Nothing else is queued (the fail and temperror sessions left nothing).
 rig_eq "queue holds only the quarantined message" "${HOLD_QID:+1}" \
     "$(rig_postqueue_json | grep -c queue_id | sed 's/^0$//')"
+
+# ---- 6. mxguard explain on every message: the daemon's verdict -------------
+# Same config, same DNS server, same message and envelope: explain's decision
+# line must carry the daemon's values (tests/lib/explain.sh).
+. "$TESTS_SRCDIR/lib/explain.sh"
+# explain_e2e LABEL SELECTOR CLIENT FROM EML
+explain_e2e() {
+    rig_explain_compare "e2e-$1" "$(rig_decision_for "$2" | head -1)" "$RIG_TMP/mxguard.conf" \
+        "$3" mx.client.example "$4" bob@dest.example "$5"
+}
+explain_e2e fail 'mail_from=<mallory@fail.example>' 127.0.0.1 mallory@fail.example "$HERE/pass.eml"
+explain_e2e temperror 'mail_from=<tom@broken.example>' 127.0.0.1 tom@broken.example "$HERE/pass.eml"
+explain_e2e dnsbl 'mail_from=<dan@nospf.example>' 192.0.2.66 dan@nospf.example "$HERE/pass.eml"
+[ -n "$HOLD_QID" ] && explain_e2e hold "queue_id=$HOLD_QID" 127.0.0.1 carol@hold.example "$HERE/hold.eml"
+[ -n "$PASS_QID" ] && explain_e2e pass "queue_id=$PASS_QID" 127.0.0.1 alice@pass.example "$HERE/pass.eml"
+for kind in relaxed simple; do
+    [ -n "${DKIM_QID[$kind]:-}" ] && explain_e2e "dkim-$kind" "queue_id=${DKIM_QID[$kind]}" 127.0.0.1 \
+        alice@pass.example "$DKIM_DATA/pass-$kind.eml"
+done
+explain_e2e dkim-tampered dkim=fail:signer.example 127.0.0.1 alice@pass.example "$DKIM_DATA/body-altered.eml"
+
+# mxguard summary over the daemon's log counts exactly these decisions.
+"$MXGUARD" summary --format json "$RIG_MX_LOG" > "$RIG_TMP/summary.json" 2>&1
+rig_eq "summary: decisions" "$(rig_decisions | wc -l)" "$(jq .decisions "$RIG_TMP/summary.json" 2>&1)"
+for a in accept reject tempfail quarantine; do
+    rig_eq "summary: action $a" "$(rig_decisions | grep -c " action=$a ")" \
+        "$(jq ".actions.$a // 0" "$RIG_TMP/summary.json" 2>&1)"
+done
 
 rig_eq "one decision line per message" 8 "$(rig_decisions | wc -l)"
 rig_check "Postfix logged no milter errors" \
