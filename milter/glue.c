@@ -21,6 +21,9 @@
 #include "xalloc.h"
 
 static atomic_int active_sessions;
+/* Set once the missing {i} macro has been reported (a warning per process,
+ * not per message: the MTA's macro configuration does not change). */
+static atomic_flag warned_no_queue_id = ATOMIC_FLAG_INIT;
 
 int glue_active_sessions(void)
 {
@@ -198,6 +201,12 @@ static sfsistat cb_eom(SMFICTX *ctx)
 
     NEED_SESSION(s);
     note_queue_id(ctx, s);
+    /* Without {i} everything works; only the decision line says
+     * queue_id=- and cannot be matched with the MTA's log. */
+    if (session_facts(s)->queue_id == NULL && !atomic_flag_test_and_set(&warned_no_queue_id))
+        log_warn("the MTA sent no queue id macro {i} (at MAIL, RCPT, end of headers or end of message): "
+                 "decision lines show queue_id=-; Postfix: milter_end_of_data_macros = i, "
+                 "Sendmail: confMILTER_MACROS_ENVFROM with i");
     return translate(ctx, session_eom(s, &ed, apply_edits, ctx));
 }
 
