@@ -86,6 +86,17 @@ rig_check_decision unsigned queue_id=QDNONE dkim=none rule=default action=accept
 run_dkim smallkey small-key.eml QDSMALL accept "*"
 rig_check_decision smallkey queue_id=QDSMALL dkim=policy:signer.example rule=default
 
+# mxguard explain on every message above (same config, DNS server, message
+# and envelope as dkim.lua): the daemon's decision line (tests/lib/explain.sh).
+. "$TESTS_SRCDIR/lib/explain.sh"
+for m in QDPASS:pass-relaxed QDSIMPLE:pass-simple QDRFC:rfc8463-A3-signed QDBODY:body-altered \
+         QDHDR:header-altered QDTWO:two-sigs QDNOKEY:nokey QDLEN:length-appended QDNONE:unsigned \
+         QDSMALL:small-key; do
+    rig_explain_compare "dkim-${m#*:}" "$(rig_decision_for "queue_id=${m%%:*}" | head -1)" \
+        "$RIG_TMP/mxguard.conf" 192.0.2.10 mx.client.example alice@signer.example rcpt@dest.example \
+        "$DATA/${m#*:}.eml"
+done
+
 rig_eq "one decision line per message" "$NMSG" "$(rig_decisions | wc -l)"
 rig_check "mxguard exits 0 on SIGTERM" rig_stop_mxguard
 rig_check_mxguard_log

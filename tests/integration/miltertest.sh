@@ -169,6 +169,25 @@ rig_check "quoting: helo is written as \"bad helo\\\"x\"" \
     grep -qF ' helo="bad helo\"x" ' "$RIG_MX_LOG"
 
 # Exactly one decision line per message, nothing else.
+# mxguard explain on every message above: same config, DNS server and
+# envelope (read back from the daemon's own line), a message with the Lua
+# scripts' standard headers; its decision line must equal the daemon's.
+. "$TESTS_SRCDIR/lib/explain.sh"
+while IFS= read -r dl; do
+    rig_parse_decision "$dl" || { rig_fail "explain: daemon line does not parse: $dl"; continue; }
+    qid=${RIG_D[queue_id]} client=${RIG_D[client_addr]} helo=${RIG_D[helo]} from=${RIG_D[mail_from]}
+    from=${from#<}; from=${from%>}
+    rcpts=rcpt@dest.example extra=()
+    case $qid in
+        QMULTI) rcpts=ok1@dest.example,x@blocked.example,y@sub.BLOCKED.example,ok2@dest.example ;;
+        QAUTH) extra=(--auth-user alice) ;;
+    esac
+    printf 'From: %s\nTo: rcpt@dest.example\nSubject: %s\nMessage-ID: <%s@client.example>\n\nbody\n' \
+        "${from:-postmaster@client.example}" "$qid" "$qid" > "$RIG_TMP/explain-$qid.eml"
+    rig_explain_compare "mt-$qid" "$dl" "$RIG_TMP/mxguard.conf" "$client" "$helo" "$from" "$rcpts" \
+        "$RIG_TMP/explain-$qid.eml" "${extra[@]}"
+done < <(rig_decisions)
+
 rig_eq "one decision line per message" "$NMSG" "$(rig_decisions | wc -l)"
 
 # SIGTERM stops the daemon cleanly.

@@ -6,16 +6,22 @@
 # Keys that depend on the MTA or the clock, not on the checks and the policy.
 RIG_EXPLAIN_IGNORE=" queue_id client_name elapsed_ms "
 
-# rig_explain LABEL CONF CLIENT HELO FROM RCPT EML: run explain; its output
+# rig_explain LABEL CONF CLIENT HELO FROM RCPTS EML [EXPLAIN-OPTION...]: run
+# explain (RCPTS: one address or several, comma-separated); its output
 # goes to $RIG_TMP/explain-LABEL.out, its decision line to RIG_EXPLAIN_LINE
 # and its A-R header (unfolded, blanks squeezed) to RIG_EXPLAIN_AR.
+# MXGUARD_WRAPPER (e.g. valgrind --error-exitcode=1) runs in front of it.
 rig_explain() {
-    local label=$1 conf=$2 client=$3 helo=$4 from=$5 rcpt=$6 eml=$7
-    local out="$RIG_TMP/explain-$label.out"
+    local label=$1 conf=$2 client=$3 helo=$4 from=$5 rcpts=$6 eml=$7 r
+    local out="$RIG_TMP/explain-$label.out" args=()
+    shift 7
+    IFS=, read -r -a r <<< "$rcpts"
+    for rcpts in "${r[@]}"; do args+=(--rcpt "$rcpts"); done
     RIG_EXPLAIN_LINE=""
     RIG_EXPLAIN_AR=""
-    if ! timeout 60 "$MXGUARD" explain -c "$conf" --client "$client" --helo "$helo" \
-        --mail-from "$from" --rcpt "$rcpt" "$eml" > "$out" 2>&1; then
+    # shellcheck disable=SC2086 # the wrapper (valgrind) is a command line
+    if ! timeout 120 ${MXGUARD_WRAPPER:-} "$MXGUARD" explain -c "$conf" --client "$client" --helo "$helo" \
+        --mail-from "$from" "${args[@]}" "$@" "$eml" > "$out" 2>&1; then
         rig_fail "explain $label: exit status not 0: $(tail -3 "$out" | tr '\n' ' ')"
         return 1
     fi
@@ -26,7 +32,7 @@ rig_explain() {
     return 0
 }
 
-# rig_explain_compare LABEL DAEMON_LINE CONF CLIENT HELO FROM RCPT EML:
+# rig_explain_compare LABEL DAEMON_LINE CONF CLIENT HELO FROM RCPTS EML [OPTION...]:
 # explain's decision line must equal the daemon's, key by key (except
 # RIG_EXPLAIN_IGNORE), and have the same keys in the same order.
 rig_explain_compare() {
