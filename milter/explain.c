@@ -392,6 +392,68 @@ static void ex_dnsbl_one(const dnsbl_query_info *q, void *arg)
     fputc('\n', fp);
 }
 
+/* The v=DMARC1 TXT record(s) at _dmarc.DOMAIN (from the resolver's cache). */
+static void ex_dmarc_record(FILE *fp, dns_t *dns, const char *domain)
+{
+    char *name = xasprintf("_dmarc.%s", domain);
+    dns_answer *a = NULL;
+    dns_status st = dns_lookup(dns, name, DNS_TYPE_TXT, &a);
+
+    for (size_t i = 0; st == DNS_ANSWER && i < a->count && i < 4; i++) {
+        char *txt = NULL;
+        size_t tlen = 0;
+        if (dns_rdata_txt(a->rdata[i], a->rdlen[i], &txt, &tlen) && tlen >= 8 &&
+            strncasecmp(txt, "v=DMARC1", 8) == 0) {
+            fprintf(fp, "      record: %s TXT ", name);
+            ex_put(fp, txt);
+            fputc('\n', fp);
+        }
+        free(txt);
+    }
+    if (st != DNS_ANSWER)
+        fprintf(fp, "      record: %s TXT: %s\n", name, dns_status_name(st));
+    dns_answer_free(a);
+    free(name);
+}
+
+/* DMARC: the From domain, where the tree walk found the policy record and
+ * what it says, which tag applies, alignment, the outcome. */
+static void ex_dmarc(FILE *fp, snapshot_t *snap, const facts_t *f)
+{
+    const dmarccheck_output *d = &f->dmarc;
+
+    fprintf(fp, "  dmarc      ");
+    if (d->result == DMARCCHECK_UNSET) {
+        fprintf(fp, "not evaluated (%s)\n",
+                f->stage < STAGE_EOM ? "the message was refused before its body"
+                : snap->dmarc == NULL ? "disabled in the config"
+                                      : ex_skipped(snap->conf, f, true));
+        return;
+    }
+    fprintf(fp, "%s  From domain ", dmarccheck_result_name(d->result));
+    ex_put(fp, d->domain[0] ? d->domain : NULL);
+    fprintf(fp, " (From header: %s)\n", fromhdr_status_name(d->from));
+    if (d->org_domain[0])
+        fprintf(fp, "      organizational domain: %s\n", d->org_domain);
+    if (d->policy_domain[0]) {
+        fprintf(fp, "      policy found at _dmarc.%s%s\n", d->policy_domain,
+                strcasecmp(d->policy_domain, d->domain) == 0 ? " (the From domain itself)"
+                                                             : " (by the tree walk, above the From domain)");
+        ex_dmarc_record(fp, snap->dns, d->policy_domain);
+    } else {
+        fprintf(fp, "      no policy record found (tree walk from _dmarc.%s)\n", d->domain[0] ? d->domain : "?");
+    }
+    if (d->policy_tag != NULL)
+        fprintf(fp, "      applies: %s=%s, requested handling %s%s\n", d->policy_tag,
+                dmarccheck_policy_name(d->published),
+                d->applied == DMARCCHECK_POLICY_UNSET ? "-" : dmarccheck_policy_name(d->applied),
+                d->testing ? " (testing: t=y)" : "");
+    fprintf(fp, "      aligned: spf %s, dkim %s; %u DNS queries\n", d->spf_aligned ? "yes" : "no",
+            d->dkim_aligned ? "yes" : "no", d->queries);
+    if (d->reason != NULL)
+        fprintf(fp, "      why: %s\n", d->reason);
+}
+
 static void ex_checks(FILE *fp, session_t *s, snapshot_t *snap)
 {
     const conf_t *conf = snap->conf;
@@ -460,8 +522,7 @@ static void ex_checks(FILE *fp, session_t *s, snapshot_t *snap)
         fprintf(fp, "score %d\n", dnsbl_lookup_score(dl));
         dnsbl_lookup_each(dl, ex_dnsbl_one, fp);
     }
-    /* DMARC evidence goes here once policy/dmarccheck.c lands (see the
-     * report of issue 9). */
+    ex_dmarc(fp, snap, f);
 }
 
 /* Read a whole file (bounded).  Caller frees. */

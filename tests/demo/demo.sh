@@ -55,11 +55,13 @@ rig_start_postfix "$SOCKET"
 T1=$(rig_now_ms)
 rig_log "setup took $((T1 - T0)) ms"
 
-# Is DMARC built in (a dmarc key on the decision line)?
-HAVE_DMARC=""
+# Is DMARC built in (a dmarc key on the decision line), and does the shipped
+# config have a rule on it?
+HAVE_DMARC="" DMARC_RULE=""
 "$MXGUARD" explain -c "$CONF" --client 192.0.2.10 --helo mail.signer.example \
     --mail-from alice@signer.example --rcpt bob@rcpt.example "$DKIM/pass-relaxed.eml" 2>/dev/null |
-    grep -q '^decision .* dmarc=' && HAVE_DMARC=1
+    grep -q '^decision .* dmarc=[a-z]' && HAVE_DMARC=1
+grep -Eq '^[[:space:]]*match = \{[^}]*dmarc[a-z_]* =' "$CONF" && DMARC_RULE=1
 
 # ---- sending -------------------------------------------------------------
 # send N LABEL CLIENT HELO FROM RCPT EML: one SMTP session through Postfix
@@ -152,9 +154,15 @@ want_decision 3 stage=eom spf=pass dkim=fail:signer.example rule=dkim-fail actio
 
 send "DMARC spoof: From: ceo@signer.example (p=reject), sent through spoof.example" \
     192.0.2.20 mx.spoof.example billing@spoof.example bob@rcpt.example "$HERE/spoof.eml"
-if [ -n "$HAVE_DMARC" ]; then
+if [ -n "$HAVE_DMARC" ] && [ -n "$DMARC_RULE" ]; then
     rig_match "4: refused (DMARC p=reject)" '^DATA 5[0-9][0-9] ' "$OUTCOME"
-    want_decision 4 stage=eom spf=pass dkim=none action=reject
+    want_decision 4 stage=eom spf=pass dkim=none dmarc=fail dmarc_policy=p:reject/reject \
+        dmarc_aligned=none action=reject
+elif [ -n "$HAVE_DMARC" ]; then
+    echo "   (DMARC is checked, but the shipped config has no rule on it yet: accepted)"
+    rig_match "4: accepted (no DMARC rule)" '^DATA 250 ' "$OUTCOME"
+    want_decision 4 stage=eom spf=pass dkim=none dmarc=fail dmarc_policy=p:reject/reject \
+        dmarc_aligned=none rule=default action=accept
 else
     echo "   (this build has no DMARC check yet: SPF passes for spoof.example and the"
     echo "    message is unsigned, so nothing refuses it)"
