@@ -22,7 +22,9 @@
 
 #include "authres.h"
 #include "declog.h"
+#include "dmarccheck.h"
 #include "dnsbl.h"
+#include "fromhdr.h"
 #include "log.h"
 #include "session.h"
 #include "snapshot.h"
@@ -49,6 +51,8 @@ struct session {
     dnsbl_lookup_t *dnsbl;   /* NULL when no lists are configured */
     int nfrom;               /* From headers seen */
     char from_domain[256];   /* domain of the (single) From header, or "" */
+    fromhdr_msg from;        /* the From fields, for DMARC */
+    dmarccheck_t *dmarc;     /* DMARC of the message (from end of headers), or NULL */
     char *rcpt_text;         /* expanded reply text of a refused recipient */
     char *eom_text;          /* expanded reply text at end of message */
     dkimcheck_t *dkim;       /* DKIM verifier of the message, NULL if not checked */
@@ -98,6 +102,9 @@ static void msg_reset(session_t *s)
     s->eom_text = NULL;
     dkimcheck_free(s->dkim);
     s->dkim = NULL;
+    fromhdr_msg_reset(&s->from);
+    dmarccheck_free(s->dmarc);
+    s->dmarc = NULL;
 }
 
 /* Start the DNS lists of the connection under the current snapshot. */
@@ -391,6 +398,8 @@ session_reply session_header(session_t *s, const char *name, const char *value)
     }
     while (value && (*value == ' ' || *value == '\t'))
         value++;
+    if (strcasecmp(name, "From") == 0)
+        fromhdr_msg_add(&s->from, value);
     if (strcasecmp(name, "From") == 0 && s->nfrom++ == 0 &&
         !dnsbl_header_domain(value, s->from_domain, sizeof(s->from_domain)))
         s->from_domain[0] = '\0';
@@ -411,6 +420,10 @@ session_reply session_eoh(session_t *s)
     dnsbl_lookup_from(s->dnsbl, s->nfrom == 1 && s->from_domain[0] ? s->from_domain : NULL);
     if (s->dkim != NULL)
         dkimcheck_eoh(s->dkim);
+    /* DMARC, like SPF and DKIM, is not checked for trusted or authenticated
+     * clients; the From domain's lookups start now, during the body. */
+    if (s->snap->dmarc != NULL && !s->f->trusted && !s->f->authenticated && s->dmarc == NULL)
+        s->dmarc = dmarccheck_start(s->snap->dmarc, &s->from);
     return reply_continue;
 }
 
@@ -442,6 +455,17 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
         s->f->dkim = dkimcheck_eom(s->dkim, &s->f->dkim_sigs, &s->f->ndkim_sigs);
         dkimcheck_free(s->dkim);
         s->dkim = NULL;
+    }
+    if (s->dmarc != NULL) {
+        dmarccheck_input din = {
+            .spf = s->f->spf_mfrom,
+            .spf_domain = s->f->spf_domain,
+            .sigs = s->f->dkim_sigs,
+            .nsigs = s->f->ndkim_sigs,
+        };
+        dmarccheck_eval(s->dmarc, &din, &s->f->dmarc);
+        dmarccheck_free(s->dmarc);
+        s->dmarc = NULL;
     }
     if (rules_eval_explain(conf->rules, s->f, &v, on_dryrun, s, s->explain, s->explain_arg) != RULES_DECIDED) {
         log_error("policy table undecided at end of message: deferring it");

@@ -20,6 +20,7 @@ snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *er
     snapshot_t *s;
     dns_t *dns;
     dkimcheck_lib *dkim = NULL;
+    dmarccheck_lib *dmarc = NULL;
 
     if (dnsopt == NULL) {
         opt.upstream = conf->dns_upstream;
@@ -45,10 +46,26 @@ snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *er
             return NULL;
         }
     }
+    if (conf->dmarc_enabled) {
+        dmarccheck_options dmo = {
+            .psl_file = conf->dmarc_psl_file,
+            .max_queries = conf->dmarc_max_queries,
+            .timeout_ms = conf->dmarc_timeout_ms,
+        };
+        dmarccheck_mode_parse(conf->dmarc_mode, &dmo.mode); /* checked by conf.c */
+        dmarc = dmarccheck_lib_new(dns, &dmo, err, errlen);
+        if (dmarc == NULL) {
+            dkimcheck_lib_free(dkim);
+            dns_free(dns);
+            conf_free(conf);
+            return NULL;
+        }
+    }
     s = xcalloc(1, sizeof(*s));
     s->conf = s->conf_owned = conf;
     s->dns = dns;
     s->dkim = dkim;
+    s->dmarc = dmarc;
     s->refs = 1;
     return s;
 }
@@ -115,6 +132,7 @@ void snapshot_release(snapshot_t *s)
     if (left > 0)
         return;
     dkimcheck_lib_free(s->dkim);
+    dmarccheck_lib_free(s->dmarc);
     dns_free(s->dns);
     conf_free(s->conf_owned);
     free(s);

@@ -12,6 +12,7 @@
 
 #include "conf.h"
 #include "dkimcheck.h"
+#include "dmarccheck.h"
 #include "dns.h"
 #include "metrics.h"
 
@@ -19,6 +20,7 @@ typedef struct snapshot {
     const conf_t *conf; /* read-only */
     dns_t *dns;         /* shared resolver of this snapshot */
     dkimcheck_lib *dkim; /* DKIM verifier over dns, NULL when dkim is disabled */
+    dmarccheck_lib *dmarc; /* DMARC over dns, NULL when dmarc is disabled */
     metrics_t *metrics;  /* the daemon's counters (borrowed), or NULL */
     /* private */
     conf_t *conf_owned;

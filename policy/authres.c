@@ -364,6 +364,40 @@ static bool ar_dkim(ar_builder *b, const facts_t *f)
     return true;
 }
 
+/* dmarc: "dmarc=RESULT (p=P sp=SP applied=A) header.from=DOMAIN" (the
+ * comment has the published p and sp, and the policy to apply after t=y;
+ * "(from=multiple)" etc. when the From header gave no single domain).
+ * The comment holds fixed keywords only; the domain (A-labels, checked by
+ * fromhdr.c) goes through ar_prop()'s quoting like any value. */
+static bool ar_dmarc(ar_builder *b, const facts_t *f)
+{
+    const dmarccheck_output *d = &f->dmarc;
+    char c[128];
+    size_t o = 0;
+
+    if (d->result == DMARCCHECK_UNSET)
+        return false;
+    ar_method_begin(b, "dmarc", dmarccheck_result_name(d->result));
+    if (d->from != FROMHDR_OK) {
+        o = (size_t)snprintf(c, sizeof(c), "(from=%s)", fromhdr_status_name(d->from));
+    } else if (d->p != DMARCCHECK_POLICY_UNSET) {
+        o = (size_t)snprintf(c, sizeof(c), "(p=%s", dmarccheck_policy_name(d->p));
+        if (d->sp != DMARCCHECK_POLICY_UNSET)
+            o += (size_t)snprintf(c + o, sizeof(c) - o, " sp=%s", dmarccheck_policy_name(d->sp));
+        if (d->applied != DMARCCHECK_POLICY_UNSET)
+            o += (size_t)snprintf(c + o, sizeof(c) - o, " applied=%s", dmarccheck_policy_name(d->applied));
+        snprintf(c + o, sizeof(c) - o, ")");
+    }
+    if (o > 0) {
+        b->pieces = xreallocarray(b->pieces, b->npieces + 1, sizeof(char *));
+        b->pieces[b->npieces++] = xstrdup(c);
+    }
+    if (d->domain[0] != '\0')
+        ar_prop(b, "header", "from", d->domain);
+    ar_method_end(b);
+    return true;
+}
+
 char *authres_format(const char *authserv_id, const facts_t *f)
 {
     ar_builder b;
@@ -374,6 +408,7 @@ char *authres_format(const char *authserv_id, const facts_t *f)
         any |= ar_spf_mailfrom(&b, f);
         any |= ar_spf_helo(&b, f);
         any |= ar_dkim(&b, f);
+        any |= ar_dmarc(&b, f);
     }
     if (!any) {
         ar_method_begin(&b, "none", NULL);

@@ -35,6 +35,7 @@
 #include <libconfig.h>
 
 #include "conf.h"
+#include "dmarccheck.h"
 #include "dns.h"
 #include "log.h"
 #include "metrics.h"
@@ -282,6 +283,28 @@ static bool conf_check_metrics(const char *v, char *err, size_t errlen)
     return metrics_parse_listen(v, NULL, NULL, err, errlen);
 }
 
+static bool conf_check_dmarc_mode(const char *v, char *err, size_t errlen)
+{
+    dmarccheck_mode m;
+
+    if (!dmarccheck_mode_parse(v, &m)) {
+        snprintf(err, errlen, "unknown dmarc.mode \"%s\" (rfc9989, rfc7489)", v);
+        return false;
+    }
+    return true;
+}
+
+/* dmarc.psl_file: an absolute path to a readable file. */
+static bool conf_check_psl(const char *v, char *err, size_t errlen)
+{
+    if (v[0] != '/' || access(v, R_OK) != 0) {
+        snprintf(err, errlen, "dmarc.psl_file \"%s\" is not a readable absolute path (Debian: "
+                 "/usr/share/publicsuffix/public_suffix_list.dat from the publicsuffix package)", v);
+        return false;
+    }
+    return true;
+}
+
 /* ---- declarative key tables ------------------------------------------- */
 
 typedef enum conf_kind {
@@ -330,6 +353,15 @@ static const conf_key conf_dkim_keys[] = {
     {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
 };
 
+static const conf_key conf_dmarc_keys[] = {
+    {"enabled", CONF_BOOL, CONF_AT(dmarc_enabled), 0, 0, NULL, NULL},
+    {"mode", CONF_STRING, CONF_AT(dmarc_mode), 0, 0, conf_check_dmarc_mode, NULL},
+    {"psl_file", CONF_STRING, CONF_AT(dmarc_psl_file), 0, 0, conf_check_psl, NULL},
+    {"max_queries", CONF_UINT, CONF_AT(dmarc_max_queries), 8, 100, NULL, NULL},
+    {"timeout_ms", CONF_UINT, CONF_AT(dmarc_timeout_ms), 100, 60000, NULL, NULL},
+    {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+};
+
 static const conf_key conf_top_keys[] = {
     {"socket", CONF_STRING, CONF_AT(socket), 0, 0, conf_check_socket, NULL},
     {"user", CONF_STRING, CONF_AT(user), 0, 0, conf_check_user, NULL},
@@ -343,6 +375,7 @@ static const conf_key conf_top_keys[] = {
     {"spf", CONF_GROUP, 0, 0, 0, NULL, conf_spf_keys},
     {"authentication_results", CONF_GROUP, 0, 0, 0, NULL, conf_authres_keys},
     {"dkim", CONF_GROUP, 0, 0, 0, NULL, conf_dkim_keys},
+    {"dmarc", CONF_GROUP, 0, 0, 0, NULL, conf_dmarc_keys},
     {"default_action", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"rules", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"dnsbl", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
@@ -522,6 +555,11 @@ static conf_t *conf_defaults(const char *path)
     c->dkim_clock_skew = 300;
     c->dkim_required_headers = xcalloc(2, sizeof(char *));
     c->dkim_required_headers[0] = xstrdup("from");
+    c->dmarc_enabled = false;
+    c->dmarc_mode = xstrdup("rfc9989");
+    c->dmarc_psl_file = xstrdup("/usr/share/publicsuffix/public_suffix_list.dat");
+    c->dmarc_max_queries = 20;
+    c->dmarc_timeout_ms = 5000;
     c->trusted = cidr_list_new();
     return c;
 }
@@ -542,6 +580,8 @@ void conf_free(conf_t *c)
     for (char **p = c->dkim_required_headers; p && *p; p++)
         free(*p);
     free(c->dkim_required_headers);
+    free(c->dmarc_mode);
+    free(c->dmarc_psl_file);
     rules_free(c->rules);
     dnsbl_conf_free(c->dnsbl);
     free(c);

@@ -41,6 +41,12 @@ typedef struct conf {
     unsigned dkim_max_signatures; /* verified per message; the rest policy */
     unsigned dkim_clock_skew;     /* seconds t= may lie in the future */
     char **dkim_required_headers; /* NULL-terminated, lower case; may be empty */
+    /* dmarc { } */
+    bool dmarc_enabled;    /* evaluate DMARC at end of message */
+    char *dmarc_mode;      /* "rfc9989" or "rfc7489" */
+    char *dmarc_psl_file;  /* Public Suffix List (rfc7489 mode) */
+    unsigned dmarc_max_queries; /* DNS queries per message */
+    unsigned dmarc_timeout_ms;  /* time per message for its DMARC lookups */
     cidr_list *trusted;    /* trusted_networks: checks skipped, "trusted" condition */
     rules_t *rules;        /* the policy table */
     dnsbl_conf_t *dnsbl;   /* dnsbl lists and dnsbl_options (never NULL once loaded) */

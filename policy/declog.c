@@ -146,6 +146,34 @@ static char *dl_dkim(const facts_t *f)
 }
 
 /* " dnsbl_score=N dnsbl=LISTS", "-" when no list was queried. */
+/* dmarc (RESULT, "-" when not evaluated), dmarc_policy (TAG:PUBLISHED/APPLIED,
+ * e.g. "sp:reject/quarantine"; "-" without a policy), dmarc_aligned
+ * ("spf", "dkim", "spf+dkim", "none"; "-" when not evaluated). */
+static void dl_dmarc(dl_buf *b, const facts_t *f)
+{
+    const dmarccheck_output *d = f ? &f->dmarc : NULL;
+    char pol[64];
+
+    if (d == NULL || d->result == DMARCCHECK_UNSET) {
+        dl_field(b, "dmarc", NULL);
+        dl_field(b, "dmarc_policy", NULL);
+        dl_field(b, "dmarc_aligned", NULL);
+        return;
+    }
+    dl_field(b, "dmarc", dmarccheck_result_name(d->result));
+    if (d->policy_tag != NULL) {
+        snprintf(pol, sizeof(pol), "%s:%s/%s", d->policy_tag, dmarccheck_policy_name(d->published),
+                 d->applied == DMARCCHECK_POLICY_UNSET ? "-" : dmarccheck_policy_name(d->applied));
+        dl_field(b, "dmarc_policy", pol);
+    } else {
+        dl_field(b, "dmarc_policy", NULL);
+    }
+    dl_field(b, "dmarc_aligned", d->spf_aligned && d->dkim_aligned ? "spf+dkim"
+                                 : d->spf_aligned                 ? "spf"
+                                 : d->dkim_aligned                ? "dkim"
+                                                                  : "none");
+}
+
 static void dl_dnsbl(dl_buf *b, const facts_t *f)
 {
     char score[32];
@@ -235,6 +263,7 @@ char *declog_format(const declog_entry *e)
     dkim = dl_dkim(f);
     dl_field(&b, "dkim", dkim);
     free(dkim);
+    dl_dmarc(&b, f);
     dl_field(&b, "rule", v ? (v->rule ? v->rule : "default") : NULL);
     dl_field(&b, "dry_run", dry);
     dl_field(&b, "action", v ? rules_action_name(v->action) : NULL);

@@ -49,7 +49,11 @@ typedef struct declog_entry {
  * none), both "-" when no list was queried; they wait for the lists still
  * in flight.  dkim (after dnsbl) is one RESULT:DOMAIN per signature
  * ("pass:example.com,fail:other.example"; "pass+l" when l= covers part of
- * the body), "none" for an unsigned message, "-" when not evaluated.  No
+ * the body), "none" for an unsigned message, "-" when not evaluated.
+ * dmarc, dmarc_policy, dmarc_aligned (after dkim): the DMARC result; the
+ * policy as TAG:PUBLISHED/APPLIED ("sp:reject/quarantine", "-" without a
+ * record); which identifier aligned ("spf", "dkim", "spf+dkim", "none");
+ * all "-" when DMARC was not evaluated.  No
  * CR, LF or other control byte.  Caller frees. */
 char *declog_format(const declog_entry *e);
 

@@ -31,6 +31,7 @@
 
 #include "cidr.h"
 #include "dnsbl.h"
+#include "fromhdr.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -600,83 +601,16 @@ void dnsbl_txt_sanitize(const char *in, size_t len, char *out)
 
 bool dnsbl_header_domain(const char *value, char *out, size_t outsz)
 {
-    char buf[1024];
-    size_t o = 0;
-    int depth = 0;
-    bool quoted = false;
-    const char *lt = NULL, *addr, *at, *end;
+    fromhdr_value v;
+    char dom[DNSBL_QNAME_MAX];
 
-    if (value == NULL)
+    /* fromhdr.c parses; a list query needs exactly one plain mailbox */
+    fromhdr_parse(value, &v);
+    if (v.status != FROMHDR_OK || v.group || v.nmailboxes != 1)
         return false;
-    /* Drop comments and quoted strings (keeping a placeholder), refuse
-     * groups and several mailboxes (',' or ';' outside quotes). */
-    for (const char *p = value; *p; p++) {
-        if (o + 2 >= sizeof(buf))
-            return false;
-        if (quoted) {
-            if (*p == '\\' && p[1] != '\0')
-                p++;
-            else if (*p == '"') {
-                quoted = false;
-                buf[o++] = 'q';
-            }
-            continue;
-        }
-        if (depth > 0) {
-            if (*p == '\\' && p[1] != '\0')
-                p++;
-            else if (*p == '(')
-                depth++;
-            else if (*p == ')')
-                depth--;
-            continue;
-        }
-        if (*p == '(') {
-            depth = 1;
-            buf[o++] = ' ';
-        } else if (*p == '"') {
-            quoted = true;
-        } else if (*p == ',' || *p == ';' || *p == ':') {
-            return false;
-        } else {
-            buf[o++] = *p;
-        }
-    }
-    if (quoted || depth > 0)
+    if (!dnsbl_domain_norm(v.domain, dom, sizeof(dom)) || strlen(dom) >= outsz)
         return false;
-    buf[o] = '\0';
-    if ((lt = strchr(buf, '<')) != NULL) {
-        if (strchr(lt + 1, '<') != NULL)
-            return false;
-        addr = lt + 1;
-        if ((end = strchr(addr, '>')) == NULL)
-            return false;
-    } else {
-        addr = buf;
-        end = buf + o;
-    }
-    at = NULL;
-    for (const char *p = addr; p < end; p++)
-        if (*p == '@')
-            at = p;
-    if (at == NULL)
-        return false;
-    at++;
-    while (at < end && (*at == ' ' || *at == '\t' || *at == '\r' || *at == '\n'))
-        at++;
-    while (end > at && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
-        end--;
-    if (end <= at || (size_t)(end - at) >= sizeof(buf))
-        return false;
-    {
-        char dom[DNSBL_QNAME_MAX];
-        char tmp[1024];
-        memcpy(tmp, at, (size_t)(end - at));
-        tmp[end - at] = '\0';
-        if (!dnsbl_domain_norm(tmp, dom, sizeof(dom)) || strlen(dom) >= outsz)
-            return false;
-        memcpy(out, dom, strlen(dom) + 1);
-    }
+    memcpy(out, dom, strlen(dom) + 1);
     return true;
 }
 

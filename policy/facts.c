@@ -48,6 +48,7 @@ void facts_reset_message(facts_t *f)
     f->dkim_sigs = NULL;
     f->ndkim_sigs = 0;
     f->dkim = DKIMCHECK_UNSET;
+    memset(&f->dmarc, 0, sizeof(f->dmarc));
     if (f->stage > STAGE_HELO)
         f->stage = f->helo ? STAGE_HELO : STAGE_CONNECT;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "dkimcheck.h"
+#include "dmarccheck.h"
 #include "spfcheck.h"
 
 /* SMTP stages in transaction order.  A fact is known from its stage on. */
@@ -54,6 +55,8 @@ typedef struct facts {
     dkimcheck_result dkim;  /* aggregate over the signatures; UNSET if not evaluated */
     dkimcheck_sig *dkim_sigs; /* one result per signature, in header order */
     size_t ndkim_sigs;
+    /* DMARC (known at end of message; dmarc.result UNSET: not evaluated) */
+    dmarccheck_output dmarc;
     /* DNS lists of the connection (dnsbl.h); borrowed from the session,
      * not freed here; NULL when no lists are configured */
     struct dnsbl_lookup *dnsbl;

@@ -25,7 +25,9 @@
 #include <strings.h>
 
 #include "cidr.h"
+#include "dmarccheck.h"
 #include "dnsbl.h"
+#include "fromhdr.h"
 #include "rules.h"
 #include "spfcheck.h"
 #include "xalloc.h"
@@ -476,6 +478,181 @@ static bool rules_test_dkim_partial(const rules_cond *c, const facts_t *f)
     return partial == c->u.flag;
 }
 
+/* ---- DMARC ---------------------------------------------------------------- */
+
+/* dmarc = [ "pass", "fail", ... ]: the DMARC result; not evaluated never
+ * matches. */
+static bool rules_dmarc_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    dmarccheck_result r;
+
+    if (!dmarccheck_result_parse(text, &r)) {
+        rules_err(cx, e, "unknown DMARC result \"%s\" (none, pass, fail, temperror, permerror)", text);
+        return false;
+    }
+    *(unsigned *)arg |= 1u << (unsigned)r;
+    return true;
+}
+
+static bool rules_parse_dmarc(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    c->u.mask = 0;
+    return rules_each_string(cx, s, "dmarc", rules_dmarc_one, &c->u.mask);
+}
+
+static bool rules_test_dmarc(const rules_cond *c, const facts_t *f)
+{
+    return f->dmarc.result != DMARCCHECK_UNSET && (c->u.mask & (1u << (unsigned)f->dmarc.result)) != 0;
+}
+
+/* dmarc_policy / dmarc_applied = [ "none", "quarantine", "reject" ]: the
+ * published policy (the p, sp or np that applies) / the policy to apply
+ * after t=y (or pct); no policy never matches. */
+static bool rules_policy_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    dmarccheck_policy p;
+
+    if (!dmarccheck_policy_parse(text, &p)) {
+        rules_err(cx, e, "unknown DMARC policy \"%s\" (none, quarantine, reject)", text);
+        return false;
+    }
+    *(unsigned *)arg |= 1u << (unsigned)p;
+    return true;
+}
+
+static bool rules_parse_dmarc_policy(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    c->u.mask = 0;
+    return rules_each_string(cx, s, config_setting_name(s), rules_policy_one, &c->u.mask);
+}
+
+static bool rules_test_dmarc_policy(const rules_cond *c, const facts_t *f)
+{
+    return f->dmarc.published != DMARCCHECK_POLICY_UNSET && (c->u.mask & (1u << (unsigned)f->dmarc.published)) != 0;
+}
+
+static bool rules_test_dmarc_applied(const rules_cond *c, const facts_t *f)
+{
+    return f->dmarc.applied != DMARCCHECK_POLICY_UNSET && (c->u.mask & (1u << (unsigned)f->dmarc.applied)) != 0;
+}
+
+/* dmarc_aligned = [ "spf", "dkim", "none" ]: which identifier aligned
+ * (with a pass); "none": neither.  Not evaluated never matches. */
+static bool rules_aligned_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    unsigned bit = strcmp(text, "spf") == 0 ? 1u : strcmp(text, "dkim") == 0 ? 2u : strcmp(text, "none") == 0 ? 4u : 0u;
+
+    if (bit == 0) {
+        rules_err(cx, e, "dmarc_aligned: unknown identifier \"%s\" (spf, dkim, none)", text);
+        return false;
+    }
+    *(unsigned *)arg |= bit;
+    return true;
+}
+
+static bool rules_parse_dmarc_aligned(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    c->u.mask = 0;
+    return rules_each_string(cx, s, "dmarc_aligned", rules_aligned_one, &c->u.mask);
+}
+
+static bool rules_test_dmarc_aligned(const rules_cond *c, const facts_t *f)
+{
+    if (f->dmarc.result == DMARCCHECK_UNSET)
+        return false;
+    return ((c->u.mask & 1u) && f->dmarc.spf_aligned) || ((c->u.mask & 2u) && f->dmarc.dkim_aligned) ||
+           ((c->u.mask & 4u) && !f->dmarc.spf_aligned && !f->dmarc.dkim_aligned);
+}
+
+/* from_header = [ "ok", "none", "multiple", ... ]: the From header verdict
+ * (fromhdr.h), known when DMARC was evaluated. */
+static bool rules_from_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    fromhdr_status st;
+
+    if (!fromhdr_status_parse(text, &st)) {
+        rules_err(cx, e,
+                  "unknown from_header verdict \"%s\" (ok, none, multiple, multiple_domains, no_domain, "
+                  "ip_literal, invalid)",
+                  text);
+        return false;
+    }
+    *(unsigned *)arg |= 1u << (unsigned)st;
+    return true;
+}
+
+static bool rules_parse_from_header(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    c->u.mask = 0;
+    return rules_each_string(cx, s, "from_header", rules_from_one, &c->u.mask);
+}
+
+static bool rules_test_from_header(const rules_cond *c, const facts_t *f)
+{
+    return f->dmarc.from != FROMHDR_UNSET && (c->u.mask & (1u << (unsigned)f->dmarc.from)) != 0;
+}
+
+/* rcpt = [ "postmaster@example.com", "postmaster@", "@example.org" ]: a
+ * whole address, a local part at any domain ("x@"), or a domain ("@d");
+ * case-insensitive.  At RCPT the recipient being evaluated; later any
+ * accepted recipient. */
+static bool rules_rcpt_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+{
+    rules_strlist *l = arg;
+    const char *at = strchr(text, '@');
+
+    if (at == NULL || strchr(at + 1, '@') != NULL || strlen(text) > 320 || (at == text && at[1] == '\0')) {
+        rules_err(cx, e, "rcpt: \"%s\" is not an address, \"local@\" or \"@domain\"", text);
+        return false;
+    }
+    for (const char *p = text; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '<' || *p == '>') {
+            rules_err(cx, e, "rcpt: \"%s\" contains a blank, a bracket or a non-ASCII byte", text);
+            return false;
+        }
+    }
+    l->v = xreallocarray(l->v, l->n + 1, sizeof(char *));
+    l->v[l->n++] = xstrdup(text);
+    return true;
+}
+
+static bool rules_parse_rcpt(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+{
+    return rules_each_string(cx, s, "rcpt", rules_rcpt_one, &c->u.names);
+}
+
+static bool rules_rcpt_match(const rules_strlist *l, const char *addr)
+{
+    const char *at = addr ? strrchr(addr, '@') : NULL;
+
+    if (at == NULL)
+        return false;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *p = l->v[i];
+        size_t plen = strlen(p);
+        if (p[plen - 1] == '@') {
+            if ((size_t)(at - addr) + 1 == plen && strncasecmp(addr, p, plen) == 0)
+                return true;
+        } else if (p[0] == '@') {
+            if (strcasecmp(at, p) == 0)
+                return true;
+        } else if (strcasecmp(addr, p) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool rules_test_rcpt(const rules_cond *c, const facts_t *f)
+{
+    if (f->stage == STAGE_RCPT && f->rcpt != NULL)
+        return rules_rcpt_match(&c->u.names, f->rcpt);
+    for (size_t i = 0; i < f->nrcpts; i++)
+        if (rules_rcpt_match(&c->u.names, f->rcpts[i]))
+            return true;
+    return false;
+}
+
 typedef struct rules_kind {
     const char *name;
     facts_stage stage; /* the fact is known from this stage on */
@@ -501,6 +678,12 @@ static const rules_kind rules_kinds[] = {
     {"dkim", STAGE_EOM, rules_parse_dkim, rules_test_dkim, NULL, NULL},
     {"dkim_domain", STAGE_EOM, rules_parse_domains, rules_test_dkim_domain, rules_free_domains, NULL},
     {"dkim_partial", STAGE_EOM, rules_parse_flag, rules_test_dkim_partial, NULL, NULL},
+    {"dmarc", STAGE_EOM, rules_parse_dmarc, rules_test_dmarc, NULL, NULL},
+    {"dmarc_policy", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_policy, NULL, NULL},
+    {"dmarc_applied", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_applied, NULL, NULL},
+    {"dmarc_aligned", STAGE_EOM, rules_parse_dmarc_aligned, rules_test_dmarc_aligned, NULL, NULL},
+    {"from_header", STAGE_EOM, rules_parse_from_header, rules_test_from_header, NULL, NULL},
+    {"rcpt", STAGE_RCPT, rules_parse_rcpt, rules_test_rcpt, rules_free_dnsbl_listed, NULL},
 };
 
 static const rules_kind *rules_kind_find(const char *name)
@@ -786,7 +969,7 @@ static void rules_parse_match(rules_ctx *cx, const config_setting_t *s, rules_ru
             rules_err(cx, m,
                       "unknown key \"%s\" in match (client_ip, trusted, authenticated, spf, spf_helo, "
                       "sender_domain, rcpt_domain, dnsbl_score, dnsbl_listed, dkim, dkim_domain, "
-                      "dkim_partial)",
+                      "dkim_partial, dmarc, dmarc_policy, dmarc_applied, dmarc_aligned, from_header, rcpt)",
                       key);
             continue;
         }

@@ -485,6 +485,40 @@ START_TEST(test_is_ours_huge)
 }
 END_TEST
 
+/* dmarc=RESULT (p= sp= applied=) header.from=DOMAIN; from=... without a domain. */
+START_TEST(test_format_dmarc)
+{
+    facts_t *f = facts_new();
+    char *got;
+
+    got = authres_format(ID, f);
+    ck_assert_ptr_null(strstr(got, "dmarc"));
+    free(got);
+    f->dmarc.result = DMARCCHECK_FAIL;
+    f->dmarc.from = FROMHDR_OK;
+    memcpy(f->dmarc.domain, "sub.example.com", sizeof("sub.example.com"));
+    f->dmarc.p = DMARCCHECK_POLICY_REJECT;
+    f->dmarc.sp = DMARCCHECK_POLICY_QUARANTINE;
+    f->dmarc.applied = DMARCCHECK_POLICY_QUARANTINE;
+    got = authres_format(ID, f);
+    ck_assert_str_eq(got, ID ";\n\tdmarc=fail (p=reject sp=quarantine applied=quarantine)\n\theader.from=sub.example.com");
+    free(got);
+    f->dmarc.result = DMARCCHECK_NONE;
+    f->dmarc.p = f->dmarc.sp = f->dmarc.applied = DMARCCHECK_POLICY_UNSET;
+    got = authres_format(ID, f);
+    ck_assert_str_eq(got, ID "; dmarc=none header.from=sub.example.com");
+    free(got);
+    memset(&f->dmarc, 0, sizeof(f->dmarc));
+    f->dmarc.result = DMARCCHECK_PERMERROR;
+    f->dmarc.from = FROMHDR_MULTIPLE;
+    got = authres_format(ID, f);
+    ck_assert_str_eq(got, ID "; dmarc=permerror (from=multiple)");
+    ck_assert(authres_is_ours(ID, got));
+    free(got);
+    facts_free(f);
+}
+END_TEST
+
 static Suite *authres_suite(void)
 {
     Suite *s = suite_create("authres");
@@ -493,6 +527,7 @@ static Suite *authres_suite(void)
     tcase_add_loop_test(tc, test_format_table, 0, (int)(sizeof(fmt_cases) / sizeof(fmt_cases[0])));
     tcase_add_test(tc, test_format_null_facts);
     tcase_add_test(tc, test_format_dkim);
+    tcase_add_test(tc, test_format_dmarc);
     tcase_add_loop_test(tc, test_format_hostile, 0, (int)(sizeof(hostile) / sizeof(hostile[0])));
     suite_add_tcase(s, tc);
 

@@ -16,7 +16,7 @@
 
 static const char *const keys[] = {
     "stage", "queue_id", "client_addr", "client_name", "helo", "mail_from", "rcpts", "rcpts_rejected",
-    "spf", "spf_domain", "spf_helo", "dnsbl_score", "dnsbl", "dkim", "rule", "dry_run", "action", "reply", "elapsed_ms",
+    "spf", "spf_domain", "spf_helo", "dnsbl_score", "dnsbl", "dkim", "dmarc", "dmarc_policy", "dmarc_aligned", "rule", "dry_run", "action", "reply", "elapsed_ms",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -163,6 +163,43 @@ static const char *key_value(const char *line, const char *key)
 
 /* ---- the line -------------------------------------------------------------- */
 
+/* dmarc, dmarc_policy, dmarc_aligned: "-" not evaluated, after dkim. */
+START_TEST(test_dmarc_keys)
+{
+    facts_t *f = facts_new();
+    char *line;
+
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_ptr_nonnull(strstr(line, " dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- rule="));
+    free(line);
+    f->dmarc.result = DMARCCHECK_FAIL;
+    f->dmarc.policy_tag = "sp";
+    f->dmarc.published = DMARCCHECK_POLICY_REJECT;
+    f->dmarc.applied = DMARCCHECK_POLICY_QUARANTINE;
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_str_eq(key_value(line, "dmarc"), "fail");
+    ck_assert_str_eq(key_value(line, "dmarc_policy"), "sp:reject/quarantine");
+    ck_assert_str_eq(key_value(line, "dmarc_aligned"), "none");
+    free(line);
+    f->dmarc.result = DMARCCHECK_PASS;
+    f->dmarc.spf_aligned = f->dmarc.dkim_aligned = true;
+    f->dmarc.applied = DMARCCHECK_POLICY_NONE;
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_str_eq(key_value(line, "dmarc_aligned"), "spf+dkim");
+    ck_assert_str_eq(key_value(line, "dmarc_policy"), "sp:reject/none");
+    free(line);
+    f->dmarc.result = DMARCCHECK_PERMERROR;
+    f->dmarc.policy_tag = NULL;
+    f->dmarc.dkim_aligned = false;
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_str_eq(key_value(line, "dmarc"), "permerror");
+    ck_assert_str_eq(key_value(line, "dmarc_policy"), "-");
+    ck_assert_str_eq(key_value(line, "dmarc_aligned"), "spf");
+    free(line);
+    facts_free(f);
+}
+END_TEST
+
 /* dkim: "-" not evaluated, "none" unsigned, RESULT:DOMAIN per signature. */
 START_TEST(test_dkim_key)
 {
@@ -190,13 +227,13 @@ START_TEST(test_dkim_key)
     line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
     ck_assert_str_eq(key_value(line, "dkim"), "pass:example.com,fail:other.example,pass+l:?");
     ck_assert_ptr_nonnull(strstr(line, " dnsbl=- dkim=pass:example.com,"));
-    ck_assert_ptr_nonnull(strstr(line, ",pass+l:? rule=-"));
+    ck_assert_ptr_nonnull(strstr(line, ",pass+l:? dmarc=- dmarc_policy=- dmarc_aligned=- rule=-"));
     free(line);
     /* a hostile d= is quoted as part of the value */
     sigs[0].domain = (char *)"x y=\"z";
     f->ndkim_sigs = 1;
     line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
-    ck_assert_ptr_nonnull(strstr(line, " dkim=\"pass:x y=\\\"z\" rule="));
+    ck_assert_ptr_nonnull(strstr(line, " dkim=\"pass:x y=\\\"z\" dmarc=- dmarc_policy=- dmarc_aligned=- rule="));
     free(line);
     f->dkim_sigs = NULL;
     f->ndkim_sigs = 0;
@@ -214,7 +251,7 @@ START_TEST(test_spec_example)
     ck_assert_str_eq(line, "decision stage=rcpt queue_id=4XyZ1 client_addr=192.0.2.1 "
                            "client_name=mail.example.net helo=mail.example.net mail_from=<a@example.com> "
                            "rcpts=1 rcpts_rejected=0 spf=pass spf_domain=example.com spf_helo=none "
-                           "dnsbl_score=- dnsbl=- dkim=- rule=spf-fail dry_run=r1,r2 action=reject "
+                           "dnsbl_score=- dnsbl=- dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- rule=spf-fail dry_run=r1,r2 action=reject "
                            "reply=\"550 5.7.23 SPF validation failed\" elapsed_ms=12");
     free(line);
     facts_free(f);
@@ -252,13 +289,13 @@ START_TEST(test_unknowns)
 
     ck_assert_str_eq(line, "decision stage=connect queue_id=- client_addr=- client_name=- helo=- mail_from=- "
                            "rcpts=0 rcpts_rejected=0 spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
-                           "dkim=- rule=- dry_run=- "
+                           "dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=-");
     free(line);
     line = format(NULL, NULL, STAGE_EOM, NULL, 0, 0);
     ck_assert_str_eq(line, "decision stage=eom queue_id=- client_addr=- client_name=- helo=- mail_from=- "
                            "rcpts=- rcpts_rejected=- spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
-                           "dkim=- rule=- dry_run=- "
+                           "dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=0");
     free(line);
     facts_free(f);
@@ -576,6 +613,7 @@ static Suite *declog_suite(void)
 
     tcase_add_test(tc, test_spec_example);
     tcase_add_test(tc, test_dkim_key);
+    tcase_add_test(tc, test_dmarc_keys);
     tcase_add_test(tc, test_keys_in_order);
     tcase_add_test(tc, test_unknowns);
     tcase_add_test(tc, test_null_sender_and_counts);

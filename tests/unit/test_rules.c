@@ -503,6 +503,78 @@ START_TEST(test_cidr_edge)
 }
 END_TEST
 
+/* DMARC conditions and the rcpt address list. */
+START_TEST(test_dmarc_conditions)
+{
+    loaded l;
+    facts_t *f = facts_new();
+    rules_verdict v;
+
+    load(&l, "rules = (\n"
+             "  { name = \"pm\"; match = { rcpt = [ \"postmaster@\", \"abuse@example.org\" ]; }; action = \"accept\"; },\n"
+             "  { name = \"fwd\"; match = { dkim_domain = [ \"lists.example\" ]; }; action = \"accept\"; },\n"
+             "  { name = \"multi\"; match = { from_header = [ \"multiple\", \"none\" ]; }; action = \"reject\"; },\n"
+             "  { name = \"rej\"; match = { dmarc = [ \"fail\" ]; dmarc_applied = [ \"reject\" ]; }; action = \"reject\"; },\n"
+             "  { name = \"pub\"; match = { dmarc_policy = [ \"reject\" ]; dmarc_aligned = [ \"none\" ]; }; action = \"quarantine\"; },\n"
+             "  { name = \"tmp\"; match = { dmarc = [ \"temperror\" ]; }; action = \"tempfail\"; },\n"
+             "  { name = \"al\"; match = { dmarc_aligned = [ \"dkim\" ]; }; action = \"discard\"; }\n"
+             ");\n");
+    ck_assert_msg(l.rules != NULL, "%s", l.errors);
+    f->stage = STAGE_EOM;
+    facts_add_rcpt(f, "user@example.org");
+    /* not evaluated: no DMARC rule matches */
+    ck_assert_int_eq(rules_eval(l.rules, f, &v, NULL, NULL), RULES_DECIDED);
+    ck_assert_str_eq(v.rule, "default");
+    f->dmarc.result = DMARCCHECK_FAIL;
+    f->dmarc.from = FROMHDR_OK;
+    f->dmarc.published = DMARCCHECK_POLICY_REJECT;
+    f->dmarc.applied = DMARCCHECK_POLICY_REJECT;
+    rules_eval(l.rules, f, &v, NULL, NULL);
+    ck_assert_str_eq(v.rule, "rej");
+    f->dmarc.applied = DMARCCHECK_POLICY_QUARANTINE; /* t=y */
+    rules_eval(l.rules, f, &v, NULL, NULL);
+    ck_assert_str_eq(v.rule, "pub");
+    f->dmarc.result = DMARCCHECK_TEMPERROR;
+    f->dmarc.published = f->dmarc.applied = DMARCCHECK_POLICY_UNSET;
+    rules_eval(l.rules, f, &v, NULL, NULL);
+    ck_assert_str_eq(v.rule, "tmp");
+    f->dmarc.result = DMARCCHECK_PASS;
+    f->dmarc.dkim_aligned = true;
+    rules_eval(l.rules, f, &v, NULL, NULL);
+    ck_assert_str_eq(v.rule, "al");
+    f->dmarc.result = DMARCCHECK_PERMERROR;
+    f->dmarc.from = FROMHDR_MULTIPLE;
+    rules_eval(l.rules, f, &v, NULL, NULL);
+    ck_assert_str_eq(v.rule, "multi");
+    /* per-recipient override: postmaster@ of any domain, case-insensitive */
+    facts_add_rcpt(f, "PostMaster@example.net");
+    rules_eval(l.rules, f, &v, NULL, NULL);
+    ck_assert_str_eq(v.rule, "pm");
+    /* at RCPT: the recipient being evaluated */
+    f->stage = STAGE_RCPT;
+    f->rcpt = "postmaster.x@example.net";
+    ck_assert_int_eq(rules_eval(l.rules, f, &v, NULL, NULL), RULES_PENDING);
+    f->rcpt = "abuse@EXAMPLE.org";
+    ck_assert_int_eq(rules_eval(l.rules, f, &v, NULL, NULL), RULES_DECIDED);
+    ck_assert_str_eq(v.rule, "pm");
+    f->rcpt = NULL;
+    unload(&l);
+    facts_free(f);
+
+    load(&l, "rules = ( { name = \"x\"; match = { dmarc = [ \"passed\" ]; dmarc_policy = [ \"q\" ];\n"
+             "  dmarc_aligned = [ \"helo\" ]; from_header = [ \"two\" ]; rcpt = [ \"nobody\", \"a b@c\" ]; };\n"
+             "  action = \"reject\"; } );\n");
+    ck_assert_ptr_null(l.rules);
+    ck_assert_ptr_nonnull(strstr(l.errors, "1: unknown DMARC result \"passed\""));
+    ck_assert_ptr_nonnull(strstr(l.errors, "1: unknown DMARC policy \"q\""));
+    ck_assert_ptr_nonnull(strstr(l.errors, "2: dmarc_aligned: unknown identifier \"helo\""));
+    ck_assert_ptr_nonnull(strstr(l.errors, "2: unknown from_header verdict \"two\""));
+    ck_assert_ptr_nonnull(strstr(l.errors, "2: rcpt: \"nobody\" is not an address"));
+    ck_assert_ptr_nonnull(strstr(l.errors, "2: rcpt: \"a b@c\" contains a blank"));
+    unload(&l);
+}
+END_TEST
+
 static Suite *rules_suite(void)
 {
     Suite *s = suite_create("rules");
@@ -510,6 +582,7 @@ static Suite *rules_suite(void)
 
     tcase_add_loop_test(tc, test_case, 0, (int)(sizeof(cases) / sizeof(cases[0])));
     tcase_add_test(tc, test_stage_progression);
+    tcase_add_test(tc, test_dmarc_conditions);
     tcase_add_test(tc, test_action_names);
     tcase_add_test(tc, test_errors_lines);
     tcase_add_test(tc, test_verdict_points_into_table);
