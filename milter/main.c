@@ -158,12 +158,31 @@ static void socket_owner(const char *conn, const struct passwd *pw)
         path = conn + 6;
     if (path == NULL || pw == NULL)
         return;
+    if (geteuid() == pw->pw_uid && getegid() == pw->pw_gid)
+        return; /* created as that user already (systemd's User=) */
     if (chown(path, pw->pw_uid, pw->pw_gid) != 0)
         log_warn("cannot chown %s to %s: %s", path, pw->pw_name, strerror(errno));
 }
 
+/* Is stderr the journal (systemd sets JOURNAL_STREAM=DEV:INODE of it)?
+ * Then syslog already reaches the journal, and a second copy of each line
+ * on stderr would only duplicate it. */
+static bool stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 static void drop_privileges(const struct passwd *pw)
 {
+    /* Already that user (systemd's User=, whose syscall filter refuses
+     * set*id even when they would change nothing): nothing to drop. */
+    if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid && getgid() == pw->pw_gid && getegid() == pw->pw_gid)
+        return;
     if (setgroups(0, NULL) != 0 && errno != EPERM)
         log_fatal("setgroups: %s", strerror(errno));
     if (initgroups(pw->pw_name, pw->pw_gid) != 0 && errno != EPERM)
@@ -259,7 +278,9 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    log_set_stderr(foreground);
+    /* -f logs to stderr too, unless stderr is the journal (systemd unit),
+     * which gets the syslog copy; before syslog is open, stderr it is. */
+    log_set_stderr(foreground && !stderr_is_journal());
     /* Reloads happen after daemon() has changed to "/": keep an absolute path. */
     if ((abs_path = realpath(conf_path, NULL)) != NULL)
         conf_path = abs_path;

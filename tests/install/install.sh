@@ -1,0 +1,102 @@
+#!/bin/bash
+# install.sh - "make install DESTDIR=..." from the build directory puts
+# every file where mxguard(8) says (binary in sbindir, both man pages, the
+# config in sysconfdir, the systemd unit in the unit directory) and nothing
+# else; a second install keeps a changed config; "make uninstall" removes
+# everything but a changed config; systemd-analyze verify accepts the
+# installed unit (with its paths pointed at the DESTDIR copy, since no
+# mxguard is installed on this machine) and its hardening gives an
+# "OK" exposure level (systemd-analyze security --offline).  Needs no
+# running systemd.
+#
+# Environment (TESTS_ENVIRONMENT in Makefile.am): BUILDDIR, MXGUARD,
+# TESTS_SRCDIR, SYSTEMD_ANALYZE.  RIG_KEEP=1 keeps the temporary files.
+
+TESTS_SRCDIR=${TESTS_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$TESTS_SRCDIR/lib/rig.sh"
+rig_init install
+SRCDIR=$(cd "$TESTS_SRCDIR/.." && pwd)
+BUILDDIR=${BUILDDIR:-$(dirname "${MXGUARD:-}")}
+SYSTEMD_ANALYZE=${SYSTEMD_ANALYZE:-$(command -v systemd-analyze || echo /usr/bin/systemd-analyze)}
+
+[ -f "$BUILDDIR/Makefile" ] || rig_die "no Makefile in BUILDDIR '$BUILDDIR'"
+rig_need_exec systemd-analyze "$SYSTEMD_ANALYZE"
+
+# A make of our own, not a part of the "make check" running us.
+submake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$BUILDDIR" "$@"; }
+
+sbindir="" mandir="" sysconfdir="" systemdsystemunitdir=""
+eval "$(submake print-install-dirs | grep -E '^[a-z]+=/')"
+for v in sbindir mandir sysconfdir systemdsystemunitdir; do
+    [ -n "${!v:-}" ] || rig_die "make print-install-dirs gave no $v"
+done
+rig_log "sbindir=$sbindir mandir=$mandir sysconfdir=$sysconfdir unitdir=$systemdsystemunitdir"
+
+D="$RIG_TMP/root"
+# ---- first install ---------------------------------------------------------
+rig_check "make install DESTDIR=... succeeds" \
+    bash -c "$(declare -f submake); submake install DESTDIR='$D' > '$RIG_TMP/install1.out' 2>&1" ||
+    sed 's/^/#   /' "$RIG_TMP/install1.out"
+want=$(printf '%s\n' "$sbindir/mxguard" "$mandir/man8/mxguard.8" "$mandir/man5/mxguard.conf.5" \
+    "$sysconfdir/mxguard.conf" "$systemdsystemunitdir/mxguard.service" | sort)
+got=$(cd "$D" && find . -type f | sed 's|^\.||' | sort)
+rig_eq "exactly the documented files are installed" "$want" "$got"
+rig_check "the binary is executable and runs" bash -c "'$D$sbindir/mxguard' -V > /dev/null"
+rig_check "the installed config is the shipped one" cmp -s "$SRCDIR/conf/mxguard.conf" "$D$sysconfdir/mxguard.conf"
+rig_check "the installed binary accepts the installed config (-n)" \
+    bash -c "'$D$sbindir/mxguard' -n -c '$D$sysconfdir/mxguard.conf' > /dev/null"
+rig_check "man pages are the shipped ones" \
+    cmp -s "$SRCDIR/man/mxguard.8" "$D$mandir/man8/mxguard.8"
+rig_check "mxguard.conf(5) is the shipped one" \
+    cmp -s "$SRCDIR/man/mxguard.conf.5" "$D$mandir/man5/mxguard.conf.5"
+
+UNIT="$D$systemdsystemunitdir/mxguard.service"
+rig_eq "unit: ExecStart uses the installed paths" \
+    "ExecStart=$sbindir/mxguard -f -c $sysconfdir/mxguard.conf" "$(grep '^ExecStart=' "$UNIT")"
+# shellcheck disable=SC2016 # $MAINPID is systemd's, not ours
+rig_eq "unit: ExecReload sends SIGHUP" 'ExecReload=/bin/kill -HUP $MAINPID' "$(grep '^ExecReload=' "$UNIT")"
+for opt in NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes ProtectHome=yes \
+           'ReadWritePaths=-/var/spool/postfix/mxguard -/run/mxguard' User=mxguard; do
+    rig_check "unit: $opt" grep -qx -- "$opt" "$UNIT"
+done
+rig_check "unit: no @placeholder@ left" bash -c "! grep -q '@[a-z]*@' '$UNIT'"
+
+# systemd-analyze verify: the unit as installed, its paths pointed at the
+# DESTDIR copies (the real paths do not exist on a machine without mxguard
+# installed).  A unit name of its own so nothing on this machine is meant.
+mkdir -p "$RIG_TMP/unit"
+V="$RIG_TMP/unit/mxguard.service"
+sed -e "s|$sbindir/mxguard|$D$sbindir/mxguard|g" -e "s|$sysconfdir/mxguard.conf|$D$sysconfdir/mxguard.conf|g" \
+    "$UNIT" > "$V"
+if "$SYSTEMD_ANALYZE" verify --man=no "$V" > "$RIG_TMP/verify.out" 2>&1 && [ ! -s "$RIG_TMP/verify.out" ]; then
+    rig_pass "systemd-analyze verify accepts the unit without a warning"
+else
+    rig_fail "systemd-analyze verify: $(tr '\n' ' ' < "$RIG_TMP/verify.out")"
+fi
+# The check can fail: a unit whose binary is missing is refused.
+sed "s|^ExecStart=.*|ExecStart=$RIG_TMP/no-such-mxguard -f|" "$V" > "$RIG_TMP/unit/broken.service"
+rig_check "systemd-analyze verify refuses a unit whose binary is missing" \
+    bash -c "! '$SYSTEMD_ANALYZE' verify --man=no '$RIG_TMP/unit/broken.service' > /dev/null 2>&1"
+"$SYSTEMD_ANALYZE" security --offline=true "$V" > "$RIG_TMP/security.out" 2>&1
+level=$(sed -n 's/.*Overall exposure level for mxguard.service: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p' "$RIG_TMP/security.out")
+rig_log "systemd-analyze security --offline: exposure $level"
+rig_match "unit: exposure level OK (below 2.0)" '^(0|1)\.[0-9] OK$' "$level"
+
+# ---- a second install keeps a changed config --------------------------------
+echo '# changed by the administrator' >> "$D$sysconfdir/mxguard.conf"
+cp "$D$sysconfdir/mxguard.conf" "$RIG_TMP/changed.conf"
+submake install DESTDIR="$D" > "$RIG_TMP/install2.out" 2>&1
+rig_check "second install: the changed config is kept" cmp -s "$RIG_TMP/changed.conf" "$D$sysconfdir/mxguard.conf"
+rig_check "second install: says it kept it" grep -q "keeping the existing .*mxguard.conf" "$RIG_TMP/install2.out"
+rig_eq "second install: the same files" "$want" "$(cd "$D" && find . -type f | sed 's|^\.||' | sort)"
+
+# ---- uninstall ---------------------------------------------------------------
+submake uninstall DESTDIR="$D" > "$RIG_TMP/uninstall.out" 2>&1
+rig_eq "uninstall: only the changed config is left" "$sysconfdir/mxguard.conf" \
+    "$(cd "$D" && find . -type f | sed 's|^\.||' | sort)"
+D2="$RIG_TMP/root2"
+submake install DESTDIR="$D2" > /dev/null 2>&1
+submake uninstall DESTDIR="$D2" > /dev/null 2>&1
+rig_eq "uninstall after a plain install: nothing left" "" "$(find "$D2" -type f)"
+
+rig_finish
