@@ -264,6 +264,8 @@ char *declog_format(const declog_entry *e)
     dl_field(&b, "dkim", dkim);
     free(dkim);
     dl_dmarc(&b, f);
+    /* header.from as DMARC used it ("-" when DMARC did not run) */
+    dl_field(&b, "from_domain", f && f->dmarc.result != DMARCCHECK_UNSET && f->dmarc.domain[0] ? f->dmarc.domain : NULL);
     dl_field(&b, "rule", v ? (v->rule ? v->rule : "default") : NULL);
     dl_field(&b, "dry_run", dry);
     dl_field(&b, "action", v ? rules_action_name(v->action) : NULL);

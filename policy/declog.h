@@ -53,7 +53,8 @@ typedef struct declog_entry {
  * dmarc, dmarc_policy, dmarc_aligned (after dkim): the DMARC result; the
  * policy as TAG:PUBLISHED/APPLIED ("sp:reject/quarantine", "-" without a
  * record); which identifier aligned ("spf", "dkim", "spf+dkim", "none");
- * all "-" when DMARC was not evaluated.  No
+ * all "-" when DMARC was not evaluated.  from_domain (after them): the
+ * From header's domain as DMARC used it, "-" when DMARC did not run.  No
  * CR, LF or other control byte.  Caller frees. */
 char *declog_format(const declog_entry *e);
 

@@ -16,7 +16,7 @@
 
 static const char *const keys[] = {
     "stage", "queue_id", "client_addr", "client_name", "helo", "mail_from", "rcpts", "rcpts_rejected",
-    "spf", "spf_domain", "spf_helo", "dnsbl_score", "dnsbl", "dkim", "dmarc", "dmarc_policy", "dmarc_aligned", "rule", "dry_run", "action", "reply", "elapsed_ms",
+    "spf", "spf_domain", "spf_helo", "dnsbl_score", "dnsbl", "dkim", "dmarc", "dmarc_policy", "dmarc_aligned", "from_domain", "rule", "dry_run", "action", "reply", "elapsed_ms",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -170,7 +170,7 @@ START_TEST(test_dmarc_keys)
     char *line;
 
     line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
-    ck_assert_ptr_nonnull(strstr(line, " dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- rule="));
+    ck_assert_ptr_nonnull(strstr(line, " dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule="));
     free(line);
     f->dmarc.result = DMARCCHECK_FAIL;
     f->dmarc.policy_tag = "sp";
@@ -180,6 +180,11 @@ START_TEST(test_dmarc_keys)
     ck_assert_str_eq(key_value(line, "dmarc"), "fail");
     ck_assert_str_eq(key_value(line, "dmarc_policy"), "sp:reject/quarantine");
     ck_assert_str_eq(key_value(line, "dmarc_aligned"), "none");
+    ck_assert_str_eq(key_value(line, "from_domain"), "-");
+    free(line);
+    snprintf(f->dmarc.domain, sizeof(f->dmarc.domain), "%s", "Signer.example");
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_str_eq(key_value(line, "from_domain"), "Signer.example");
     free(line);
     f->dmarc.result = DMARCCHECK_PASS;
     f->dmarc.spf_aligned = f->dmarc.dkim_aligned = true;
@@ -227,13 +232,13 @@ START_TEST(test_dkim_key)
     line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
     ck_assert_str_eq(key_value(line, "dkim"), "pass:example.com,fail:other.example,pass+l:?");
     ck_assert_ptr_nonnull(strstr(line, " dnsbl=- dkim=pass:example.com,"));
-    ck_assert_ptr_nonnull(strstr(line, ",pass+l:? dmarc=- dmarc_policy=- dmarc_aligned=- rule=-"));
+    ck_assert_ptr_nonnull(strstr(line, ",pass+l:? dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=-"));
     free(line);
     /* a hostile d= is quoted as part of the value */
     sigs[0].domain = (char *)"x y=\"z";
     f->ndkim_sigs = 1;
     line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
-    ck_assert_ptr_nonnull(strstr(line, " dkim=\"pass:x y=\\\"z\" dmarc=- dmarc_policy=- dmarc_aligned=- rule="));
+    ck_assert_ptr_nonnull(strstr(line, " dkim=\"pass:x y=\\\"z\" dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule="));
     free(line);
     f->dkim_sigs = NULL;
     f->ndkim_sigs = 0;
@@ -251,7 +256,7 @@ START_TEST(test_spec_example)
     ck_assert_str_eq(line, "decision stage=rcpt queue_id=4XyZ1 client_addr=192.0.2.1 "
                            "client_name=mail.example.net helo=mail.example.net mail_from=<a@example.com> "
                            "rcpts=1 rcpts_rejected=0 spf=pass spf_domain=example.com spf_helo=none "
-                           "dnsbl_score=- dnsbl=- dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- rule=spf-fail dry_run=r1,r2 action=reject "
+                           "dnsbl_score=- dnsbl=- dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=spf-fail dry_run=r1,r2 action=reject "
                            "reply=\"550 5.7.23 SPF validation failed\" elapsed_ms=12");
     free(line);
     facts_free(f);
@@ -289,13 +294,13 @@ START_TEST(test_unknowns)
 
     ck_assert_str_eq(line, "decision stage=connect queue_id=- client_addr=- client_name=- helo=- mail_from=- "
                            "rcpts=0 rcpts_rejected=0 spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
-                           "dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- rule=- dry_run=- "
+                           "dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=-");
     free(line);
     line = format(NULL, NULL, STAGE_EOM, NULL, 0, 0);
     ck_assert_str_eq(line, "decision stage=eom queue_id=- client_addr=- client_name=- helo=- mail_from=- "
                            "rcpts=- rcpts_rejected=- spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
-                           "dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- rule=- dry_run=- "
+                           "dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=0");
     free(line);
     facts_free(f);
