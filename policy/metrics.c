@@ -1,7 +1,8 @@
 /*
  * metrics.c - counters for the Prometheus endpoint (see metrics.h).
  *
- * Fixed families (actions, check results, DNS outcomes and latency buckets)
+ * Fixed families (actions, check results of spf, spf_helo, dkim, dmarc and
+ * the DNS lists, DNS outcomes and latency buckets)
  * are arrays of C11 atomics indexed by the enums of the modules that define
  * them, updated with relaxed adds: a counter needs no ordering with anything
  * else, and the DNS path (dns_wait) must stay cheap.  Families keyed by a
@@ -29,6 +30,7 @@
 #include <nettle/sha2.h>
 
 #include "dkimcheck.h"
+#include "dmarccheck.h"
 #include "dnsbl.h"
 #include "log.h"
 #include "metrics.h"
@@ -38,6 +40,7 @@
 #define NACTIONS (ACTION_DISCARD + 1)
 #define NSPF (SPFCHECK_PERMERROR + 1)
 #define NDKIM (DKIMCHECK_PERMERROR + 1)
+#define NDMARC (DMARCCHECK_PERMERROR + 1)
 #define NDNS (DNS_ERROR + 1)
 
 /* DNS latency histogram: upper bounds in microseconds; one more bucket
@@ -62,6 +65,7 @@ struct metrics {
     atomic_ulong spf[NSPF];             /* MAIL FROM results (UNSET unused) */
     atomic_ulong spf_helo[NSPF];        /* HELO results */
     atomic_ulong dkim[NDKIM];           /* aggregate DKIM results */
+    atomic_ulong dmarc[NDMARC];         /* DMARC results */
     atomic_ulong dnsbl_listed;          /* messages with a list match */
     atomic_ulong dnsbl_clean;           /* messages whose lists all missed */
     atomic_ulong dns[NDNS];             /* queries per dns_status */
@@ -216,6 +220,8 @@ void metrics_decision(metrics_t *m, const declog_entry *e)
             inc(&m->spf_helo[f->spf_helo]);
         if (f->dkim != DKIMCHECK_UNSET && (unsigned)f->dkim < NDKIM)
             inc(&m->dkim[f->dkim]);
+        if (f->dmarc.result != DMARCCHECK_UNSET && (unsigned)f->dmarc.result < NDMARC)
+            inc(&m->dmarc[f->dmarc.result]);
         if (dnsbl_lookup_evaluated(f->dnsbl)) {
             lists = dnsbl_lookup_matches(f->dnsbl); /* answered already: the line waited */
             inc(lists ? &m->dnsbl_listed : &m->dnsbl_clean);
@@ -364,6 +370,7 @@ static void out_results(mbuf *b, const char *check, atomic_ulong *c, size_t n,
 
 static const char *spf_name(int r) { return spfcheck_result_name((spfcheck_result)r); }
 static const char *dkim_name(int r) { return dkimcheck_result_name((dkimcheck_result)r); }
+static const char *dmarc_name(int r) { return dmarccheck_result_name((dmarccheck_result)r); }
 
 char *metrics_format(metrics_t *m, const char *extra)
 {
@@ -397,6 +404,7 @@ char *metrics_format(metrics_t *m, const char *extra)
     out_results(&b, "spf", m->spf, NSPF, spf_name);
     out_results(&b, "spf_helo", m->spf_helo, NSPF, spf_name);
     out_results(&b, "dkim", m->dkim, NDKIM, dkim_name);
+    out_results(&b, "dmarc", m->dmarc, NDMARC, dmarc_name);
     out(&b, "mxguard_check_results_total{check=\"dnsbl\",result=\"listed\"} %lu\n", get(&m->dnsbl_listed));
     out(&b, "mxguard_check_results_total{check=\"dnsbl\",result=\"clean\"} %lu\n", get(&m->dnsbl_clean));
 

@@ -1,6 +1,7 @@
 /*
  * metrics.h - counters for the Prometheus endpoint: decisions per action,
- * rules that fired or would have fired (dry run), check results, DNS queries
+ * rules that fired or would have fired (dry run), check results (spf,
+ * spf_helo, dkim, dmarc, dnsbl), DNS queries
  * by outcome with a latency histogram, messages in flight, config reloads
  * and the loaded config's SHA-256.  metrics_format() writes them in the
  * Prometheus text exposition format (version 0.0.4).

@@ -151,6 +151,8 @@ declare -A want=(
     ['mxguard_check_results_total{check="spf_helo",result="fail"}']=2
     ['mxguard_check_results_total{check="dkim",result="none"}']=2
     ['mxguard_check_results_total{check="dkim",result="pass"}']=1
+    ['mxguard_check_results_total{check="dmarc",result="none"}']=3
+    ['mxguard_check_results_total{check="dmarc",result="fail"}']=0
     ['mxguard_check_results_total{check="dnsbl",result="listed"}']=1
     ['mxguard_check_results_total{check="dnsbl",result="clean"}']=1
     ['mxguard_dnsbl_matches_total{list="bl"}']=1

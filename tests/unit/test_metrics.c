@@ -101,6 +101,7 @@ static void decide(metrics_t *m, rules_action a, const char *rule, spfcheck_resu
     f->spf_mfrom = spf;
     f->spf_helo = SPFCHECK_PASS;
     f->dkim = dkim;
+    f->dmarc.result = a == ACTION_REJECT ? DMARCCHECK_FAIL : DMARCCHECK_UNSET;
     metrics_decision(m, &e);
     facts_free(f);
 }
@@ -146,6 +147,9 @@ START_TEST(test_decisions)
     ck_assert_int_eq(sample(t, "mxguard_check_results_total{check=\"dkim\",result=\"pass\"}"), 1);
     ck_assert_int_eq(sample(t, "mxguard_check_results_total{check=\"dkim\",result=\"none\"}"), 1);
     ck_assert_int_eq(sample(t, "mxguard_check_results_total{check=\"dkim\",result=\"fail\"}"), 1);
+    ck_assert_int_eq(sample(t, "mxguard_check_results_total{check=\"dmarc\",result=\"fail\"}"), 1);
+    ck_assert_int_eq(sample(t, "mxguard_check_results_total{check=\"dmarc\",result=\"pass\"}"), 0);
+    ck_assert_int_eq(sample(t, "mxguard_check_results_total{check=\"dmarc\",result=\"unset\"}"), -1);
     /* no lists configured: nothing evaluated */
     ck_assert_int_eq(sample(t, "mxguard_check_results_total{check=\"dnsbl\",result=\"clean\"}"), 0);
     ck_assert_int_eq(sample(t, "mxguard_messages_in_flight"), 1);
