@@ -1,0 +1,37 @@
+-- dmarc.lua - one message with DMARC on: envelope MAILFROM, From header(s)
+-- FROM1 (and FROM2 unless empty), recipient RCPT, then the EOM verdict.
+-- -D: QID, MAILFROM, FROM1, FROM2, RCPT, WANT (accept | reject |
+-- quarantine | tempfail), AR_WANT (accept and quarantine: our A-R, "*" any).
+dofile(TESTDIR .. "/common.lua")
+
+run(function()
+	local conn = mx_open("192.0.2.10", "mx.client.example", "mx.client.example")
+	mx_mail(conn, QID, "<" .. MAILFROM .. ">")
+	mx_rcpt(conn, "<" .. RCPT .. ">", SMFIR_CONTINUE)
+	local headers = { { "From", FROM1 } }
+	if FROM2 ~= "" then table.insert(headers, { "From", FROM2 }) end
+	table.insert(headers, { "To", RCPT })
+	table.insert(headers, { "Subject", QID })
+	table.insert(headers, { "Message-ID", "<" .. QID .. "@client.example>" })
+	for _, h in ipairs(headers) do
+		check(mt.header(conn, h[1], h[2]) == nil, "mt.header(" .. h[1] .. ") failed")
+		expect_reply(conn, "header " .. h[1], SMFIR_CONTINUE)
+	end
+	check(mt.eoh(conn) == nil, "mt.eoh() failed")
+	expect_reply(conn, "EOH", SMFIR_CONTINUE)
+	if not mt.test_option(conn, SMFIP_NOBODY) then
+		check(mt.bodystring(conn, "Test message body.\r\n") == nil, "mt.bodystring() failed")
+		expect_reply(conn, "body", SMFIR_CONTINUE)
+	end
+	check(mt.eom(conn) == nil, "mt.eom() failed")
+	if WANT == "reject" or WANT == "tempfail" then
+		expect_reply(conn, "EOM", SMFIR_REPLYCODE)
+		check(not mt.eom_check(conn, MT_HDRINSERT, AR), "A-R inserted into a refused message")
+	else
+		expect_reply(conn, "EOM", SMFIR_CONTINUE, SMFIR_ACCEPT)
+		check(mt.eom_check(conn, MT_QUARANTINE) == (WANT == "quarantine"),
+		      "quarantined: " .. tostring(mt.eom_check(conn, MT_QUARANTINE)) .. ", want " .. WANT)
+		expect_ar(conn, AR_WANT)
+	end
+	mt.disconnect(conn)
+end)
