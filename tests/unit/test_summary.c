@@ -4,7 +4,8 @@
  * values, every malformed shape refused with a reason); mxguard summary's
  * counts over syslog, journal and stderr lines (other programs skipped,
  * malformed lines counted, --since and --rule); the envelope explain reads
- * from Received and Return-Path headers.
+ * from Received and Return-Path headers; the rule walk that rules_eval_explain()
+ * reports (the same outcome as rules_eval()).
  */
 #include "config.h"
 
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "declog.h"
 #include "explain.h"
 #include "facts.h"
@@ -284,6 +286,67 @@ START_TEST(envelope_from_headers)
 }
 END_TEST
 
+/* ---- explain: the rule walk, reported by the walk itself ----------------- */
+
+typedef struct walk {
+    char text[2048];
+} walk;
+
+static void on_step(const rules_explain_item *it, void *arg)
+{
+    walk *w = arg;
+    size_t n = strlen(w->text);
+
+    snprintf(w->text + n, sizeof(w->text) - n, "%s:%d:%s%s%s;", it->rule, it->step, it->dry_run ? "dry:" : "",
+             it->cond ? it->cond : "", it->step == RULES_STEP_DEFAULT ? rules_action_name(it->verdict->action) : "");
+}
+
+START_TEST(explain_walk)
+{
+    const char *text = "rules = (\n"
+                       "  { name = \"helo\"; match = { spf_helo = [ \"fail\" ]; }; action = \"reject\"; },\n"
+                       "  { name = \"would\"; match = { spf = [ \"pass\", \"none\" ]; }; action = \"reject\"; dry_run = true; },\n"
+                       "  { name = \"late\"; match = { dkim = [ \"fail\" ]; }; action = \"reject\"; },\n"
+                       "  { name = \"dom\"; match = { sender_domain = [ \"x.example\" ]; dnsbl_score = 3; }; action = \"quarantine\"; }\n"
+                       ");\n"
+                       "default_action = \"tempfail\";\n";
+    conf_t *c = conf_load_string(text, "t.conf", NULL, NULL);
+    facts_t *f = facts_new();
+    rules_verdict v, v2;
+    walk w = {{0}};
+
+    ck_assert_ptr_nonnull(c);
+    f->stage = STAGE_RCPT;
+    f->spf_mfrom = SPFCHECK_PASS;
+    f->spf_helo = SPFCHECK_NONE;
+    /* at RCPT: helo false, would matches (dry), late pending: the walk stops */
+    ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_PENDING);
+    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ];would:1:dry:;late:3:dkim = [ \"fail\" ];dom:5:;");
+    ck_assert_int_eq(rules_eval(c->rules, f, &v2, NULL, NULL), RULES_PENDING);
+
+    /* at EOM: late false, dom false on its sender_domain, the default decides */
+    w.text[0] = '\0';
+    f->stage = STAGE_EOM;
+    f->dkim = DKIMCHECK_PASS;
+    facts_set(&f->sender_domain, "y.example");
+    ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_DECIDED);
+    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ];would:1:dry:;late:2:dkim = [ \"fail\" ];"
+                             "dom:2:sender_domain = [ \"x.example\" ];default:6:tempfail;");
+    ck_assert_str_eq(v.rule, "default");
+    ck_assert_int_eq(rules_eval(c->rules, f, &v2, NULL, NULL), RULES_DECIDED);
+    ck_assert_str_eq(v2.rule, v.rule);
+
+    /* a rule that decides: the ones below are not reached */
+    w.text[0] = '\0';
+    f->spf_helo = SPFCHECK_FAIL;
+    ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_DECIDED);
+    ck_assert_str_eq(w.text, "helo:0:;would:5:dry:;late:5:;dom:5:;");
+    ck_assert_str_eq(v.rule, "helo");
+    facts_free(f);
+    conf_free(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("summary");
@@ -295,6 +358,7 @@ static Suite *suite(void)
     tcase_add_test(tc, summary_counts);
     tcase_add_test(tc, summary_since);
     tcase_add_test(tc, envelope_from_headers);
+    tcase_add_test(tc, explain_walk);
     suite_add_tcase(s, tc);
     return s;
 }
