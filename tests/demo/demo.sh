@@ -188,9 +188,9 @@ for i in $(seq 1 "$N"); do
     fi
 done
 echo
-echo "== for example, mxguard explain -c mxguard.conf --client 192.0.2.99 --helo mx.other.example \\"
-echo "       --mail-from alice@signer.example --rcpt bob@rcpt.example pass-relaxed.eml"
-sed 's/^/   /' "$RIG_TMP/explain-demo-2.out"
+echo "== for example, message 4: mxguard explain -c mxguard.conf --client 192.0.2.20 \\"
+echo "       --helo mx.spoof.example --mail-from billing@spoof.example --rcpt bob@rcpt.example spoof.eml"
+sed 's/^/   /' "$RIG_TMP/explain-demo-4.out"
 
 # ---- summary: counts equal the decisions made ----------------------------
 echo
@@ -221,6 +221,10 @@ for r in "${!WANT_RULE[@]}"; do
 done
 rig_eq "summary: reject sender domains" '{"signer.example":2,"nospf.example":1}' \
     "$(jq -c '.sender_domains.reject | with_entries(select(.key != "spoof.example"))' "$RIG_TMP/summary.json")"
+if [ -n "$HAVE_DMARC" ]; then
+    rig_eq "summary: From domains of the rejected messages (DKIM broken, DMARC spoof)" 2 \
+        "$(jq '.from_domains.reject."signer.example"' "$RIG_TMP/summary.json")"
+fi
 rig_eq "summary --rule spf-fail counts one decision" 1 \
     "$("$MXGUARD" summary --rule spf-fail --format json "$RIG_MX_LOG" | jq .decisions)"
 
