@@ -646,8 +646,11 @@ START_TEST(test_temperror)
     o = eval_from(lib, "u@slow.invalidtld", NULL, NULL);
     ck_res(o, DMARCCHECK_TEMPERROR);
     ck_pol(o.applied, DMARCCHECK_POLICY_UNSET);
-    /* the From domain's record answers, an identifier's walk fails: a pass
-     * that does not need the failed lookup still passes */
+    /* an identifier under the failing name: its walk fails, the From
+     * domain's walk answers; no other aligned pass: temperror, not fail */
+    o = eval_from(lib, "u@sub.slow.invalidtld", "slow.invalidtld", NULL);
+    ck_res(o, DMARCCHECK_TEMPERROR);
+    /* an exactly aligned pass needs no organizational domain */
     o = eval_from(lib, "u@org.example", "org.example", NULL);
     ck_res(o, DMARCCHECK_PASS);
     dmarccheck_lib_free(lib);
