@@ -36,6 +36,7 @@
 
 #include "conf.h"
 #include "dmarccheck.h"
+#include "dname.h"
 #include "dns.h"
 #include "log.h"
 #include "metrics.h"
@@ -145,30 +146,6 @@ static size_t conf_flush(conf_ctx *cx, conf_error_fn errfn, void *arg)
 
 /* ---- value checks ----------------------------------------------------- */
 
-/* A host name: labels of letters, digits, '-' and '_', separated by dots. */
-static bool conf_hostname_valid(const char *h)
-{
-    size_t label = 0, len = strlen(h);
-
-    if (len == 0 || len > 253)
-        return false;
-    for (const char *p = h; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '.') {
-            if (label == 0)
-                return false;
-            label = 0;
-            continue;
-        }
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return false;
-        if (++label > 63)
-            return false;
-    }
-    return label > 0;
-}
-
 /* libmilter socket syntax: unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST. */
 static bool conf_check_socket(const char *v, char *err, size_t errlen)
 {
@@ -216,7 +193,7 @@ static bool conf_check_socket(const char *v, char *err, size_t errlen)
                      six ? "inet6" : "inet", port, six ? "::1" : "127.0.0.1");
             return false;
         }
-        if (inet_pton(six ? AF_INET6 : AF_INET, at + 1, addr) != 1 && !conf_hostname_valid(at + 1)) {
+        if (inet_pton(six ? AF_INET6 : AF_INET, at + 1, addr) != 1 && !dname_valid(at + 1, strlen(at + 1))) {
             snprintf(err, errlen, "bad socket \"%s\": \"%s\" is not an %s address or host name", v, at + 1,
                      six ? "IPv6" : "IPv4");
             return false;
@@ -256,7 +233,7 @@ static bool conf_check_facility(const char *v, char *err, size_t errlen)
 
 static bool conf_check_authserv_id(const char *v, char *err, size_t errlen)
 {
-    if (!conf_hostname_valid(v)) {
+    if (!dname_valid(v, strlen(v))) {
         snprintf(err, errlen, "authserv_id \"%s\" is not a valid host name", v);
         return false;
     }
@@ -528,7 +505,7 @@ static char *conf_default_authserv_id(void)
 
     if (gethostname(host, sizeof(host)) == 0) {
         host[sizeof(host) - 1] = '\0';
-        if (conf_hostname_valid(host))
+        if (dname_valid(host, strlen(host)))
             return xstrdup(host);
     }
     return xstrdup("localhost");

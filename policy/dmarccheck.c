@@ -36,6 +36,7 @@
 #include <opendmarc/dmarc.h>
 
 #include "dmarccheck.h"
+#include "dname.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -611,35 +612,6 @@ static void dm_org_7489(const char *domain, char *org)
     snprintf(org, DMARCCHECK_DOMAIN_MAX, "%s", p ? p : domain);
 }
 
-/* A domain we are willing to query: LDH labels, lower case after copy. */
-static bool dm_domain_ok(const char *s, char *out)
-{
-    size_t len = s ? strlen(s) : 0, label = 0;
-
-    if (len > 0 && s[len - 1] == '.')
-        len--;
-    if (len == 0 || len > 253)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (c == '.') {
-            if (label == 0)
-                return false;
-            label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
-            if (++label > 63)
-                return false;
-        } else {
-            return false;
-        }
-        out[i] = c;
-    }
-    out[len] = '\0';
-    return label > 0;
-}
-
 /* Does id end with org on a label boundary (or equal it)? */
 static bool dm_under(const char *id, const char *org)
 {
@@ -656,7 +628,7 @@ static bool dm_aligned(dmarccheck_t *d, const char *raw, bool strict, const char
     char id[DMARCCHECK_DOMAIN_MAX], org[DMARCCHECK_DOMAIN_MAX];
     dm_entry *psd;
 
-    if (!dm_domain_ok(raw, id))
+    if (!dname_normalize(raw, id, sizeof(id)))
         return false;
     if (strcmp(id, d->domain) == 0)
         return true;

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "cidr.h"
+#include "dname.h"
 #include "dnsbl.h"
 #include "fromhdr.h"
 #include "log.h"
@@ -120,40 +121,6 @@ static bool dnsbl_name_valid(const char *name)
             return false;
     }
     return true;
-}
-
-/* LDH/underscore labels of 1..63, at most 253 octets, no trailing dot;
- * lower-cased into out (outsz >= 254).  Used for zones and domains. */
-static bool dnsbl_domain_norm(const char *d, char *out, size_t outsz)
-{
-    size_t len, label = 0;
-
-    if (d == NULL)
-        return false;
-    len = strlen(d);
-    if (len > 0 && d[len - 1] == '.')
-        len--;
-    if (len == 0 || len > 253 || len >= outsz)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)d[i];
-        if (ch == '.') {
-            if (label == 0)
-                return false;
-            label = 0;
-            out[i] = '.';
-            continue;
-        }
-        if (ch >= 'A' && ch <= 'Z')
-            ch = (unsigned char)(ch - 'A' + 'a');
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
-            return false;
-        if (++label > 63)
-            return false;
-        out[i] = (char)ch;
-    }
-    out[len] = '\0';
-    return label > 0;
 }
 
 /* A decimal 0..255 at *pp; advances *pp. */
@@ -400,7 +367,7 @@ static void dnsbl_parse_list(dnsbl_ctx *cx, const config_setting_t *g, dnsbl_lis
     if (zone_s == NULL)
         dnsbl_err(cx, g, "dnsbl list \"%s\" has no zone", li->name);
     else if (config_setting_type(zone_s) != CONFIG_TYPE_STRING ||
-             !dnsbl_domain_norm(config_setting_get_string(zone_s), zone, sizeof(zone)) ||
+             !dname_normalize(config_setting_get_string(zone_s), zone, sizeof(zone)) ||
              strchr(zone, '.') == NULL)
         dnsbl_err(cx, zone_s, "dnsbl zone: expected a domain name such as \"zen.spamhaus.org\"");
     else
@@ -558,7 +525,7 @@ bool dnsbl_domain_qname(const char *domain, const char *zone, char *out, size_t 
     char d[DNSBL_QNAME_MAX];
     int n;
 
-    if (zone == NULL || !dnsbl_domain_norm(domain, d, sizeof(d)))
+    if (zone == NULL || !dname_normalize(domain, d, sizeof(d)))
         return false;
     n = snprintf(out, outsz, "%s.%s", d, zone);
     return n > 0 && (size_t)n < outsz && (size_t)n <= 253;
@@ -608,7 +575,7 @@ bool dnsbl_header_domain(const char *value, char *out, size_t outsz)
     fromhdr_parse(value, &v);
     if (v.status != FROMHDR_OK || v.group || v.nmailboxes != 1)
         return false;
-    if (!dnsbl_domain_norm(v.domain, dom, sizeof(dom)) || strlen(dom) >= outsz)
+    if (!dname_normalize(v.domain, dom, sizeof(dom)) || strlen(dom) >= outsz)
         return false;
     memcpy(out, dom, strlen(dom) + 1);
     return true;

@@ -22,6 +22,7 @@
 
 #include <idn2.h>
 
+#include "dname.h"
 #include "fromhdr.h"
 #include "xalloc.h"
 
@@ -132,29 +133,6 @@ static bool tok_is(const tok *t, char c)
 
 /* ---- domains ------------------------------------------------------------ */
 
-/* Letters, digits, '-' and '_' labels of 1..63, at most 253 octets. */
-static bool fromhdr_ldh(const char *d)
-{
-    size_t label = 0, len = strlen(d);
-
-    if (len == 0 || len > 253)
-        return false;
-    for (const char *p = d; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '.') {
-            if (label == 0)
-                return false;
-            label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
-            if (++label > 63)
-                return false;
-        } else {
-            return false;
-        }
-    }
-    return label > 0;
-}
-
 /* The domain of an atom: lower case, no trailing dot, A-labels. */
 static fromhdr_status fromhdr_domain(const tok *t, char *out)
 {
@@ -189,7 +167,7 @@ static fromhdr_status fromhdr_domain(const tok *t, char *out)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p - 'A' + 'a');
     }
-    if (!fromhdr_ldh(buf) || strlen(buf) >= FROMHDR_DOMAIN_MAX)
+    if (!dname_valid(buf, strlen(buf)) || strlen(buf) >= FROMHDR_DOMAIN_MAX)
         return FROMHDR_INVALID;
     memcpy(out, buf, strlen(buf) + 1);
     return FROMHDR_OK;

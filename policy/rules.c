@@ -26,6 +26,7 @@
 
 #include "cidr.h"
 #include "dmarccheck.h"
+#include "dname.h"
 #include "dnsbl.h"
 #include "fromhdr.h"
 #include "rules.h"
@@ -216,28 +217,8 @@ static bool rules_parse_spf(rules_ctx *cx, const config_setting_t *s, rules_cond
 /* A domain pattern: "example.com" or ".example.com"; LDH and '_' labels. */
 static bool rules_domain_valid(const char *d)
 {
-    size_t len = strlen(d), label = 0;
-    const char *p = d;
-
-    if (*p == '.')
-        p++;
-    if (*p == '\0' || len > RULES_DOMAIN_MAX)
-        return false;
-    for (; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '.') {
-            if (label == 0)
-                return false;
-            label = 0;
-            continue;
-        }
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return false;
-        if (++label > 63)
-            return false;
-    }
-    return label > 0;
+    const char *p = d + (*d == '.'); /* ".example.com": its subdomains */
+    return strlen(d) <= RULES_DOMAIN_MAX && dname_valid(p, strlen(p));
 }
 
 typedef struct rules_domain_arg {
