@@ -244,10 +244,10 @@ bool dmarccheck_record_parse(const char *txt, size_t len, dmarccheck_record *out
     out->psd = 'u';
     out->t = -1;
     out->pct = -1;
-    if (txt == NULL || !dm_is_dmarc1(txt, len, &after))
+    /* A record longer than we read is refused whole: cutting it would
+     * leave "after" pointing past the copy. */
+    if (txt == NULL || len > DM_RECORD_MAX || !dm_is_dmarc1(txt, len, &after))
         return false;
-    if (len > DM_RECORD_MAX)
-        len = DM_RECORD_MAX;
     memcpy(buf, txt, len);
     buf[len] = '\0';
     for (size_t i = 0; i < len; i++)
@@ -428,6 +428,13 @@ static dm_entry *dm_start(dmarccheck_t *d, const char *name, int rrtype)
         snprintf(q, sizeof(q), "_dmarc.%s", name);
     else
         snprintf(q, sizeof(q), "%s", name);
+    if (!dname_valid(q, strlen(q))) {
+        /* Too long (or otherwise unqueryable): no such record, and the walk
+         * goes on to shorter names; never a temporary error. */
+        e->done = true;
+        e->st = DNS_NXDOMAIN;
+        return e;
+    }
     e->q = dns_start_timeout(d->lib->dns, q, rrtype, (unsigned)left);
     return e;
 }
@@ -450,6 +457,10 @@ static dm_entry *dm_wait(dmarccheck_t *d, dm_entry *e)
             size_t tl, after;
             if (!dns_rdata_txt(a->rdata[i], a->rdlen[i], &t, &tl))
                 continue;
+            if (tl > DM_RECORD_MAX) { /* never handed to a parser */
+                free(t);
+                continue;
+            }
             if (dm_is_dmarc1(t, tl, &after) && e->nrec++ == 0) {
                 txt = t;
                 len = tl;
@@ -734,6 +745,9 @@ dmarccheck_result dmarccheck_eval(dmarccheck_t *d, const dmarccheck_input *in, d
 
     memset(out, 0, sizeof(*out));
     out->from = d->from;
+    /* The lookups started here (alignment walks) get their own budget: the
+     * time the body took to arrive must not use it up. */
+    clock_gettime(CLOCK_MONOTONIC, &d->t0);
     if (d->from != FROMHDR_OK || d->domain[0] == '\0') {
         out->result = DMARCCHECK_PERMERROR;
         out->reason = d->from == FROMHDR_NONE                ? "no From header field"

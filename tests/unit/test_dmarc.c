@@ -657,6 +657,34 @@ START_TEST(test_temperror)
 }
 END_TEST
 
+/* Review findings: a long subdomain of a p=reject domain is a fail, not a
+ * temperror; an over-long record is refused whole (no overflow). */
+START_TEST(test_long_names_and_records)
+{
+    dmarccheck_lib *lib = lib_new(DMARCCHECK_RFC9989);
+    dmarccheck_output o;
+    char from[400], *rec;
+    const char *lab = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"; /* 59 */
+    dmarccheck_record r;
+
+    snprintf(from, sizeof(from), "ceo@%s.%s.%s.%s.org.example", lab, lab, lab, lab);
+    o = eval_from(lib, from, NULL, NULL);
+    ck_res(o, DMARCCHECK_FAIL);
+    ck_pol(o.applied, DMARCCHECK_POLICY_REJECT); /* np of org.example: no such subdomain */
+    dmarccheck_lib_free(lib);
+
+    rec = malloc(6100);
+    ck_assert_ptr_nonnull(rec);
+    memset(rec, ' ', 6000);
+    strcpy(rec + 6000, "v=DMARC1; p=none");
+    ck_assert(!dmarccheck_record_parse(rec, strlen(rec), &r));
+    memset(rec, ' ', 4120);
+    strcpy(rec + 4120, "v=DMARC1; p=none");
+    ck_assert(!dmarccheck_record_parse(rec, strlen(rec), &r));
+    free(rec);
+}
+END_TEST
+
 START_TEST(test_query_budget)
 {
     dmarccheck_options opt = {.mode = DMARCCHECK_RFC9989, .max_queries = 2};
@@ -751,6 +779,7 @@ int main(void)
     tcase_add_test(tc, test_record_errors);
     tcase_add_test(tc, test_from_verdicts);
     tcase_add_test(tc, test_temperror);
+    tcase_add_test(tc, test_long_names_and_records);
     tcase_add_test(tc, test_query_budget);
     tcase_add_test(tc, test_psl_org_domains);
     tcase_add_test(tc, test_psl_missing);
