@@ -106,6 +106,7 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
     if (s != NULL) {
         atomic_fetch_add(&active_sessions, 1);
         session_set_leadspc(s, (*pf1 & SMFIP_HDR_LEADSPC) != 0);
+        session_set_body_skipped(s, (*pf1 & SMFIP_NOBODY) != 0);
         smfi_setpriv(ctx, s);
     }
     *pf2 = 0;

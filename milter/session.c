@@ -57,6 +57,7 @@ struct session {
     char *eom_text;          /* expanded reply text at end of message */
     dkimcheck_t *dkim;       /* DKIM verifier of the message, NULL if not checked */
     bool leadspc;            /* header values verbatim, leading space included */
+    bool body_skipped;       /* the MTA does not send the body (negotiated) */
     rules_explain_fn explain; /* mxguard explain: every rule walk, or NULL */
     void *explain_arg;
 };
@@ -220,6 +221,11 @@ bool session_reads_body(const session_t *s)
     return s->snap->dkim != NULL;
 }
 
+void session_set_body_skipped(session_t *s, bool skipped)
+{
+    s->body_skipped = skipped;
+}
+
 void session_set_leadspc(session_t *s, bool on)
 {
     s->leadspc = on;
@@ -347,8 +353,9 @@ session_reply session_mail(session_t *s, const char *from, const char *auth_user
     s->f->stage = STAGE_MAIL;
     dnsbl_lookup_sender(s->dnsbl, s->f->sender_domain, s->f->authenticated || s->f->trusted);
     run_spf(s);
-    /* DKIM, like SPF, is not checked for trusted or authenticated clients. */
-    if (s->snap->dkim != NULL && !s->f->trusted && !s->f->authenticated)
+    /* DKIM, like SPF, is not checked for trusted or authenticated clients,
+     * nor when the body was negotiated away before a reload turned it on. */
+    if (s->snap->dkim != NULL && !s->body_skipped && !s->f->trusted && !s->f->authenticated)
         s->dkim = dkimcheck_new(s->snap->dkim, s->f->queue_id);
     return reply_continue;
 }
@@ -475,8 +482,11 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
     r = verdict_reply(&v);
     if (r.status == SESSION_CONTINUE) {
         /* Deletion indexes are applied from the last one up, so that no
-         * deletion shifts the index of another (the CVE-2022-48521 bug). */
-        for (size_t i = 0, j = s->ndelete; i < j / 2; i++) {
+         * deletion shifts the index of another (the CVE-2022-48521 bug).
+         * They were collected ascending; reversed once (a repeated end of
+         * message must not turn them back). */
+        bool ascending = s->ndelete > 1 && s->authres_delete[0] < s->authres_delete[s->ndelete - 1];
+        for (size_t i = 0, j = s->ndelete; ascending && i < j / 2; i++) {
             int t = s->authres_delete[i];
             s->authres_delete[i] = s->authres_delete[j - 1 - i];
             s->authres_delete[j - 1 - i] = t;
@@ -484,6 +494,7 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
         edits->authres_delete = s->authres_delete;
         edits->nauthres_delete = s->ndelete;
         if (conf->authres_add) {
+            free(s->authres_insert); /* a repeated end of message */
             s->authres_insert = authres_format(conf->authserv_id, s->f);
             if (s->leadspc) {
                 char *spaced = xasprintf(" %s", s->authres_insert);

@@ -80,6 +80,10 @@ void session_abort(session_t *s);
 /* Does a check of the session's config read the message body (DKIM)?  The
  * glue asks libmilter to skip the body otherwise. */
 bool session_reads_body(const session_t *s);
+/* The MTA will not send the body of this connection's messages (negotiated
+ * when no check needed it): checks that need the body are then not run,
+ * even if a reload turns them on meanwhile. */
+void session_set_body_skipped(session_t *s, bool skipped);
 /* The MTA passes header values verbatim, leading white space included
  * (SMFIP_HDR_LEADSPC), and expects the same of inserted headers: the A-R
  * value in session_edits then starts with a space. */

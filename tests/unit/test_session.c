@@ -290,6 +290,37 @@ START_TEST(reload_keeps_snapshot_of_message_in_flight)
 }
 END_TEST
 
+/* A reload that turns DKIM on while a connection negotiated the body away:
+ * DKIM is not run for it (it would fail every signature), while a
+ * connection that gets the body checks it. */
+START_TEST(dkim_needs_the_negotiated_body)
+{
+    session_t *s;
+    session_edits ed;
+
+    install("authserv_id = \"mx.example.net\";\ndkim = { enabled = true; };\n");
+    s = open_session("192.0.2.1", "mail.pass.example");
+    session_set_body_skipped(s, true);
+    session_mail(s, "<a@pass.example>", NULL);
+    session_rcpt(s, "<bob@example.net>");
+    session_header(s, "From", "a@pass.example");
+    session_eoh(s);
+    ck_assert_int_eq(session_eom(s, &ed, NULL, NULL).status, SESSION_CONTINUE);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), " dkim=- "));
+    session_free(s);
+
+    s = open_session("192.0.2.1", "mail.pass.example");
+    session_mail(s, "<a@pass.example>", NULL);
+    session_rcpt(s, "<bob@example.net>");
+    session_header(s, "From", "a@pass.example");
+    session_eoh(s);
+    session_body(s, (const unsigned char *)"hi\r\n", 4);
+    ck_assert_int_eq(session_eom(s, &ed, NULL, NULL).status, SESSION_CONTINUE);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), " dkim=none "));
+    session_free(s);
+}
+END_TEST
+
 START_TEST(no_config_no_session)
 {
     snapshot_shutdown();
@@ -314,6 +345,7 @@ static Suite *session_suite(void)
     tcase_add_test(tc, null_sender_uses_helo_identity);
     tcase_add_test(tc, two_messages_one_line_each);
     tcase_add_test(tc, reload_keeps_snapshot_of_message_in_flight);
+    tcase_add_test(tc, dkim_needs_the_negotiated_body);
     tcase_add_test(tc, no_config_no_session);
     suite_add_tcase(su, tc);
     return su;
