@@ -26,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,6 +151,30 @@ static void *reload_thread(void *arg)
 }
 
 /* Make the unix socket reachable for the configured user's group. */
+/* TCP_NODELAY on libmilter's TCP listening socket (libmilter has no call
+ * for it and does not set it); Linux copies it to every accepted
+ * connection.  Without it, a reply written in two packets (a header change,
+ * then the verdict) waits for the MTA's delayed ACK: ~40 ms per message.
+ * The listener is found among the open descriptors (bounded scan) as the
+ * one listening on an inet socket. */
+static void tcp_nodelay_listener(void)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        int on = 0, one = 1;
+        socklen_t len = sizeof(on);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || !on)
+            continue;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+            continue;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+            log_warn("TCP_NODELAY on the milter socket: %s", strerror(errno));
+    }
+}
+
 static void socket_owner(const char *conn, const struct passwd *pw)
 {
     const char *path = NULL;
@@ -303,6 +330,7 @@ int main(int argc, char **argv)
     umask(007);
     if (smfi_opensocket(true) != MI_SUCCESS)
         log_fatal("cannot open the milter socket %s", conf->socket);
+    tcp_nodelay_listener();
     socket_owner(conf->socket, pw);
 
     /* No thread may exist before daemon(): a forked child keeps only the

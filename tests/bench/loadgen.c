@@ -21,8 +21,15 @@
  * its corpus, but bounds every reply it reads from the milter (64 KiB
  * packets, 30 s socket timeouts, 1000 replies per message).
  *
- * Usage: loadgen -s SOCKET [-c CONNS] [-n COUNT] [-t SECONDS] [-N] [-v]
- *                (-m MANIFEST | FILE.eml...)
+ * With -S inet:PORT@HOST it speaks SMTP instead, to an MTA (Postfix on
+ * loopback), one message per session, XCLIENT ADDR/HELO first with -X (so
+ * the milter behind it sees the corpus' client address); the latency is
+ * then connect to the reply to the final dot (or the refusal).
+ * -I ignores the expected verdicts (a run without the milter).
+ * -N sets TCP_NODELAY on loadgen's side (Postfix does not, for milters).
+ *
+ * Usage: loadgen (-s SOCKET | -S inet:PORT@HOST [-X]) [-c CONNS] [-n COUNT]
+ *                [-t SECONDS] [-N] [-v] (-m MANIFEST | FILE.eml...)
  * Exit 0 when every message got a final reply (and, with expectations,
  * matched them), 1 otherwise, 2 on usage errors.
  */
@@ -98,12 +105,14 @@ struct msg {
     size_t nhdrs;
     char *body;                 /* CRLF lines */
     size_t bodylen;
+    char *smtp;                 /* SMTP mode: the whole message, CRLF, dot-stuffed, ".\r\n" */
+    size_t smtplen;
 };
 
 /* Everything the threads share; set up before they start. */
 struct run {
     const char *socket;
-    int nodelay, verbose;
+    int nodelay, verbose, smtp, xclient, ignore_expect;
     struct msg *msgs;
     size_t nmsgs;
     unsigned long count;
@@ -268,6 +277,23 @@ static int msg_load(struct msg *m, const char *path)
         return 0;
     }
     ok = msg_parse(m, text, len);
+    /* SMTP mode: CRLF line ends, dot-stuffed, the final dot. */
+    m->smtp = xmalloc(2 * len + 8);
+    m->smtplen = 0;
+    for (size_t i = 0; i < len; i++) {
+        int bol = i == 0 || text[i - 1] == '\n';
+        if (bol && text[i] == '.')
+            m->smtp[m->smtplen++] = '.';
+        if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r'))
+            m->smtp[m->smtplen++] = '\r';
+        m->smtp[m->smtplen++] = text[i];
+    }
+    if (m->smtplen > 0 && m->smtp[m->smtplen - 1] != '\n') {
+        m->smtp[m->smtplen++] = '\r';
+        m->smtp[m->smtplen++] = '\n';
+    }
+    memcpy(m->smtp + m->smtplen, ".\r\n", 3);
+    m->smtplen += 3;
     free(text);
     if (!ok)
         fprintf(stderr, "loadgen: %s: not a message (no header fields)\n", path);
@@ -722,6 +748,96 @@ out:
     return verdict;
 }
 
+/* ---- SMTP mode --------------------------------------------------------- */
+
+/* Read one (multi-line) SMTP reply; returns its code, 0 on error.  One
+ * command is in flight at a time, so a reply ends at the first complete
+ * line "DDD " or "DDD". */
+static int smtp_reply(struct conn *c)
+{
+    size_t have = 0, line = 0;
+    for (;;) {
+        if (have >= MAX_PACKET)
+            return c->err = "SMTP reply too long", 0;
+        ssize_t n = read(c->fd, c->buf + have, MAX_PACKET - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return c->err = "SMTP server closed or timed out", 0;
+        have += (size_t)n;
+        c->buf[have] = '\0';
+        char *nl;
+        while ((nl = memchr(c->buf + line, '\n', have - line)) != NULL) {
+            const char *l = c->buf + line;
+            if (nl - l >= 3 && (l[3] == ' ' || l[3] == '\r' || l[3] == '\n'))
+                return atoi(l);
+            line = (size_t)(nl - c->buf) + 1;
+        }
+    }
+}
+
+static int smtp_cmd(struct conn *c, const char *line)
+{
+    if (!write_all(c->fd, line, strlen(line)))
+        return c->err = "write to the SMTP server failed", 0;
+    return smtp_reply(c);
+}
+
+/* One message through an SMTP server (Postfix), one session: EHLO,
+ * XCLIENT ADDR/HELO with -X, MAIL, RCPT, DATA.  The verdict comes from the
+ * reply codes (a message in the hold queue counts as accepted). */
+static int run_smtp(struct run *r, const struct msg *m, const char **why)
+{
+    struct conn c;
+    char line[1024];
+    int code, verdict = V_ERROR;
+
+    memset(&c, 0, sizeof(c));
+    c.fd = -1;
+    c.buf = xmalloc(MAX_PACKET + 1);
+    if (!conn_open(&c, r->socket, r->nodelay) || smtp_reply(&c) != 220)
+        goto out;
+    snprintf(line, sizeof(line), "EHLO %s\r\n", r->xclient ? "loadgen.bench.example" : m->helo);
+    if (smtp_cmd(&c, line) != 250)
+        goto out;
+    if (r->xclient) {
+        snprintf(line, sizeof(line), "XCLIENT ADDR=%s NAME=[UNAVAILABLE] HELO=%s\r\n", m->addr, m->helo);
+        if (smtp_cmd(&c, line) != 220)
+            goto out;
+        snprintf(line, sizeof(line), "EHLO %s\r\n", m->helo);
+        if ((code = smtp_cmd(&c, line)) != 250)
+            goto verdict;
+    }
+    snprintf(line, sizeof(line), "MAIL FROM:%s\r\n", m->from);
+    if ((code = smtp_cmd(&c, line)) != 250)
+        goto verdict;
+    snprintf(line, sizeof(line), "RCPT TO:%s\r\n", m->rcpt);
+    if ((code = smtp_cmd(&c, line)) != 250)
+        goto verdict;
+    if ((code = smtp_cmd(&c, "DATA\r\n")) != 354)
+        goto verdict;
+    if (!write_all(c.fd, m->smtp, m->smtplen)) {
+        c.err = "write to the SMTP server failed";
+        goto out;
+    }
+    code = smtp_reply(&c);
+verdict:
+    if (code >= 200 && code < 300)
+        verdict = V_ACCEPT;
+    else if (code >= 400 && code < 500)
+        verdict = V_TEMPFAIL;
+    else if (code >= 500 && code < 600)
+        verdict = V_REJECT;
+    if (verdict != V_ERROR)
+        (void)write_all(c.fd, "QUIT\r\n", 6);
+out:
+    *why = c.err ? c.err : "unexpected SMTP reply";
+    if (c.fd >= 0)
+        close(c.fd);
+    free(c.buf);
+    return verdict;
+}
+
 static void *worker(void *arg)
 {
     struct run *r = arg;
@@ -732,11 +848,12 @@ static void *worker(void *arg)
         const struct msg *m = &r->msgs[i % r->nmsgs];
         const char *why = "";
         double t0 = now_s();
-        int v = run_message(r, m, i, &why);
+        int v = r->smtp ? run_smtp(r, m, &why) : run_message(r, m, i, &why);
         r->lat_ms[i] = (now_s() - t0) * 1000.0;
         atomic_fetch_add(&r->verdicts[v], 1);
         atomic_fetch_add(&r->done, 1);
-        int bad = m->expect >= 0 && v != m->expect;
+        int want = r->ignore_expect ? -1 : r->smtp && m->expect == V_QUARANTINE ? V_ACCEPT : m->expect;
+        int bad = want >= 0 && v != want;
         if (bad)
             atomic_fetch_add(&r->mismatches, 1);
         if (r->verbose || bad || v == V_ERROR) {
@@ -758,8 +875,8 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: loadgen -s unix:PATH|inet:PORT@HOST [-c CONNS] [-n COUNT] [-t SECONDS]\n"
-                    "               [-N] [-v] (-m MANIFEST | FILE.eml...)\n");
+    fprintf(stderr, "usage: loadgen (-s unix:PATH|inet:PORT@HOST | -S inet:PORT@HOST [-X])\n"
+                    "               [-c CONNS] [-n COUNT] [-t SECONDS] [-I] [-N] [-v] (-m MANIFEST | FILE.eml...)\n");
     exit(2);
 }
 
@@ -774,9 +891,12 @@ int main(int argc, char **argv)
     memset(&r, 0, sizeof(r));
     r.count = 1000;
     pthread_mutex_init(&r.out_lock, NULL);
-    while ((opt = getopt(argc, argv, "s:c:n:t:m:Nv")) != -1) {
+    while ((opt = getopt(argc, argv, "s:S:c:n:t:m:NXIv")) != -1) {
         switch (opt) {
         case 's': r.socket = optarg; break;
+        case 'S': r.socket = optarg; r.smtp = 1; break;
+        case 'X': r.xclient = 1; break;
+        case 'I': r.ignore_expect = 1; break;
         case 'c': conns = strtoul(optarg, NULL, 10); break;
         case 'n': r.count = strtoul(optarg, NULL, 10); break;
         case 't': seconds = strtod(optarg, NULL); break;
