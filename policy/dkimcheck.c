@@ -38,6 +38,7 @@
 #include <opendkim/dkim.h>
 
 #include "dkimcheck.h"
+#include "dname.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -117,6 +118,7 @@ typedef struct dk_key {
     dns_status st;       /* after the wait */
     bool waited;
     bool bad;            /* answer unusable: not a single sane TXT string */
+    bool bad_name;       /* s= or d= make no valid DNS name: never queried */
     dns_answer *a;
 } dk_key;
 
@@ -173,6 +175,12 @@ static dk_key *dk_key_start(dkimcheck_t *d, const char *selector, const char *do
     k = &d->keys[d->nkeys++];
     memset(k, 0, sizeof(*k));
     k->name = xstrdup(name);
+    if (!dname_valid(name, strlen(name))) {
+        /* A malformed s= or d= is the signer's error, not a DNS problem. */
+        k->bad_name = k->waited = true;
+        k->st = DNS_NXDOMAIN;
+        return k;
+    }
     k->q = dns_start(d->lib->dns, name, 16 /* TXT */);
     return k;
 }
@@ -478,6 +486,11 @@ static void dk_sig_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
         k = dk_key_find(d, name);
     }
 
+    if (k && k->bad_name) {
+        out->result = DKIMCHECK_PERMERROR;
+        out->reason = "bad selector or domain";
+        return;
+    }
     /* What DNS said decides key problems, not libopendkim's reading. */
     if (k && k->waited && k->st != DNS_ANSWER) {
         if (k->st == DNS_NXDOMAIN || k->st == DNS_NODATA) {

@@ -545,6 +545,29 @@ START_TEST(test_malformed_signature)
 }
 END_TEST
 
+/* s=/d= that make no DNS name: the signer's error (permerror), never a
+ * temperror that would outrank a real fail in the aggregate. */
+START_TEST(test_bad_selector_is_permerror)
+{
+    char err[256];
+    dkimcheck_lib *lib = dkimcheck_lib_new(dns, NULL, err, sizeof(err));
+    dkimcheck_t *v = dkimcheck_new(lib, "S");
+
+    dkimcheck_header(v, "DKIM-Signature",
+                     " v=1; a=rsa-sha256; c=relaxed/relaxed; d=signer.example; s=a..b; h=from;"
+                     " bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAAAAAAAAAA");
+    dkimcheck_header(v, "From", " a@signer.example");
+    dkimcheck_eoh(v);
+    dkimcheck_body(v, (const unsigned char *)"\r\n", 2);
+    ck_result(dkimcheck_eom(v, &sigs, &nsigs), DKIMCHECK_PERMERROR);
+    ck_assert_uint_eq(nsigs, 1);
+    ck_assert_int_eq(sigs[0].result, DKIMCHECK_PERMERROR);
+    ck_assert_str_eq(sigs[0].reason, "bad selector or domain");
+    dkimcheck_free(v);
+    dkimcheck_lib_free(lib);
+}
+END_TEST
+
 START_TEST(test_abandoned_message)
 {
     /* headers and part of the body, then the message is dropped */
@@ -674,6 +697,7 @@ int main(void)
     tcase_add_test(tc, test_max_signatures);
     tcase_add_test(tc, test_unsigned);
     tcase_add_test(tc, test_malformed_signature);
+    tcase_add_test(tc, test_bad_selector_is_permerror);
     tcase_add_test(tc, test_abandoned_message);
     tcase_add_test(tc, test_large_body_bounded_memory);
     tcase_add_test(tc, test_aggregate_and_names);
