@@ -112,6 +112,10 @@ struct dkimcheck_lib {
 };
 
 /* One key query of a message, shared by signatures with the same name. */
+/* Signatures beyond max_signatures listed in the results (and so in the
+ * A-R header); the rest are only counted. */
+#define DK_EXTRA_MAX 10
+
 typedef struct dk_key {
     char *name;          /* selector._domainkey.domain */
     dns_query_t *q;      /* started, not yet waited for; NULL after */
@@ -361,7 +365,10 @@ void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
     if (value == NULL)
         value = "";
     if (strcasecmp(name, DK_HEADER) == 0 && d->nsighdrs++ >= d->lib->max_signatures) {
-        /* Not verified: reported as policy (bounded work per message). */
+        /* Not verified: reported as policy (bounded work per message);
+         * only the first DK_EXTRA_MAX are listed (bounded output). */
+        if (d->nextra >= DK_EXTRA_MAX)
+            return;
         d->extra_d = xreallocarray(d->extra_d, d->nextra + 1, sizeof(char *));
         d->extra_s = xreallocarray(d->extra_s, d->nextra + 1, sizeof(char *));
         d->extra_d[d->nextra] = dk_tag(value, 'd');
@@ -583,8 +590,9 @@ dkimcheck_result dkimcheck_eom(dkimcheck_t *d, dkimcheck_sig **sigsp, size_t *ns
     }
 
     total = (size_t)nlist + d->nextra;
-    if (total == 0 && d->eoh_failed)
-        total = d->nsighdrs; /* signatures libopendkim could not use */
+    if (total == 0 && d->eoh_failed) /* signatures libopendkim could not use */
+        total = d->nsighdrs < d->lib->max_signatures + DK_EXTRA_MAX ? d->nsighdrs
+                                                                    : d->lib->max_signatures + DK_EXTRA_MAX;
     sigs = total ? xcalloc(total, sizeof(dkimcheck_sig)) : NULL;
     for (int i = 0; i < nlist; i++)
         dk_sig_result(d, list[i], &sigs[n++]);
@@ -601,9 +609,9 @@ dkimcheck_result dkimcheck_eom(dkimcheck_t *d, dkimcheck_sig **sigsp, size_t *ns
         sigs[n].result = DKIMCHECK_NEUTRAL;
         sigs[n].reason = "message not verifiable";
     }
-    if (d->nextra > 0)
-        log_warn("dkim: %s: %zu signatures beyond max_signatures %u not verified", d->id, d->nextra,
-                 d->lib->max_signatures);
+    if (d->nsighdrs > d->lib->max_signatures)
+        log_warn("dkim: %s: %zu signatures beyond max_signatures %u not verified (%zu listed)", d->id,
+                 d->nsighdrs - d->lib->max_signatures, d->lib->max_signatures, d->nextra);
     /* Every started query is waited for (dns_t requires it). */
     for (size_t i = 0; i < d->nkeys; i++)
         dk_key_wait(&d->keys[i]);

@@ -509,6 +509,27 @@ START_TEST(test_max_signatures)
 }
 END_TEST
 
+/* Thousands of signatures: bounded work and bounded output (the results
+ * become the A-R header). */
+START_TEST(test_signature_flood_bounded)
+{
+    char err[256];
+    dkimcheck_lib *lib = dkimcheck_lib_new(dns, NULL, err, sizeof(err));
+    dkimcheck_t *v = dkimcheck_new(lib, "F");
+
+    for (int i = 0; i < 3000; i++)
+        dkimcheck_header(v, "DKIM-Signature", " v=1; a=rsa-sha256; d=a.example; s=b; h=from; bh=; b=");
+    dkimcheck_header(v, "From", " a@signer.example");
+    dkimcheck_eoh(v);
+    dkimcheck_body(v, (const unsigned char *)"\r\n", 2);
+    dkimcheck_eom(v, &sigs, &nsigs);
+    ck_assert_uint_ge(nsigs, 1);
+    ck_assert_uint_le(nsigs, 5 + 10); /* default max_signatures + the listed extras */
+    dkimcheck_free(v);
+    dkimcheck_lib_free(lib);
+}
+END_TEST
+
 START_TEST(test_unsigned)
 {
     char err[256];
@@ -695,6 +716,7 @@ int main(void)
     tcase_add_test(tc, test_small_key);
     tcase_add_test(tc, test_required_headers);
     tcase_add_test(tc, test_max_signatures);
+    tcase_add_test(tc, test_signature_flood_bounded);
     tcase_add_test(tc, test_unsigned);
     tcase_add_test(tc, test_malformed_signature);
     tcase_add_test(tc, test_bad_selector_is_permerror);
