@@ -23,6 +23,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include "cidr.h"
+#include "declog.h"
 #include "dname.h"
 #include "dnsbl.h"
 #include "fromhdr.h"
@@ -507,6 +509,11 @@ bool dnsbl_ip_qname(const char *addr, const char *zone, char *out, size_t outsz)
     }
     if (inet_pton(AF_INET6, addr, a) != 1)
         return false;
+    if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a)) {
+        /* ::ffff:a.b.c.d (dual-stack listeners) is the IPv4 client */
+        n = snprintf(out, outsz, "%u.%u.%u.%u.%s", a[15], a[14], a[13], a[12], zone);
+        return n > 0 && (size_t)n < outsz && (size_t)n <= 253;
+    }
     if (outsz < 64 + strlen(zone) + 1 || 64 + strlen(zone) > 253)
         return false;
     for (int i = 15; i >= 0; i--) {
@@ -599,6 +606,7 @@ struct dnsbl_lookup {
     dnsbl_entry *e;      /* started queries, in start order */
     size_t n;
     bool msg_skip;       /* authenticated client: nothing counts */
+    bool client_skip;    /* trusted or special-purpose client: no list at all */
     bool queried;        /* anything started for this connection/message */
 };
 
@@ -675,8 +683,10 @@ static void dnsbl_start(dnsbl_lookup_t *l, dnsbl_kind kind, const char *input)
         ok = kind == DNSBL_IP ? dnsbl_ip_qname(input, li->zone, en.qname, sizeof(en.qname))
                               : dnsbl_domain_qname(input, li->zone, en.qname, sizeof(en.qname));
         if (!ok) {
-            log_info("dnsbl %s: %s \"%.64s\" cannot be queried (not a plain %s): skipped", li->name,
-                     dnsbl_kind_names[kind], input, kind == DNSBL_IP ? "address" : "domain");
+            char *q = declog_quote(input); /* client input: quoted for the log */
+            log_info("dnsbl %s: %s %s cannot be queried (not a plain %s): skipped", li->name,
+                     dnsbl_kind_names[kind], q, kind == DNSBL_IP ? "address" : "domain");
+            free(q);
             continue;
         }
         en.q = dns_start_timeout(l->dns, en.qname, DNS_TYPE_A, l->c->timeout_ms);
@@ -701,10 +711,12 @@ void dnsbl_lookup_client(dnsbl_lookup_t *l, const char *addr, bool trusted)
     if (l == NULL)
         return;
     dnsbl_drop(l, 1u << DNSBL_IP);
+    l->client_skip = trusted;
     if (l->c->n == 0 || trusted || addr == NULL)
         return;
     if (dnsbl_addr_special(l->c, addr)) {
         log_info("dnsbl: client %.64s is a private or special-purpose address: not queried", addr);
+        l->client_skip = true;
         return;
     }
     dnsbl_start(l, DNSBL_IP, addr);
@@ -715,7 +727,8 @@ void dnsbl_lookup_helo(dnsbl_lookup_t *l, const char *helo)
     if (l == NULL)
         return;
     dnsbl_drop(l, 1u << DNSBL_HELO);
-    if (helo != NULL && *helo != '\0' && *helo != '[')
+    /* A trusted or internal client's HELO name goes to no outside list. */
+    if (!l->client_skip && helo != NULL && *helo != '\0' && *helo != '[')
         dnsbl_start(l, DNSBL_HELO, helo);
 }
 

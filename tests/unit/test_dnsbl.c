@@ -157,8 +157,12 @@ START_TEST(test_qnames)
         {"127.0.0.2", "2.0.0.127.dnsbl.test"},
         {"127.0.0.1", "1.0.0.127.dnsbl.test"},
         {"192.0.2.99", "99.2.0.192.dnsbl.test"},
-        {"::ffff:7f00:2", "2.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.dnsbl.test"},
-        {"::ffff:7f00:1", "1.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.dnsbl.test"},
+        /* RFC 5782's IPv6 test point ::FFFF:7F00:2 is, as a client address
+         * (a dual-stack listener), the IPv4 client 127.0.0.2: queried in
+         * IPv4 form, as mxguard.conf(5) promises for IPv4-mapped clients. */
+        {"::ffff:7f00:2", "2.0.0.127.dnsbl.test"},
+        {"::ffff:192.0.2.99", "99.2.0.192.dnsbl.test"},
+        {"2001:db8::7f00:2", "2.0.0.0.0.0.f.7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.dnsbl.test"},
         {"2001:db8::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.dnsbl.test"},
         {"2001:DB8::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.dnsbl.test"},
     };
@@ -327,7 +331,9 @@ START_TEST(test_trusted_and_authenticated)
     fx_open(&fx, LISTS);
     l = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
     dnsbl_lookup_client(l, "192.0.2.20", true);
+    dnsbl_lookup_helo(l, "Spammer.Example"); /* a trusted client's HELO is not queried either */
     ck_assert(!dnsbl_lookup_evaluated(l));
+    ck_assert(!dnsbl_lookup_listed(l, "dbl"));
     ck_assert_int_eq(dnsbl_lookup_score(l), 0);
     dnsbl_lookup_free(l);
 
