@@ -41,8 +41,11 @@
  *     per-mechanism buffer,
  *   - at most SPFCHECK_MAX_TERM_MACROS (16) '%' per term and
  *     SPFCHECK_MAX_MACROS (32) per record.
- * Explanation texts: at most 512 octets and 16 '%', printable ASCII, else
- * the default explanation is used (RFC 6.2: as if there were no exp=).
+ * Explanation texts: at most 512 octets and 16 '%', printable ASCII, and
+ * at most SPFCHECK_MAX_TERM (255) octets once each space is written "%_"
+ * for libspf2 (its macro compiler writes into a 511-octet stack buffer
+ * without a correct bound: the fuzzer overflowed it with 541 octets),
+ * else the default explanation is used (RFC 6.2: as if there were no exp=).
  * Sender identities are bounded too (local-part 128 octets, domain 253).
  * Explanations handed out are printable ASCII only, at most 200 octets.
  */
@@ -1094,10 +1097,12 @@ static SPF_errcode_t spfcheck_get_exp(SPF_server_t *server, const char *domain,
         dns_lookup(c->dns, name, ns_t_txt, &a) == DNS_ANSWER && a->count == 1 &&
         dns_rdata_txt(a->rdata[0], a->rdlen[0], &txt, &tl) && tl <= SPFCHECK_MAX_EXP &&
         spfcheck_printable(txt, tl)) {
-        size_t pct = 0;
+        size_t pct = 0, spaces = 0;
         bool syntax = true, em;
-        for (size_t i = 0; i < tl; i++)
+        for (size_t i = 0; i < tl; i++) {
             pct += txt[i] == '%';
+            spaces += txt[i] == ' ';
+        }
         /* explain-string = *( macro-string / SP ) */
         for (size_t i = 0; i < tl && syntax;) {
             size_t j = i;
@@ -1106,7 +1111,7 @@ static SPF_errcode_t spfcheck_get_exp(SPF_server_t *server, const char *domain,
             syntax = spfcheck_macro_string(txt + i, j - i, true, &em);
             i = j + 1;
         }
-        if (pct <= SPFCHECK_MAX_EXP_MACROS && syntax) {
+        if (pct <= SPFCHECK_MAX_EXP_MACROS && tl + spaces <= SPFCHECK_MAX_TERM && syntax) {
             SPF_response_t *tmp = SPF_response_new(c->req);
             if (tmp == NULL)
                 log_fatal("spf: out of memory");

@@ -16,6 +16,9 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
 TEST_PKGS="miltertest postfix unbound valgrind procps util-linux prometheus systemd"
 # jq: tests/demo/demo.sh reads "mxguard summary --format json" with it.
 TEST_PKGS="$TEST_PKGS jq"
+# clang 14 and its libFuzzer runtime (libclang_rt.fuzzer in
+# libclang-rt-14-dev): the configure --enable-fuzzing build of test.sh.
+TEST_PKGS="$TEST_PKGS clang libclang-rt-14-dev"
 # python3-dkim, python3-nacl, openssl: tests/bench/mkcorpus.py signs the benchmark
 # corpus (tests/bench/loadgen.sh in make check, and make bench).
 TEST_PKGS="$TEST_PKGS python3-dkim python3-nacl openssl"

@@ -3,7 +3,9 @@
 #   1. the normal build (-Wall -Wextra -Werror): make check (Check unit tests,
 #      miltertest integration, end-to-end through a private Postfix);
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: make check;
-#   3. the Check unit tests once more under valgrind.
+#   3. the Check unit tests once more under valgrind;
+#   4. a clang --enable-fuzzing build: each libFuzzer harness of tests/fuzz/
+#      for FUZZ_SECONDS (default 15) over its seed corpus.
 # Exits non-zero on any failure; the last line is "N passed, N failed".
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,6 +52,19 @@ for t in build/test/tests/unit/test_*; do
         fail "valgrind ${t##*/}"; tail -n 60 build/test/valgrind-"${t##*/}".log
     fi
 done
+
+echo "== fuzzing: each libFuzzer harness for ${FUZZ_SECONDS:-15} s"
+if scripts/build.sh fuzz --enable-fuzzing; then
+    for n in authres fromhdr rdata conf spf spf_record dkim dmarc dnsbl session; do
+        if tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-15}" "$n"; then
+            passed=$((passed + 1))
+        else
+            fail "fuzz $n"
+        fi
+    done
+else
+    fail "fuzz build"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
