@@ -150,13 +150,13 @@ static void *reload_thread(void *arg)
     return NULL;
 }
 
-/* Make the unix socket reachable for the configured user's group. */
 /* TCP_NODELAY on libmilter's TCP listening socket (libmilter has no call
  * for it and does not set it); Linux copies it to every accepted
- * connection.  Without it, a reply written in two packets (a header change,
- * then the verdict) waits for the MTA's delayed ACK: ~40 ms per message.
- * The listener is found among the open descriptors (bounded scan) as the
- * one listening on an inet socket. */
+ * connection, so mxguard's own replies (a header change, then the verdict)
+ * never wait on Nagle.  The ~40 ms stall still measured over TCP comes from
+ * the MTA's side (README, Benchmarks): prefer a unix socket.  The listener
+ * is found among the open descriptors (bounded scan) as the one listening
+ * on an inet socket. */
 static void tcp_nodelay_listener(void)
 {
     for (int fd = 0; fd < 1024; fd++) {
@@ -175,6 +175,7 @@ static void tcp_nodelay_listener(void)
     }
 }
 
+/* Make the unix socket reachable for the configured user's group. */
 static void socket_owner(const char *conn, const struct passwd *pw)
 {
     const char *path = NULL;
