@@ -27,6 +27,7 @@
 
 #include "authres.h"
 #include "dnsbl.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 /* RFC 5322 2.1.1: lines SHOULD be at most 78 characters (a tab counts as
@@ -136,9 +137,7 @@ static bool ar_is_bare_pvalue(const char *s)
 /* ---- the builder ------------------------------------------------------- */
 
 typedef struct ar_builder {
-    char *s;          /* the value so far, NUL-terminated */
-    size_t len;       /* bytes in s */
-    size_t cap;       /* allocated bytes */
+    strbuf text;      /* the value so far */
     size_t col;       /* characters on the current line, header name included */
     char **pieces;    /* the open method: "spf=pass", "smtp.mailfrom=..." */
     size_t npieces;
@@ -146,13 +145,7 @@ typedef struct ar_builder {
 
 static void ar_put(ar_builder *b, const char *p, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    strbuf_add(&b->text, p, n);
     b->col += n;
 }
 
@@ -257,7 +250,7 @@ static void ar_method_end(ar_builder *b)
 static char *ar_finish(ar_builder *b)
 {
     free(b->pieces);
-    return b->s;
+    return strbuf_take(&b->text);
 }
 
 /* ---- methods ----------------------------------------------------------- */

@@ -18,30 +18,8 @@
 
 #include "declog.h"
 #include "dnsbl.h"
+#include "strbuf.h"
 #include "xalloc.h"
-
-/* A growing string. */
-typedef struct dl_buf {
-    char *s;    /* NUL-terminated */
-    size_t len; /* bytes in s */
-    size_t cap; /* allocated */
-} dl_buf;
-
-static void dl_put(dl_buf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void dl_puts(dl_buf *b, const char *p)
-{
-    dl_put(b, p, strlen(p));
-}
 
 static bool dl_needs_quote(const char *v)
 {
@@ -57,14 +35,14 @@ static bool dl_needs_quote(const char *v)
 char *declog_quote(const char *v)
 {
     static const char hex[] = "0123456789abcdef";
-    dl_buf b = {0};
+    strbuf b = {0};
     bool quote;
 
     if (v == NULL)
         return xstrdup("-");
     quote = dl_needs_quote(v);
     if (quote)
-        dl_puts(&b, "\"");
+        strbuf_adds(&b, "\"");
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
         char esc[4];
         size_t n;
@@ -84,30 +62,30 @@ char *declog_quote(const char *v)
             n = 1;
         }
         if (b.len - (quote ? 1 : 0) + n > DECLOG_VALUE_MAX) {
-            dl_puts(&b, "...");
+            strbuf_adds(&b, "...");
             break;
         }
-        dl_put(&b, esc, n);
+        strbuf_add(&b, esc, n);
     }
     if (quote)
-        dl_puts(&b, "\"");
+        strbuf_adds(&b, "\"");
     return b.s;
 }
 
 /* Append " key=VALUE" with VALUE quoted (NULL gives "-"). */
-static void dl_field(dl_buf *b, const char *key, const char *val)
+static void dl_field(strbuf *b, const char *key, const char *val)
 {
     char *q = declog_quote(val);
 
-    dl_puts(b, " ");
-    dl_puts(b, key);
-    dl_puts(b, "=");
-    dl_puts(b, q);
+    strbuf_adds(b, " ");
+    strbuf_adds(b, key);
+    strbuf_adds(b, "=");
+    strbuf_adds(b, q);
     free(q);
 }
 
 /* Append " key=N", or "-" when the facts are unknown. */
-static void dl_count(dl_buf *b, const char *key, bool known, size_t n)
+static void dl_count(strbuf *b, const char *key, bool known, size_t n)
 {
     char num[32];
 
@@ -126,7 +104,7 @@ static const char *dl_spf(spfcheck_result r)
  * frees. */
 static char *dl_dkim(const facts_t *f)
 {
-    dl_buf b = {0};
+    strbuf b = {0};
 
     if (f == NULL || f->dkim == DKIMCHECK_UNSET)
         return NULL;
@@ -135,12 +113,12 @@ static char *dl_dkim(const facts_t *f)
     for (size_t i = 0; i < f->ndkim_sigs; i++) {
         const dkimcheck_sig *s = &f->dkim_sigs[i];
         if (i > 0)
-            dl_puts(&b, ",");
-        dl_puts(&b, dkimcheck_result_name(s->result));
+            strbuf_adds(&b, ",");
+        strbuf_adds(&b, dkimcheck_result_name(s->result));
         if (s->result == DKIMCHECK_PASS && s->partial)
-            dl_puts(&b, "+l");
-        dl_puts(&b, ":");
-        dl_puts(&b, s->domain ? s->domain : "?");
+            strbuf_adds(&b, "+l");
+        strbuf_adds(&b, ":");
+        strbuf_adds(&b, s->domain ? s->domain : "?");
     }
     return b.s;
 }
@@ -149,7 +127,7 @@ static char *dl_dkim(const facts_t *f)
 /* dmarc (RESULT, "-" when not evaluated), dmarc_policy (TAG:PUBLISHED/APPLIED,
  * e.g. "sp:reject/quarantine"; "-" without a policy), dmarc_aligned
  * ("spf", "dkim", "spf+dkim", "none"; "-" when not evaluated). */
-static void dl_dmarc(dl_buf *b, const facts_t *f)
+static void dl_dmarc(strbuf *b, const facts_t *f)
 {
     const dmarccheck_output *d = f ? &f->dmarc : NULL;
     char pol[64];
@@ -174,7 +152,7 @@ static void dl_dmarc(dl_buf *b, const facts_t *f)
                                                                   : "none");
 }
 
-static void dl_dnsbl(dl_buf *b, const facts_t *f)
+static void dl_dnsbl(strbuf *b, const facts_t *f)
 {
     char score[32];
     char *lists = NULL;
@@ -193,7 +171,7 @@ static void dl_dnsbl(dl_buf *b, const facts_t *f)
  * reason for quarantine, NULL otherwise.  Caller frees. */
 static char *dl_reply(const rules_verdict *v)
 {
-    dl_buf b = {0};
+    strbuf b = {0};
     const char *parts[3];
 
     if (v == NULL)
@@ -208,8 +186,8 @@ static char *dl_reply(const rules_verdict *v)
             if (parts[i] == NULL)
                 continue;
             if (b.len > 0)
-                dl_puts(&b, " ");
-            dl_puts(&b, parts[i]);
+                strbuf_adds(&b, " ");
+            strbuf_adds(&b, parts[i]);
         }
         return b.s;
     case ACTION_QUARANTINE:
@@ -224,12 +202,12 @@ static char *dl_reply(const rules_verdict *v)
 /* "r1,r2" or NULL for none.  Caller frees. */
 static char *dl_dry_run(const declog_entry *e)
 {
-    dl_buf b = {0};
+    strbuf b = {0};
 
     for (size_t i = 0; i < e->ndry_run; i++) {
         if (i > 0)
-            dl_puts(&b, ",");
-        dl_puts(&b, e->dry_run[i] ? e->dry_run[i] : "");
+            strbuf_adds(&b, ",");
+        strbuf_adds(&b, e->dry_run[i] ? e->dry_run[i] : "");
     }
     return b.s;
 }
@@ -238,7 +216,7 @@ char *declog_format(const declog_entry *e)
 {
     const facts_t *f = e->facts;
     const rules_verdict *v = e->verdict;
-    dl_buf b = {0};
+    strbuf b = {0};
     char *from = NULL, *dry, *reply, *dkim, elapsed[32];
 
     if (f != NULL && f->mail_from != NULL)
@@ -247,7 +225,7 @@ char *declog_format(const declog_entry *e)
     reply = dl_reply(v);
     snprintf(elapsed, sizeof(elapsed), "%ld", e->elapsed_ms);
 
-    dl_puts(&b, "decision");
+    strbuf_adds(&b, "decision");
     dl_field(&b, "stage", facts_stage_name(e->stage));
     dl_field(&b, "queue_id", f ? f->queue_id : NULL);
     dl_field(&b, "client_addr", f ? f->client_addr : NULL);
@@ -329,7 +307,7 @@ bool declog_get(const declog_fields *d, const char *key, const char **val)
 bool declog_parse(const char *line, declog_fields *out, char *err, size_t errlen)
 {
     const char *p = line;
-    dl_buf v = {0};
+    strbuf v = {0};
 
     memset(out, 0, sizeof(*out));
     if (strncmp(p, "decision ", 9) != 0) {
@@ -369,7 +347,7 @@ bool declog_parse(const char *line, declog_fields *out, char *err, size_t errlen
         out->n++;
         p++;
         v.len = 0;
-        dl_put(&v, "", 0);
+        strbuf_add(&v, "", 0);
         quoted = *p == '"';
         if (quoted) {
             for (p++; *p != '"'; p++) {
@@ -383,15 +361,15 @@ bool declog_parse(const char *line, declog_fields *out, char *err, size_t errlen
                     goto bad;
                 }
                 if (c != '\\') {
-                    dl_put(&v, p, 1);
+                    strbuf_add(&v, p, 1);
                     continue;
                 }
                 if (p[1] == '"' || p[1] == '\\') {
-                    dl_put(&v, ++p, 1);
+                    strbuf_add(&v, ++p, 1);
                 } else if (p[1] == 'x' && dl_hexval(p[2]) >= 0 && dl_hexval(p[3]) >= 0 &&
                            (dl_hexval(p[2]) | dl_hexval(p[3])) != 0) {
                     char ch = (char)(dl_hexval(p[2]) * 16 + dl_hexval(p[3]));
-                    dl_put(&v, &ch, 1);
+                    strbuf_add(&v, &ch, 1);
                     p += 3;
                 } else {
                     dl_err(err, errlen, "bad escape", (size_t)(p - line));
@@ -415,7 +393,7 @@ bool declog_parse(const char *line, declog_fields *out, char *err, size_t errlen
                 dl_err(err, errlen, "empty bare value", (size_t)(p - line));
                 goto bad;
             }
-            dl_put(&v, s, (size_t)(p - s));
+            strbuf_add(&v, s, (size_t)(p - s));
             unknown = strcmp(v.s, "-") == 0;
         }
         out->val[out->n - 1] = unknown ? NULL : xstrdup(v.s);

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "spfcheck.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 #define NACTIONS (ACTION_DISCARD + 1)
@@ -315,56 +316,29 @@ bool metrics_set_config(metrics_t *m, const char *path)
 
 /* ---- exposition format ------------------------------------------------- */
 
-typedef struct mbuf {
-    char *p;
-    size_t len, cap;
-} mbuf;
-
-static void out(mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void out(mbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    for (int tries = 0; tries < 2; tries++) {
-        va_start(ap, fmt);
-        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = (b->cap + (size_t)n + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-}
-
 /* A label value with \\, \" and \n escaped. */
-static void out_label(mbuf *b, const char *v)
+static void out_label(strbuf *b, const char *v)
 {
     for (; *v; v++) {
         if (*v == '\\' || *v == '"')
-            out(b, "\\%c", *v);
+            strbuf_addf(b, "\\%c", *v);
         else if (*v == '\n')
-            out(b, "\\n");
+            strbuf_addf(b, "\\n");
         else
-            out(b, "%c", *v);
+            strbuf_add(b, v, 1);
     }
 }
 
-static void out_head(mbuf *b, const char *name, const char *type, const char *help)
+static void out_head(strbuf *b, const char *name, const char *type, const char *help)
 {
-    out(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    strbuf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void out_results(mbuf *b, const char *check, atomic_ulong *c, size_t n,
+static void out_results(strbuf *b, const char *check, atomic_ulong *c, size_t n,
                         const char *(*name)(int))
 {
     for (size_t i = 1; i < n; i++) /* 0 is UNSET: not evaluated */
-        out(b, "mxguard_check_results_total{check=\"%s\",result=\"%s\"} %lu\n", check, name((int)i),
+        strbuf_addf(b, "mxguard_check_results_total{check=\"%s\",result=\"%s\"} %lu\n", check, name((int)i),
             get(&c[i]));
 }
 
@@ -375,18 +349,17 @@ static const char *dmarc_name(int r) { return dmarccheck_result_name((dmarccheck
 char *metrics_format(metrics_t *m, const char *extra)
 {
     static const char *const dry_mode[2] = {"fired", "dry_run"};
-    mbuf b = {xmalloc(4096), 0, 4096};
+    strbuf b = {0};
     unsigned long cum = 0;
 
-    b.p[0] = '\0';
     if (m == NULL)
-        return b.p;
+        return strbuf_take(&b);
     out_head(&b, "mxguard_build_info", "gauge", "Version of the running mxguard.");
-    out(&b, "mxguard_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+    strbuf_addf(&b, "mxguard_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 
     out_head(&b, "mxguard_decisions_total", "counter", "Messages decided (one per decision line), by action.");
     for (int a = 0; a < NACTIONS; a++)
-        out(&b, "mxguard_decisions_total{action=\"%s\"} %lu\n", rules_action_name((rules_action)a),
+        strbuf_addf(&b, "mxguard_decisions_total{action=\"%s\"} %lu\n", rules_action_name((rules_action)a),
             get(&m->actions[a]));
 
     out_head(&b, "mxguard_rule_matches_total", "counter",
@@ -394,9 +367,9 @@ char *metrics_format(metrics_t *m, const char *extra)
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->rules.n; i++)
         for (int k = 0; k < 2; k++) {
-            out(&b, "mxguard_rule_matches_total{rule=\"");
+            strbuf_addf(&b, "mxguard_rule_matches_total{rule=\"");
             out_label(&b, m->rules.v[i].name);
-            out(&b, "\",mode=\"%s\"} %lu\n", dry_mode[k], m->rules.v[i].count[k]);
+            strbuf_addf(&b, "\",mode=\"%s\"} %lu\n", dry_mode[k], m->rules.v[i].count[k]);
         }
     pthread_mutex_unlock(&m->mu);
 
@@ -405,49 +378,49 @@ char *metrics_format(metrics_t *m, const char *extra)
     out_results(&b, "spf_helo", m->spf_helo, NSPF, spf_name);
     out_results(&b, "dkim", m->dkim, NDKIM, dkim_name);
     out_results(&b, "dmarc", m->dmarc, NDMARC, dmarc_name);
-    out(&b, "mxguard_check_results_total{check=\"dnsbl\",result=\"listed\"} %lu\n", get(&m->dnsbl_listed));
-    out(&b, "mxguard_check_results_total{check=\"dnsbl\",result=\"clean\"} %lu\n", get(&m->dnsbl_clean));
+    strbuf_addf(&b, "mxguard_check_results_total{check=\"dnsbl\",result=\"listed\"} %lu\n", get(&m->dnsbl_listed));
+    strbuf_addf(&b, "mxguard_check_results_total{check=\"dnsbl\",result=\"clean\"} %lu\n", get(&m->dnsbl_clean));
 
     out_head(&b, "mxguard_dnsbl_matches_total", "counter", "Decided messages each DNS list matched.");
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->lists.n; i++) {
-        out(&b, "mxguard_dnsbl_matches_total{list=\"");
+        strbuf_addf(&b, "mxguard_dnsbl_matches_total{list=\"");
         out_label(&b, m->lists.v[i].name);
-        out(&b, "\"} %lu\n", m->lists.v[i].count[0]);
+        strbuf_addf(&b, "\"} %lu\n", m->lists.v[i].count[0]);
     }
     pthread_mutex_unlock(&m->mu);
 
     out_head(&b, "mxguard_dns_queries_total", "counter", "DNS queries of every check, by outcome.");
     for (int s = 0; s < NDNS; s++)
-        out(&b, "mxguard_dns_queries_total{outcome=\"%s\"} %lu\n", dns_status_name((dns_status)s),
+        strbuf_addf(&b, "mxguard_dns_queries_total{outcome=\"%s\"} %lu\n", dns_status_name((dns_status)s),
             get(&m->dns[s]));
 
     out_head(&b, "mxguard_dns_query_duration_seconds", "histogram", "Time from the start of a DNS query to its answer or deadline.");
     for (size_t i = 0; i < NBUCKETS; i++) {
         cum += get(&m->dns_bucket[i]);
         if (i < NBUCKETS - 1)
-            out(&b, "mxguard_dns_query_duration_seconds_bucket{le=\"%g\"} %lu\n",
+            strbuf_addf(&b, "mxguard_dns_query_duration_seconds_bucket{le=\"%g\"} %lu\n",
                 (double)dns_bounds_us[i] / 1e6, cum);
         else
-            out(&b, "mxguard_dns_query_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+            strbuf_addf(&b, "mxguard_dns_query_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
     }
-    out(&b, "mxguard_dns_query_duration_seconds_sum %.6f\n",
+    strbuf_addf(&b, "mxguard_dns_query_duration_seconds_sum %.6f\n",
         (double)atomic_load_explicit(&m->dns_usec, memory_order_relaxed) / 1e6);
-    out(&b, "mxguard_dns_query_duration_seconds_count %lu\n", cum);
+    strbuf_addf(&b, "mxguard_dns_query_duration_seconds_count %lu\n", cum);
 
     out_head(&b, "mxguard_messages_in_flight", "gauge", "Messages between MAIL FROM and their decision or end.");
-    out(&b, "mxguard_messages_in_flight %ld\n", atomic_load_explicit(&m->in_flight, memory_order_relaxed));
+    strbuf_addf(&b, "mxguard_messages_in_flight %ld\n", atomic_load_explicit(&m->in_flight, memory_order_relaxed));
 
     out_head(&b, "mxguard_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
-    out(&b, "mxguard_config_reloads_total{result=\"ok\"} %lu\n", get(&m->reload_ok));
-    out(&b, "mxguard_config_reloads_total{result=\"failed\"} %lu\n", get(&m->reload_failed));
+    strbuf_addf(&b, "mxguard_config_reloads_total{result=\"ok\"} %lu\n", get(&m->reload_ok));
+    strbuf_addf(&b, "mxguard_config_reloads_total{result=\"failed\"} %lu\n", get(&m->reload_failed));
 
     out_head(&b, "mxguard_config_info", "gauge", "The configuration in use: SHA-256 of its file.");
     pthread_mutex_lock(&m->mu);
-    out(&b, "mxguard_config_info{sha256=\"%s\"} 1\n", m->sha256);
+    strbuf_addf(&b, "mxguard_config_info{sha256=\"%s\"} 1\n", m->sha256);
     pthread_mutex_unlock(&m->mu);
 
     if (extra)
-        out(&b, "%s", extra);
-    return b.p;
+        strbuf_adds(&b, extra);
+    return strbuf_take(&b);
 }

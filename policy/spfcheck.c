@@ -71,6 +71,7 @@
 
 #include "log.h"
 #include "spfcheck.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 #define SPFCHECK_MAX_RECORD 2048
@@ -297,28 +298,6 @@ static void spfcheck_marker(char *out, size_t outsz)
     snprintf(out, outsz, "%s%016llx", SPFCHECK_CIDR0, (unsigned long long)nonce);
 }
 
-/* A growing output string. */
-struct spfcheck_buf {
-    char *s;
-    size_t len, cap;
-};
-
-static void spfcheck_buf_add(struct spfcheck_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void spfcheck_buf_str(struct spfcheck_buf *b, const char *s)
-{
-    spfcheck_buf_add(b, s, strlen(s));
-}
-
 /* macro-string (RFC 7208 7.1) over s[0..n); exp_text allows c, r, t.
  * *ends_macro tells whether the last token was a macro-expand. */
 static bool spfcheck_macro_string(const char *s, size_t n, bool exp_text, bool *ends_macro)
@@ -499,36 +478,36 @@ static bool spfcheck_ip6(const char *s, size_t n)
 
 /* Emit an a/mx term for libspf2: only the CIDR relevant to the client's
  * address family; a relevant length of 0 becomes the marker label. */
-static void spfcheck_emit_amx(struct spfcheck_buf *b, char qual, const char *mech,
+static void spfcheck_emit_amx(strbuf *b, char qual, const char *mech,
                               const char *dom, size_t dn, int c4, int c6, bool v6,
                               const char *marker)
 {
     int c = v6 ? c6 : c4;
     char tmp[16];
 
-    spfcheck_buf_str(b, " ");
+    strbuf_adds(b, " ");
     if (qual)
-        spfcheck_buf_add(b, &qual, 1);
-    spfcheck_buf_str(b, mech);
+        strbuf_add(b, &qual, 1);
+    strbuf_adds(b, mech);
     if (c == 0) {
-        spfcheck_buf_str(b, ":");
+        strbuf_adds(b, ":");
         if (dn == 0) {
-            spfcheck_buf_str(b, "%{d}");
+            strbuf_adds(b, "%{d}");
         } else {
             if (dom[dn - 1] == '.')
                 dn--;
-            spfcheck_buf_add(b, dom, dn);
+            strbuf_add(b, dom, dn);
         }
-        spfcheck_buf_str(b, marker);
+        strbuf_adds(b, marker);
         return;
     }
     if (dn) {
-        spfcheck_buf_str(b, ":");
-        spfcheck_buf_add(b, dom, dn);
+        strbuf_adds(b, ":");
+        strbuf_add(b, dom, dn);
     }
     if (c > 0) {
         snprintf(tmp, sizeof(tmp), v6 ? "//%d" : "/%d", c);
-        spfcheck_buf_str(b, tmp);
+        strbuf_adds(b, tmp);
     }
 }
 
@@ -541,13 +520,13 @@ static void spfcheck_emit_amx(struct spfcheck_buf *b, char qual, const char *mec
 static bool spfcheck_normalize(const char *rec, size_t len, bool v6, const char *marker,
                                char **out, char *why, size_t whylen)
 {
-    struct spfcheck_buf b = { NULL, 0, 0 };
+    strbuf b = { NULL, 0, 0 };
     const char *p = rec + 6, *end = rec + len;
     const char *redirect = NULL, *exp = NULL;
     size_t redirect_n = 0, exp_n = 0;
     bool has_all = false;
 
-    spfcheck_buf_str(&b, "v=spf1");
+    strbuf_adds(&b, "v=spf1");
     while (p < end) {
         const char *t, *colon, *arg;
         size_t tn, nn, an;
@@ -613,19 +592,19 @@ static bool spfcheck_normalize(const char *rec, size_t len, bool v6, const char 
             if (colon || an)
                 goto bad;
             has_all = true;
-            spfcheck_buf_str(&b, " ");
+            strbuf_adds(&b, " ");
             if (qual)
-                spfcheck_buf_add(&b, &qual, 1);
-            spfcheck_buf_str(&b, "all");
+                strbuf_add(&b, &qual, 1);
+            strbuf_adds(&b, "all");
         } else if (strcmp(name, "include") == 0 || strcmp(name, "exists") == 0) {
             if (!colon || !spfcheck_domain_spec(arg, an))
                 goto bad;
-            spfcheck_buf_str(&b, " ");
+            strbuf_adds(&b, " ");
             if (qual)
-                spfcheck_buf_add(&b, &qual, 1);
-            spfcheck_buf_str(&b, name);
-            spfcheck_buf_str(&b, ":");
-            spfcheck_buf_add(&b, arg, an);
+                strbuf_add(&b, &qual, 1);
+            strbuf_adds(&b, name);
+            strbuf_adds(&b, ":");
+            strbuf_add(&b, arg, an);
         } else if (strcmp(name, "a") == 0 || strcmp(name, "mx") == 0) {
             int c4, c6;
             size_t dn = an;
@@ -640,13 +619,13 @@ static bool spfcheck_normalize(const char *rec, size_t len, bool v6, const char 
                 goto bad;
             if (!colon && an)
                 goto bad;
-            spfcheck_buf_str(&b, " ");
+            strbuf_adds(&b, " ");
             if (qual)
-                spfcheck_buf_add(&b, &qual, 1);
-            spfcheck_buf_str(&b, "ptr");
+                strbuf_add(&b, &qual, 1);
+            strbuf_adds(&b, "ptr");
             if (colon) {
-                spfcheck_buf_str(&b, ":");
-                spfcheck_buf_add(&b, arg, an);
+                strbuf_adds(&b, ":");
+                strbuf_add(&b, arg, an);
             }
         } else if (strcmp(name, "ip4") == 0 || strcmp(name, "ip6") == 0) {
             bool is6 = name[2] == '6';
@@ -661,33 +640,33 @@ static bool spfcheck_normalize(const char *rec, size_t len, bool v6, const char 
                 goto bad;
             if (slash && !spfcheck_cidr(slash + 1, an - netn - 1, is6 ? 128 : 32, &c))
                 goto bad;
-            spfcheck_buf_str(&b, " ");
+            strbuf_adds(&b, " ");
             if (c == 0) {
                 /* libspf2 refuses /0: the two halves are the same set. */
                 char q2 = qual ? qual : '+';
                 if (qual)
-                    spfcheck_buf_add(&b, &qual, 1);
-                spfcheck_buf_str(&b, is6 ? "ip6:::/1 " : "ip4:0.0.0.0/1 ");
-                spfcheck_buf_add(&b, &q2, 1);
-                spfcheck_buf_str(&b, is6 ? "ip6:8000::/1" : "ip4:128.0.0.0/1");
+                    strbuf_add(&b, &qual, 1);
+                strbuf_adds(&b, is6 ? "ip6:::/1 " : "ip4:0.0.0.0/1 ");
+                strbuf_add(&b, &q2, 1);
+                strbuf_adds(&b, is6 ? "ip6:8000::/1" : "ip4:128.0.0.0/1");
             } else {
                 if (qual)
-                    spfcheck_buf_add(&b, &qual, 1);
-                spfcheck_buf_str(&b, name);
-                spfcheck_buf_str(&b, ":");
-                spfcheck_buf_add(&b, arg, an);
+                    strbuf_add(&b, &qual, 1);
+                strbuf_adds(&b, name);
+                strbuf_adds(&b, ":");
+                strbuf_add(&b, arg, an);
             }
         } else {
             goto bad;
         }
     }
     if (exp) {
-        spfcheck_buf_str(&b, " exp=");
-        spfcheck_buf_add(&b, exp, exp_n);
+        strbuf_adds(&b, " exp=");
+        strbuf_add(&b, exp, exp_n);
     }
     if (redirect && !has_all) {
-        spfcheck_buf_str(&b, " redirect=");
-        spfcheck_buf_add(&b, redirect, redirect_n);
+        strbuf_adds(&b, " redirect=");
+        strbuf_add(&b, redirect, redirect_n);
     }
     *out = b.s;
     return true;
