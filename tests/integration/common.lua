@@ -62,8 +62,8 @@ function mx_rcpt(conn, rcpt, ...)
 end
 
 -- Headers ({ {name, value}, ... }), EOH, a body (unless the filter asked
--- not to get one) and EOM.  The EOM reply must be CONTINUE or ACCEPT.
-function mx_message(conn, headers)
+-- not to get one) and EOM; the caller checks the EOM reply.
+function mx_send_message(conn, headers)
 	for _, h in ipairs(headers) do
 		check(mt.header(conn, h[1], h[2]) == nil, "mt.header(" .. h[1] .. ") failed")
 		expect_reply(conn, "header " .. h[1], SMFIR_CONTINUE)
@@ -75,6 +75,11 @@ function mx_message(conn, headers)
 		expect_reply(conn, "body", SMFIR_CONTINUE)
 	end
 	check(mt.eom(conn) == nil, "mt.eom() failed")
+end
+
+-- The same, and the EOM reply must be CONTINUE or ACCEPT.
+function mx_message(conn, headers)
+	mx_send_message(conn, headers)
 	expect_reply(conn, "EOM", SMFIR_CONTINUE, SMFIR_ACCEPT)
 end
 

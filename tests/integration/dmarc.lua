@@ -13,17 +13,7 @@ run(function()
 	table.insert(headers, { "To", RCPT })
 	table.insert(headers, { "Subject", QID })
 	table.insert(headers, { "Message-ID", "<" .. QID .. "@client.example>" })
-	for _, h in ipairs(headers) do
-		check(mt.header(conn, h[1], h[2]) == nil, "mt.header(" .. h[1] .. ") failed")
-		expect_reply(conn, "header " .. h[1], SMFIR_CONTINUE)
-	end
-	check(mt.eoh(conn) == nil, "mt.eoh() failed")
-	expect_reply(conn, "EOH", SMFIR_CONTINUE)
-	if not mt.test_option(conn, SMFIP_NOBODY) then
-		check(mt.bodystring(conn, "Test message body.\r\n") == nil, "mt.bodystring() failed")
-		expect_reply(conn, "body", SMFIR_CONTINUE)
-	end
-	check(mt.eom(conn) == nil, "mt.eom() failed")
+	mx_send_message(conn, headers)
 	if WANT == "reject" or WANT == "tempfail" then
 		expect_reply(conn, "EOM", SMFIR_REPLYCODE)
 		check(not mt.eom_check(conn, MT_HDRINSERT, AR), "A-R inserted into a refused message")
