@@ -636,6 +636,11 @@ static bool conf_check_file(conf_ctx *cx, const char *path)
         return false;
     }
     fclose(fp);
+    /* Not an error (the file is valid), but whoever can write it decides
+     * what mail is accepted. */
+    if (st.st_mode & S_IWOTH)
+        log_warn("%s is world-writable: any local user can change the mail policy (chmod o-w %s)", path,
+                 path);
     return true;
 }
 

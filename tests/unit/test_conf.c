@@ -606,6 +606,28 @@ START_TEST(test_unreadable)
 }
 END_TEST
 
+/* A world-writable config loads, with a warning naming it. */
+START_TEST(test_world_writable_warns)
+{
+    char *path = tu_write_temp("milter_timeout = 10;\n");
+    conf_t *c;
+
+    tu_log_start();
+    c = conf_load(path, NULL, NULL);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(strstr(tu_log_text(), "world-writable"));
+    conf_free(c);
+    ck_assert_int_eq(chmod(path, 0666), 0);
+    c = conf_load(path, NULL, NULL);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_msg(strstr(tu_log_text(), "world-writable") != NULL, "%s", tu_log_text());
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), path));
+    tu_log_stop();
+    conf_free(c);
+    free(path);
+}
+END_TEST
+
 /* Without a callback, each error goes to log_error once. */
 START_TEST(test_errors_to_log)
 {
@@ -656,6 +678,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_not_a_file);
     tcase_add_test(tc, test_unreadable);
     tcase_add_test(tc, test_errors_to_log);
+    tcase_add_test(tc, test_world_writable_warns);
     tcase_add_test(tc, test_string_syntax_error);
     suite_add_tcase(s, tc);
     return s;
