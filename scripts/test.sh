@@ -53,7 +53,14 @@ for t in build/test/tests/unit/test_*; do
     fi
 done
 
-echo "== fuzzing: each libFuzzer harness for ${FUZZ_SECONDS:-15} s"
+# A fixed seed and run count make this step reproducible: the same inputs
+# on every run (at most FUZZ_SECONDS each), so a failure here is a
+# regression, not luck.  Long random runs: tests/fuzz/run.sh BUILDDIR SECONDS.
+FUZZ_SEED=${FUZZ_SEED:-1}
+FUZZ_RUNS=${FUZZ_RUNS:-200000}
+export FUZZ_SEED FUZZ_RUNS
+echo "== fuzzing: each libFuzzer harness, seed $FUZZ_SEED, $FUZZ_RUNS runs or ${FUZZ_SECONDS:-15} s"
+rm -rf build/fuzz/fuzz-corpus
 if scripts/build.sh fuzz --enable-fuzzing; then
     for n in authres fromhdr rdata conf spf spf_record dkim dmarc dnsbl session; do
         if tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-15}" "$n"; then
