@@ -107,6 +107,13 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
      * the DATA event the macros go out with a command whose reply carries
      * the ACK (README, Benchmarks). */
     *pf1 = (SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC) & f1;
+    /* Headers and body chunks are never answered (session_header and
+     * session_body never decide): the MTA sends them without waiting, and
+     * the worker reads them in a row instead of a round trip and a
+     * libmilter pool handoff each.  libmilter offers these two even to an
+     * MTA that lacks them and answers for us then. */
+    if (s != NULL)
+        *pf1 |= (SMFIP_NR_HDR | SMFIP_NR_BODY) & f1;
     if (s == NULL || !session_reads_body(s))
         *pf1 |= SMFIP_NOBODY & f1;
     if (s != NULL) {
@@ -174,8 +181,11 @@ static sfsistat cb_data(SMFICTX *ctx)
 static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 {
     session_t *s = SESSION(ctx);
+    session_reply r;
+
     NEED_SESSION(s);
-    return translate(ctx, session_header(s, name, value));
+    r = session_header(s, name, value);
+    return r.status == SESSION_CONTINUE ? SMFIS_NOREPLY : translate(ctx, r);
 }
 
 static sfsistat cb_eoh(SMFICTX *ctx)
@@ -189,8 +199,11 @@ static sfsistat cb_eoh(SMFICTX *ctx)
 static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
     session_t *s = SESSION(ctx);
+    session_reply r;
+
     NEED_SESSION(s);
-    return translate(ctx, session_body(s, chunk, len));
+    r = session_body(s, chunk, len);
+    return r.status == SESSION_CONTINUE ? SMFIS_NOREPLY : translate(ctx, r);
 }
 
 /* Apply the end-of-message edits through libmilter; false if the MTA

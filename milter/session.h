@@ -65,6 +65,9 @@ session_reply session_rcpt(session_t *s, const char *rcpt);
  * when the MTA gives it (SMFIP_HDR_LEADSPC); folds as LF or CRLF. */
 session_reply session_header(session_t *s, const char *name, const char *value);
 session_reply session_eoh(session_t *s);
+/* session_header and session_body always continue (they gather; the
+ * decisions come at RCPT and end of message): the glue tells the MTA not to
+ * wait for an answer to either. */
 session_reply session_body(session_t *s, const unsigned char *chunk, size_t len);
 /* Applies the edits of an accepted or quarantined message through the MTA;
  * false when the MTA refused one that matters (the quarantine). */
