@@ -5,35 +5,8 @@
 -- AR_WANT; "reject": the configured 5xx reply at EOM).
 dofile(TESTDIR .. "/common.lua")
 
--- The file's header fields {name, value} (value after the colon, folds as
--- CRLF) and its body (CRLF line ends; the RFC 8463 files are LF).
-local function read_message(path)
-	local f = assert(io.open(path, "rb"))
-	local raw = f:read("*a")
-	f:close()
-	raw = string.gsub(raw, "\r\n", "\n")
-	raw = string.gsub(raw, "\n", "\r\n")
-	local hend = string.find(raw, "\r\n\r\n", 1, true)
-	check(hend ~= nil, path .. ": no end of header")
-	local head, body = string.sub(raw, 1, hend + 1), string.sub(raw, hend + 4)
-	local headers, pos = {}, 1
-	while pos <= #head do
-		local e = pos
-		repeat
-			e = string.find(head, "\r\n", e, true)
-			local nextc = string.sub(head, e + 2, e + 2)
-			if nextc == " " or nextc == "\t" then e = e + 2 else break end
-		until false
-		local field = string.sub(head, pos, e - 1)
-		local colon = string.find(field, ":", 1, true)
-		table.insert(headers, {string.sub(field, 1, colon - 1), string.sub(field, colon + 1)})
-		pos = e + 2
-	end
-	return headers, body
-end
-
 run(function()
-	local headers, body = read_message(MSG)
+	local headers, body = mx_read_message(MSG)
 	local conn = mx_open("192.0.2.10", "mx.client.example", "mx.client.example")
 	check(not mt.test_option(conn, SMFIP_NOBODY), "the milter skips the body with DKIM on")
 	check(mt.test_option(conn, SMFIP_HDR_LEADSPC), "SMFIP_HDR_LEADSPC not negotiated")
