@@ -12,7 +12,7 @@
  * libmilter would treat SIGHUP as "stop"; see sigwait() below.
  *
  * SECURITY: runs as root only until the socket is open, then drops to the
- * configured user.
+ * configured user; refuses root without one unless allow_root (privs.h).
  */
 #include "config.h"
 
@@ -40,6 +40,7 @@
 #include "glue.h"
 #include "log.h"
 #include "metricsrv.h"
+#include "privs.h"
 #include "snapshot.h"
 #include "summary.h"
 #include "version.h"
@@ -175,23 +176,6 @@ static void tcp_nodelay_listener(void)
     }
 }
 
-/* Make the unix socket reachable for the configured user's group. */
-static void socket_owner(const char *conn, const struct passwd *pw)
-{
-    const char *path = NULL;
-
-    if (strncmp(conn, "unix:", 5) == 0)
-        path = conn + 5;
-    else if (strncmp(conn, "local:", 6) == 0)
-        path = conn + 6;
-    if (path == NULL || pw == NULL)
-        return;
-    if (geteuid() == pw->pw_uid && getegid() == pw->pw_gid)
-        return; /* created as that user already (systemd's User=) */
-    if (chown(path, pw->pw_uid, pw->pw_gid) != 0)
-        log_warn("cannot chown %s to %s: %s", path, pw->pw_name, strerror(errno));
-}
-
 /* Is stderr the journal (systemd sets JOURNAL_STREAM=DEV:INODE of it)?
  * Then syslog already reaches the journal, and a second copy of each line
  * on stderr would only duplicate it. */
@@ -205,25 +189,12 @@ static bool stderr_is_journal(void)
            (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-static void drop_privileges(const struct passwd *pw)
-{
-    /* Already that user (systemd's User=, whose syscall filter refuses
-     * set*id even when they would change nothing): nothing to drop. */
-    if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid && getgid() == pw->pw_gid && getegid() == pw->pw_gid)
-        return;
-    if (setgroups(0, NULL) != 0 && errno != EPERM)
-        log_fatal("setgroups: %s", strerror(errno));
-    if (initgroups(pw->pw_name, pw->pw_gid) != 0 && errno != EPERM)
-        log_fatal("initgroups %s: %s", pw->pw_name, strerror(errno));
-    if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-        log_fatal("cannot change to user %s: %s", pw->pw_name, strerror(errno));
-    if (setuid(0) == 0)
-        log_fatal("privileges were not dropped");
-}
-
+/* Mode 0644 whatever the umask (007 for the socket): the user mxguard
+ * changes to must read it back to remove it at exit. */
 static void write_pidfile(const char *path)
 {
-    FILE *fp = fopen(path, "w");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    FILE *fp = fd >= 0 && fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
     if (fp == NULL)
         log_fatal("cannot write pidfile %s: %s", path, strerror(errno));
     fprintf(fp, "%ld\n", (long)getpid());
@@ -291,6 +262,11 @@ int main(int argc, char **argv)
         conf = conf_load(conf_path, print_error, NULL);
         if (conf == NULL)
             return 1;
+        /* The config is valid; say so, but also that this daemon would not
+         * start as root with it. */
+        pw = conf->user ? getpwnam(conf->user) : NULL;
+        if (!privs_check_root(conf, pw, geteuid(), err, sizeof(err)))
+            fprintf(stderr, "mxguard: warning: %s\n", err);
         conf_free(conf);
         printf("mxguard: configuration %s OK\n", conf_path);
         return 0;
@@ -315,13 +291,16 @@ int main(int argc, char **argv)
     conf = conf_load(conf_path, log_conf_error, NULL);
     if (conf == NULL)
         log_fatal("%s: configuration errors, not starting", conf_path);
-    if (!log_open_syslog(conf->syslog_facility))
-        log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
     if (conf->user) {
         pw = getpwnam(conf->user);
         if (pw == NULL)
             log_fatal("unknown user %s", conf->user);
     }
+    /* Before syslog is open, so that the refusal reaches stderr too. */
+    if (!privs_check_root(conf, pw, geteuid(), err, sizeof(err)))
+        log_fatal("%s", err);
+    if (!log_open_syslog(conf->syslog_facility))
+        log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
 
     if (!glue_register())
         return 1;
@@ -332,7 +311,8 @@ int main(int argc, char **argv)
     if (smfi_opensocket(true) != MI_SUCCESS)
         log_fatal("cannot open the milter socket %s", conf->socket);
     tcp_nodelay_listener();
-    socket_owner(conf->socket, pw);
+    if (!privs_socket(conf, pw, err, sizeof(err)))
+        log_fatal("%s", err);
 
     /* No thread may exist before daemon(): a forked child keeps only the
      * calling thread, so the resolver is started after it. */
@@ -343,7 +323,7 @@ int main(int argc, char **argv)
         write_pidfile(pidfile);
     }
     if (pw)
-        drop_privileges(pw);
+        privs_drop(pw);
 
     log_info("mxguard %s started on %s", PACKAGE_VERSION, conf->socket);
     if (conf->metrics) {

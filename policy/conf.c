@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
@@ -213,6 +214,15 @@ static bool conf_check_user(const char *v, char *err, size_t errlen)
     return true;
 }
 
+static bool conf_check_group(const char *v, char *err, size_t errlen)
+{
+    if (*v == '\0' || getgrnam(v) == NULL) {
+        snprintf(err, errlen, "unknown socket_group \"%s\"", v);
+        return false;
+    }
+    return true;
+}
+
 static bool conf_check_path(const char *v, char *err, size_t errlen)
 {
     if (v[0] != '/' || strlen(v) >= PATH_MAX) {
@@ -357,6 +367,9 @@ static const conf_key conf_top_keys[] = {
     {"rules", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"dnsbl", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"dnsbl_options", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+    {"allow_root", CONF_BOOL, CONF_AT(allow_root), 0, 0, NULL, NULL},
+    {"socket_mode", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+    {"socket_group", CONF_STRING, CONF_AT(socket_group), 0, 0, conf_check_group, NULL},
     {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
 };
 
@@ -517,6 +530,7 @@ static conf_t *conf_defaults(const char *path)
 
     c->path = xstrdup(path);
     c->socket = xstrdup(CONF_DEFAULT_SOCKET);
+    c->socket_mode = 0660;
     c->syslog_facility = xstrdup("mail");
     c->authserv_id = conf_default_authserv_id();
     c->milter_timeout = 300;
@@ -548,6 +562,7 @@ void conf_free(conf_t *c)
     free(c->path);
     free(c->socket);
     free(c->user);
+    free(c->socket_group);
     free(c->pidfile);
     free(c->metrics);
     free(c->syslog_facility);
@@ -562,6 +577,37 @@ void conf_free(conf_t *c)
     rules_free(c->rules);
     dnsbl_conf_free(c->dnsbl);
     free(c);
+}
+
+/* socket_mode: a string of three or four octal digits, permission bits
+ * only ("0660"); socket_mode and socket_group apply to unix sockets only. */
+static void conf_socket_perms(conf_ctx *cx, const config_setting_t *root, conf_t *c)
+{
+    const config_setting_t *m = config_setting_get_member(root, "socket_mode");
+    const config_setting_t *g = config_setting_get_member(root, "socket_group");
+    bool is_unix = strncmp(c->socket, "unix:", 5) == 0 || strncmp(c->socket, "local:", 6) == 0;
+
+    if (m != NULL) {
+        const char *v = config_setting_type(m) == CONFIG_TYPE_STRING ? config_setting_get_string(m) : NULL;
+        size_t n = v ? strlen(v) : 0;
+        unsigned mode = 0;
+        bool ok = n == 3 || (n == 4 && v[0] == '0');
+
+        for (size_t i = 0; ok && i < n; i++) {
+            ok = v[i] >= '0' && v[i] <= '7';
+            mode = mode * 8 + (unsigned)(v[i] - '0');
+        }
+        if (v == NULL)
+            conf_err(cx, m, "socket_mode: expected an octal mode as a string, e.g. \"0660\"");
+        else if (!ok)
+            conf_err(cx, m, "bad socket_mode \"%s\": expected an octal mode of permission bits, e.g. \"0660\"", v);
+        else
+            c->socket_mode = mode;
+        if (!is_unix)
+            conf_err(cx, m, "socket_mode applies to unix sockets only (socket is \"%s\")", c->socket);
+    }
+    if (g != NULL && !is_unix)
+        conf_err(cx, g, "socket_group applies to unix sockets only (socket is \"%s\")", c->socket);
 }
 
 /* Every list named by a dnsbl_listed condition must be configured. */
@@ -589,6 +635,7 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
     conf_t *c = conf_defaults(path);
 
     conf_walk(cx, root, conf_top_keys, "", c);
+    conf_socket_perms(cx, root, c);
     if ((s = config_setting_get_member(root, "trusted_networks")) != NULL)
         conf_trusted(cx, s, c);
     if ((s = config_setting_get_member(root, "dkim")) != NULL && config_setting_is_group(s) &&

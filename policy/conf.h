@@ -21,6 +21,9 @@ typedef struct conf {
     char *path;            /* file it was loaded from */
     char *socket;          /* "unix:/path" or "inet:PORT@HOST" (libmilter syntax) */
     char *user;            /* drop privileges to this user, or NULL */
+    bool allow_root;       /* may run as root (euid 0) without a user */
+    unsigned socket_mode;  /* permission bits of a unix socket (default 0660) */
+    char *socket_group;    /* group of a unix socket, or NULL (the user's) */
     char *pidfile;         /* write the pid here, or NULL */
     char *syslog_facility; /* "mail" by default */
     char *authserv_id;     /* A-R authserv-id; default: the host name */

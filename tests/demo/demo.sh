@@ -41,11 +41,13 @@ rig_start_dns "$HERE/zone.conf"
 SOCKET="$RIG_TMP/mxguard.sock"
 CONF="$RIG_TMP/mxguard.conf"
 # The shipped config, pointed at the demo's socket and DNS server, its
-# dry-run rules enforcing, plus the demo policy.
+# dry-run rules enforcing, changing to nobody when started as root
+# (RIG_MX_PRIVS), plus the demo policy.
 sed -e "s|^socket = .*|socket = \"unix:$SOCKET\";|" \
     -e "s|upstream = \"system\";|upstream = \"127.0.0.1@$RIG_DNS_PORT\";|" \
     -e "s|^syslog_facility = .*|syslog_facility = \"local5\";|" \
     -e "s|dry_run = true;|dry_run = false;|" \
+    -e "s|^#user = \"mxguard\";|$RIG_MX_PRIVS|" \
     "$TOP/conf/mxguard.conf" > "$CONF"
 cat "$HERE/policy.conf" >> "$CONF"
 rig_check "the demo config (shipped config + demo policy) is valid" "$MXGUARD" -n -c "$CONF"

@@ -13,11 +13,17 @@ rig_need_exec miltertest "${MILTERTEST:-}"
 rig_need_exec mxguard "${MXGUARD:-}"
 rig_start_dns "$HERE/zone.conf"
 SOCKET="$RIG_TMP/mxguard.sock"
+# The pidfile's directory belongs to the user mxguard changes to (as
+# /run/mxguard does to mxguard), so that it can remove the file at exit.
+RUNDIR="$RIG_TMP/run"
+mkdir -p "$RUNDIR"
+[ -n "$RIG_MX_PRIVS" ] && chown nobody "$RUNDIR"
 
 write_conf() { # authserv-id
     cat > "$RIG_TMP/mxguard.conf" <<EOC
 socket = "unix:$SOCKET";
-pidfile = "$RIG_TMP/mxguard.pid";
+$RIG_MX_PRIVS
+pidfile = "$RUNDIR/mxguard.pid";
 syslog_facility = "local5";
 authserv_id = "$1";
 dns = { upstream = "127.0.0.1@$RIG_DNS_PORT"; timeout_ms = 2000; };
@@ -31,7 +37,7 @@ accept_with() {
         -D FROM="<user@pass.example>" -D AR_WANT="$1" -s "$HERE/accept.lua" \
         > "$RIG_TMP/mt.out" 2>&1 && grep -qx PASS "$RIG_TMP/mt.out"
 }
-mx_pid() { cat "$RIG_TMP/mxguard.pid" 2>/dev/null; }
+mx_pid() { cat "$RUNDIR/mxguard.pid" 2>/dev/null; }
 mx_alive() { local p; p=$(mx_pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 
 write_conf mx.one.example
@@ -65,6 +71,6 @@ rig_check "still the same process after reload" test "$(mx_pid)" = "$pid"
 kill -TERM "$pid"
 gone() { ! kill -0 "$pid" 2>/dev/null; }
 rig_check "SIGTERM stops the daemon within 15 s" rig_wait_for 15 gone
-rig_check "pidfile removed" test ! -e "$RIG_TMP/mxguard.pid"
+rig_check "pidfile removed" test ! -e "$RUNDIR/mxguard.pid"
 if [ "$RIG_FAILS" -ne 0 ]; then sed 's/^/#   /' "$RIG_TMP/mt.out"; fi
 rig_finish

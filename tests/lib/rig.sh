@@ -156,6 +156,8 @@ rig_free_port() {
 # unbound "server:" clauses in ZONEFILE (local-zone/local-data lines), after
 # "example." as a static zone.  Every other name is refused, nothing is
 # forwarded or recursed.  Sets RIG_DNS_PORT and RIG_DNS_PID.
+# RIG_DNS_EXTRA_IF (unbound "interface:" values, e.g. "127.0.5.3@53") adds
+# listening addresses (tests/bench/run.sh: for OpenDMARC's system resolver).
 rig_start_dns() {
     local zone=$1 dir="$RIG_TMP/dns" try
     rig_need_exec unbound "${UNBOUND_SERVER:-}"
@@ -167,6 +169,7 @@ rig_start_dns() {
 server:
     verbosity: 1
     interface: 127.0.0.1
+$(for a in ${RIG_DNS_EXTRA_IF:-}; do echo "    interface: $a"; done)
     port: $RIG_DNS_PORT
     do-ip4: yes
     do-ip6: no
@@ -215,10 +218,15 @@ _rig_dns_ready() {
 }
 
 # ---- mxguard -----------------------------------------------------------------
+# The daemon's privileges, @MX_PRIVS@ in every *.conf.in: as root, change to
+# nobody after opening the socket (mxguard refuses to run as root without a
+# user); as any other user there is nothing to drop.
+if [ "$(id -u)" -eq 0 ]; then RIG_MX_PRIVS='user = "nobody";'; else RIG_MX_PRIVS=''; fi
+
 # rig_subst TEMPLATE OUT: replace @VAR@ with the shell variable VAR for the
-# variables named in RIG_SUBST_VARS.
+# variables named in RIG_SUBST_VARS, and @MX_PRIVS@ with RIG_MX_PRIVS.
 rig_subst() {
-    local v sedargs=()
+    local v sedargs=(-e "s|@MX_PRIVS@|$RIG_MX_PRIVS|g")
     for v in $RIG_SUBST_VARS; do
         sedargs+=(-e "s|@$v@|${!v}|g")
     done
@@ -238,6 +246,12 @@ rig_start_mxguard() {
     rig_need_exec mxguard "${MXGUARD:-}"
     RIG_MX_LOG="$RIG_TMP/mxguard.log"
     rm -f "$sock"
+    # A config that says neither (e.g. the shipped one, edited) gets
+    # RIG_MX_PRIVS, said in the log: as root it would be refused.
+    if [ -n "$RIG_MX_PRIVS" ] && ! grep -qE '^[[:space:]]*(user|allow_root)[[:space:]]*=' "$conf"; then
+        rig_log "$conf sets neither user nor allow_root: appending $RIG_MX_PRIVS"
+        printf '%s\n' "$RIG_MX_PRIVS" >> "$conf"
+    fi
     "$MXGUARD" -n -c "$conf" > "$RIG_TMP/mxguard-n.out" 2>&1 ||
         { cat "$RIG_TMP/mxguard-n.out"; rig_die "mxguard -n rejects $conf"; }
     # shellcheck disable=SC2086 # the wrapper is a command line
