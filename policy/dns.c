@@ -23,6 +23,13 @@
  * release those whose answer never came (ub_ctx_delete() frees libunbound's
  * side, never ours).  Nothing is touched after it is freed, nothing leaks.
  *
+ * Answer cache: a hash table with an LRU list, bounded in entries, keyed
+ * by the lower-cased name and type, under its own mutex.  dns_start() looks
+ * there first; a hit becomes a query that is already done (no libunbound,
+ * no thread handoff: most of a message's lookups in steady state).  Entries
+ * expire by their TTL (CLOCK_MONOTONIC); the cache lives and dies with the
+ * dns_t, so a reload starts empty.
+ *
  * SECURITY: answers come from the network and are untrusted.  Names are
  * checked before they reach libunbound; rdata is copied with the lengths of
  * the wire answer; the rdata helpers check every length byte.
@@ -59,6 +66,23 @@ struct dns {
     dns_query_t *abandoned;  /* timed-out queries whose callback may come */
     dns_observe_fn observe;  /* told of every finished query, or NULL */
     void *observe_arg;
+    /* answer cache (see the top of the file) */
+    pthread_mutex_t cache_mu;
+    struct dns_centry **buckets; /* nbuckets chains */
+    size_t nbuckets;
+    struct dns_centry *lru_head, *lru_tail; /* most recent first */
+    unsigned cache_max, cache_n;
+    dns_cache_stats stats;
+};
+
+struct dns_centry {
+    char *key;               /* lower-cased name, no trailing dot */
+    int rrtype;
+    size_t hash;
+    time_t expires;          /* CLOCK_MONOTONIC seconds */
+    dns_answer *answer;      /* owned */
+    struct dns_centry *chain; /* bucket */
+    struct dns_centry *newer, *older; /* LRU */
 };
 
 struct dns_query {
@@ -73,6 +97,7 @@ struct dns_query {
     bool done;               /* answer (or start failure) is in */
     bool abandoned;          /* waiter gave up: the callback frees */
     bool start_failed;       /* dns_start() could not start it */
+    dns_answer *cached;      /* answered from the cache (owned) */
     int ub_err;              /* error given to the callback */
     struct ub_result *result; /* owned until converted */
     dns_query_t *next, *prev; /* on dns->abandoned */
@@ -314,9 +339,198 @@ static bool dns_configure(struct ub_ctx *ctx, const dns_options *opt,
     return true;
 }
 
+/* ---- answer cache ------------------------------------------------------- */
+
+static time_t dns_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+/* Lower-cased key without the trailing dot (names are checked already). */
+static char *dns_cache_key(const char *name, size_t *hash)
+{
+    size_t n = strlen(name), h = 5381;
+    char *k;
+
+    if (n > 0 && name[n - 1] == '.')
+        n--;
+    k = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        k[i] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        h = h * 33 + (unsigned char)k[i];
+    }
+    k[n] = '\0';
+    *hash = h;
+    return k;
+}
+
+static dns_answer *dns_answer_copy(const dns_answer *a)
+{
+    dns_answer *c = xcalloc(1, sizeof(*c));
+
+    *c = *a;
+    c->rdata = NULL;
+    c->rdlen = NULL;
+    if (a->count > 0) {
+        c->rdata = xcalloc(a->count, sizeof(*c->rdata));
+        c->rdlen = xcalloc(a->count, sizeof(*c->rdlen));
+        for (size_t i = 0; i < a->count; i++) {
+            c->rdata[i] = xmalloc(a->rdlen[i] ? a->rdlen[i] : 1);
+            memcpy(c->rdata[i], a->rdata[i], a->rdlen[i]);
+            c->rdlen[i] = a->rdlen[i];
+        }
+    }
+    return c;
+}
+
+static void dns_cache_init(dns_t *dns, unsigned max)
+{
+    pthread_mutex_init(&dns->cache_mu, NULL);
+    dns->cache_max = max ? max : DNS_CACHE_DEFAULT;
+    dns->nbuckets = 64;
+    while (dns->nbuckets < dns->cache_max && dns->nbuckets < (1u << 20))
+        dns->nbuckets <<= 1;
+    dns->buckets = xcalloc(dns->nbuckets, sizeof(*dns->buckets));
+}
+
+/* Unlink e from its bucket and the LRU list and free it (cache_mu held). */
+static void dns_cache_drop(dns_t *dns, struct dns_centry *e)
+{
+    struct dns_centry **pp = &dns->buckets[e->hash & (dns->nbuckets - 1)];
+
+    while (*pp != e)
+        pp = &(*pp)->chain;
+    *pp = e->chain;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        dns->lru_head = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        dns->lru_tail = e->newer;
+    dns->cache_n--;
+    dns_answer_free(e->answer);
+    free(e->key);
+    free(e);
+}
+
+static void dns_cache_destroy(dns_t *dns)
+{
+    if (dns->buckets == NULL)
+        return;
+    while (dns->lru_head)
+        dns_cache_drop(dns, dns->lru_head);
+    free(dns->buckets);
+    dns->buckets = NULL;
+    pthread_mutex_destroy(&dns->cache_mu);
+}
+
+/* Find a live entry (cache_mu held); expired ones are dropped on the way. */
+static struct dns_centry *dns_cache_find(dns_t *dns, const char *key, size_t hash, int rrtype, time_t now)
+{
+    struct dns_centry *e = dns->buckets[hash & (dns->nbuckets - 1)];
+
+    for (; e != NULL; e = e->chain) {
+        if (e->hash != hash || e->rrtype != rrtype || strcmp(e->key, key) != 0)
+            continue;
+        if (e->expires <= now) {
+            dns_cache_drop(dns, e);
+            return NULL;
+        }
+        return e;
+    }
+    return NULL;
+}
+
+/* A copy of the cached answer for name/rrtype, or NULL. */
+static dns_answer *dns_cache_lookup(dns_t *dns, const char *name, int rrtype)
+{
+    size_t hash;
+    char *key = dns_cache_key(name, &hash);
+    dns_answer *copy = NULL;
+    struct dns_centry *e;
+
+    pthread_mutex_lock(&dns->cache_mu);
+    e = dns_cache_find(dns, key, hash, rrtype, dns_now_s());
+    if (e != NULL) {
+        dns->stats.hits++;
+        if (e->newer != NULL) { /* to the front of the LRU list */
+            e->newer->older = e->older;
+            if (e->older)
+                e->older->newer = e->newer;
+            else
+                dns->lru_tail = e->newer;
+            e->newer = NULL;
+            e->older = dns->lru_head;
+            dns->lru_head->newer = e;
+            dns->lru_head = e;
+        }
+        copy = dns_answer_copy(e->answer);
+    } else {
+        dns->stats.misses++;
+    }
+    pthread_mutex_unlock(&dns->cache_mu);
+    free(key);
+    return copy;
+}
+
+/* Keep a copy of a final answer for its TTL (nothing with TTL 0). */
+static void dns_cache_store(dns_t *dns, const char *name, int rrtype, const dns_answer *a, unsigned ttl)
+{
+    struct dns_centry *e;
+    size_t hash;
+    time_t now = dns_now_s();
+
+    if (a->status != DNS_ANSWER && a->status != DNS_NXDOMAIN && a->status != DNS_NODATA)
+        return;
+    if (ttl == 0)
+        return;
+    if (ttl > DNS_CACHE_MAX_TTL)
+        ttl = DNS_CACHE_MAX_TTL;
+    e = xcalloc(1, sizeof(*e));
+    e->key = dns_cache_key(name, &hash);
+    e->hash = hash;
+    e->rrtype = rrtype;
+    e->expires = now + (time_t)ttl;
+    e->answer = dns_answer_copy(a);
+    pthread_mutex_lock(&dns->cache_mu);
+    {
+        struct dns_centry *old = dns_cache_find(dns, e->key, hash, rrtype, now);
+        if (old != NULL) /* a parallel query got there first: keep the newer */
+            dns_cache_drop(dns, old);
+    }
+    while (dns->cache_n >= dns->cache_max && dns->lru_tail != NULL) {
+        dns_cache_drop(dns, dns->lru_tail);
+        dns->stats.evictions++;
+    }
+    e->chain = dns->buckets[hash & (dns->nbuckets - 1)];
+    dns->buckets[hash & (dns->nbuckets - 1)] = e;
+    e->older = dns->lru_head;
+    if (dns->lru_head)
+        dns->lru_head->newer = e;
+    else
+        dns->lru_tail = e;
+    dns->lru_head = e;
+    dns->cache_n++;
+    dns->stats.inserts++;
+    pthread_mutex_unlock(&dns->cache_mu);
+}
+
+void dns_cache_get_stats(dns_t *dns, dns_cache_stats *st)
+{
+    pthread_mutex_lock(&dns->cache_mu);
+    *st = dns->stats;
+    st->entries = dns->cache_n;
+    pthread_mutex_unlock(&dns->cache_mu);
+}
+
 dns_t *dns_new(const dns_options *opt, char *err, size_t errlen)
 {
-    static const dns_options defaults = { NULL, 0, NULL, NULL };
+    static const dns_options defaults = { NULL, 0, NULL, NULL, 0 };
     dns_t *dns;
     sigset_t old;
     int r;
@@ -329,6 +543,7 @@ dns_t *dns_new(const dns_options *opt, char *err, size_t errlen)
     pthread_mutex_init(&dns->mu, NULL);
     pthread_condattr_init(&dns->cattr);
     pthread_condattr_setclock(&dns->cattr, CLOCK_MONOTONIC);
+    dns_cache_init(dns, opt->cache_entries);
 
     dns->ctx = ub_ctx_create();
     if (dns->ctx == NULL) {
@@ -363,6 +578,7 @@ fail:
 static void dns_query_destroy(dns_query_t *q)
 {
     pthread_cond_destroy(&q->cond);
+    dns_answer_free(q->cached);
     ub_resolve_free(q->result);
     free(q->name);
     free(q);
@@ -392,6 +608,7 @@ void dns_free(dns_t *dns)
         close(dns->stop[0]);
     if (dns->stop[1] >= 0)
         close(dns->stop[1]);
+    dns_cache_destroy(dns);
     pthread_condattr_destroy(&dns->cattr);
     pthread_mutex_destroy(&dns->mu);
     free(dns);
@@ -457,6 +674,10 @@ dns_query_t *dns_start_timeout(dns_t *dns, const char *name, int rrtype, unsigne
         q->done = true;
         return q;
     }
+    if ((q->cached = dns_cache_lookup(dns, name, rrtype)) != NULL) {
+        q->done = true;
+        return q;
+    }
     /* libunbound starts its thread on the first query: keep signals out. */
     dns_block_signals(&old);
     r = ub_resolve_async(dns->ctx, name, rrtype, 1 /* IN */, q, dns_callback, &q->async_id);
@@ -478,6 +699,12 @@ static dns_answer *dns_convert(dns_query_t *q)
     dns_answer *a = xcalloc(1, sizeof(*a));
     struct ub_result *res = q->result;
 
+    if (q->cached != NULL) {
+        free(a);
+        a = q->cached;
+        q->cached = NULL;
+        return a;
+    }
     a->rrtype = q->rrtype;
     if (q->start_failed) {
         a->status = DNS_ERROR;
@@ -515,6 +742,8 @@ static dns_answer *dns_convert(dns_query_t *q)
             a->rdlen[i] = len;
         }
     }
+    /* libunbound's TTL: of the answer, or of the negative answer's SOA. */
+    dns_cache_store(q->dns, q->name, q->rrtype, a, res->ttl > 0 ? (unsigned)res->ttl : 0);
     return a;
 }
 

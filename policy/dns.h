@@ -46,7 +46,23 @@ typedef struct dns_options {
      * data "example. TXT \"v=spf1 -all\"". */
     const char *const *local_zones;
     const char *const *local_data;
+    /* Answer cache in front of libunbound: at most this many answers
+     * (0: DNS_CACHE_DEFAULT).  Answers, NXDOMAIN and NODATA are kept for
+     * their TTL (at most DNS_CACHE_MAX_TTL s); SERVFAIL, timeouts and errors
+     * never.  A hit is answered in the calling thread, with no handoff to
+     * the resolver threads. */
+    unsigned cache_entries;
 } dns_options;
+
+#define DNS_CACHE_DEFAULT 20000u
+#define DNS_CACHE_MAX_TTL 3600u
+
+/* Answer cache counters (for tests and metrics). */
+typedef struct dns_cache_stats {
+    unsigned long hits, misses, inserts, evictions;
+    unsigned entries;
+} dns_cache_stats;
+void dns_cache_get_stats(dns_t *dns, dns_cache_stats *st);
 
 /* Create a resolver.  On failure returns NULL and writes a reason to err. */
 dns_t *dns_new(const dns_options *opt, char *err, size_t errlen);

@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     int nconns = argc > 3 ? atoi(argv[3]) : 20;
     char up[64], err[256] = "", *text;
     size_t len = 0;
-    dns_options o = {up, 2000, NULL, NULL};
+    dns_options o = {up, 2000, NULL, NULL, 0};
     double par[MAX_CONNS], ser[MAX_CONNS];
     dns_t *dns;
     conf_t *conf;

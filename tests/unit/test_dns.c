@@ -39,12 +39,13 @@ static const char *const data[] = {
     "1.2.0.192.in-addr.arpa. PTR a.example.",
     "c1.example. CNAME c2.example.",
     "c2.example. CNAME a.example.",
+    "short.example. 1 A 192.0.2.9",
     NULL,
 };
 
 static dns_t *new_local(unsigned timeout_ms)
 {
-    dns_options o = { "127.0.0.1@1", timeout_ms, zones, data };
+    dns_options o = { "127.0.0.1@1", timeout_ms, zones, data, 0 };
     char err[256] = "";
     dns_t *d = dns_new(&o, err, sizeof(err));
     ck_assert_msg(d != NULL, "dns_new: %s", err);
@@ -296,7 +297,7 @@ START_TEST(test_timeout)
 {
     struct sink s;
     char up[64], err[256] = "";
-    dns_options o = { up, 300, NULL, NULL };
+    dns_options o = { up, 300, NULL, NULL, 0 };
     dns_t *d;
     dns_answer *a = NULL;
     double t0, el;
@@ -407,7 +408,7 @@ START_TEST(test_new_errors)
 {
     char err[256];
     const char *const bad_data[] = { "a.example. A not-an-address", NULL };
-    dns_options o = { "127.0.0.1@1", 100, zones, bad_data };
+    dns_options o = { "127.0.0.1@1", 100, zones, bad_data, 0 };
 
     err[0] = '\0';
     ck_assert_ptr_null(dns_new(&o, err, sizeof(err)));
@@ -518,6 +519,87 @@ START_TEST(test_rdata_name)
 }
 END_TEST
 
+/* The answer cache: hits are answered without libunbound, keyed without
+ * case or trailing dot; failures are never kept; TTLs and the entry bound
+ * hold. */
+START_TEST(test_cache)
+{
+    dns_options o = { "127.0.0.1@1", 2000, zones, data, 3 };
+    char err[256] = "";
+    dns_t *d = dns_new(&o, err, sizeof(err));
+    dns_answer *a = NULL;
+    dns_cache_stats st;
+
+    ck_assert_msg(d != NULL, "dns_new: %s", err);
+    ck_assert_int_eq(dns_lookup(d, "a.example", 1, &a), DNS_ANSWER);
+    dns_answer_free(a);
+    ck_assert_int_eq(dns_lookup(d, "A.Example.", 1, &a), DNS_ANSWER);
+    ck_assert_uint_eq(a->count, 2);
+    ck_assert(has_a(a, "192.0.2.1") && has_a(a, "192.0.2.2"));
+    ck_assert_int_eq(a->rrtype, 1);
+    ck_assert_uint_gt(a->ttl, 0);
+    dns_answer_free(a);
+    dns_cache_get_stats(d, &st);
+    ck_assert_uint_eq(st.hits, 1);
+    ck_assert_uint_eq(st.misses, 1);
+    ck_assert_uint_eq(st.inserts, 1);
+    ck_assert_uint_eq(st.entries, 1);
+
+    /* Another type of the same name is another entry. */
+    ck_assert_int_eq(dns_lookup(d, "a.example", 28, &a), DNS_ANSWER);
+    ck_assert_uint_eq(a->count, 1);
+    ck_assert_uint_eq(a->rdlen[0], 16);
+    dns_answer_free(a);
+    dns_cache_get_stats(d, &st);
+    ck_assert_uint_eq(st.hits, 1);
+    ck_assert_uint_eq(st.entries, 2);
+
+    /* SERVFAIL (REFUSED) is asked again every time. */
+    ck_assert_int_eq(dns_lookup(d, "x.refused.example", 16, &a), DNS_SERVFAIL);
+    dns_answer_free(a);
+    ck_assert_int_eq(dns_lookup(d, "x.refused.example", 16, &a), DNS_SERVFAIL);
+    dns_answer_free(a);
+    dns_cache_get_stats(d, &st);
+    ck_assert_uint_eq(st.hits, 1);
+    ck_assert_uint_eq(st.inserts, 2);
+
+    /* At most 3 entries: the least recently used goes. */
+    ck_assert_int_eq(dns_lookup(d, "a.example", 1, &a), DNS_ANSWER); /* hit: a/A most recent */
+    dns_answer_free(a);
+    ck_assert_int_eq(dns_lookup(d, "t.example", 16, &a), DNS_ANSWER);
+    dns_answer_free(a);
+    ck_assert_int_eq(dns_lookup(d, "mx.example", 15, &a), DNS_ANSWER); /* evicts a/AAAA */
+    dns_answer_free(a);
+    dns_cache_get_stats(d, &st);
+    ck_assert_uint_eq(st.entries, 3);
+    ck_assert_uint_eq(st.evictions, 1);
+    ck_assert_uint_eq(st.hits, 2);
+    ck_assert_int_eq(dns_lookup(d, "a.example", 1, &a), DNS_ANSWER);
+    dns_answer_free(a);
+    ck_assert_int_eq(dns_lookup(d, "a.example", 28, &a), DNS_ANSWER);
+    dns_answer_free(a);
+    dns_cache_get_stats(d, &st);
+    ck_assert_uint_eq(st.hits, 3);      /* a/A still there */
+    ck_assert_uint_eq(st.evictions, 2); /* a/AAAA was gone, asked again */
+
+    /* A 1 s TTL: gone after it. */
+    ck_assert_int_eq(dns_lookup(d, "short.example", 1, &a), DNS_ANSWER);
+    dns_answer_free(a);
+    ck_assert_int_eq(dns_lookup(d, "short.example", 1, &a), DNS_ANSWER);
+    dns_answer_free(a);
+    dns_cache_get_stats(d, &st);
+    ck_assert_uint_eq(st.hits, 4);
+    sleep(2);
+    ck_assert_int_eq(dns_lookup(d, "short.example", 1, &a), DNS_ANSWER);
+    ck_assert(has_a(a, "192.0.2.9"));
+    dns_answer_free(a);
+    dns_cache_get_stats(d, &st);
+    ck_assert_uint_eq(st.hits, 4);
+    ck_assert_uint_le(st.entries, 3);
+    dns_free(d);
+}
+END_TEST
+
 static Suite *dns_suite(void)
 {
     Suite *s = suite_create("dns");
@@ -535,6 +617,7 @@ static Suite *dns_suite(void)
     tcase_add_test(tc, test_new_errors);
     tcase_add_test(tc, test_rdata_txt);
     tcase_add_test(tc, test_rdata_name);
+    tcase_add_test(tc, test_cache);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -100,7 +100,7 @@ static void collect(const char *msg, void *arg)
 static void fx_open(fixture *fx, const char *text)
 {
     char up[64], err[256] = "";
-    dns_options o = {up, 2000, zones, data};
+    dns_options o = {up, 2000, zones, data, 0};
 
     memset(fx, 0, sizeof(*fx));
     sink_open(&fx->sk);
