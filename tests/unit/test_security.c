@@ -12,6 +12,13 @@
  *   - overlong / malformed ARC-Seal, A-R, DKIM-Signature; NUL and bare
  *     CR/LF in values; 5000 headers; a 64 KB header line: no crash, a
  *     verdict, one decision line
+ *   - libspf2's CVE classes through the SPF path (session and spfcheck,
+ *     records served by libunbound local data), each with its exact
+ *     result: macro expansion with huge label counts, transformers and
+ *     long / 8-bit local parts, macros in exp= (CVE-2021-20314,
+ *     CVE-2021-33912, CVE-2021-33913); records and terms at and past
+ *     mxguard's bounds and %{X}-style sequences for the macro compiler
+ *     (CVE-2023-42118).  The sanitizer build and valgrind run them.
  */
 #include "config.h"
 
@@ -22,7 +29,9 @@
 #include "log.h"
 #include "session.h"
 #include "snapshot.h"
+#include "spfcheck.h"
 #include "testutil.h"
+#include "xalloc.h"
 
 static const char *const zones[] = {"example. static", NULL};
 static const char *const data[] = {
@@ -254,6 +263,425 @@ START_TEST(nul_in_header_value)
 }
 END_TEST
 
+/* ---- libspf2's CVE classes through the SPF path -------------------------- */
+
+/* Local data: fixed lines plus generated ones (spf_data_build). */
+#define SPF_MAX_DATA 64
+static char *spf_data[SPF_MAX_DATA];
+static size_t spf_ndata;
+
+static const char *spf_conf_text =
+    "authserv_id = \"mx.example.net\";\n"
+    "spf = { enabled = true; helo = false; };\n";
+
+/* "NAME. TXT" with the record split into character-strings of at most 255
+ * octets (RFC 7208 3.3: they are concatenated without spaces). */
+static void spf_add_txt(const char *name, const char *rec)
+{
+    size_t len = strlen(rec), cap = strlen(name) + len + len / 255 * 4 + 32, pos;
+    char *line = xmalloc(cap);
+
+    ck_assert_uint_lt(spf_ndata, SPF_MAX_DATA - 1);
+    pos = (size_t)snprintf(line, cap, "%s. TXT", name);
+    for (size_t off = 0; off < len || off == 0; off += 255) {
+        size_t n = len - off < 255 ? len - off : 255;
+        pos += (size_t)snprintf(line + pos, cap - pos, " \"%.*s\"", (int)n, rec + off);
+        if (len == 0)
+            break;
+    }
+    spf_data[spf_ndata++] = line;
+}
+
+/* A record of exactly len octets that passes 192.0.2.1 with its first
+ * term (libspf2 ignores the mechanisms after about the 63rd: "-all" at the
+ * end of a long record gives neutral, not fail; so the match comes first):
+ * "v=spf1 -all" padded with ip4 terms
+ * (each " ip4:192.0.2.NNN/32" of 19 octets: about 108 terms for 2048
+ * octets) and one shorter filler term. */
+static char *spf_record_of(size_t len, size_t *nterms)
+{
+    char *r = xmalloc(len + 1);
+    size_t pos = (size_t)sprintf(r, "v=spf1 ip4:192.0.2.1"), n = 1;
+
+    while (len - pos - 5 >= 19 + 12) { /* room for one more, then the filler and " -all" */
+        pos += (size_t)sprintf(r + pos, " ip4:192.0.2.%03zu/32", 100 + n % 100);
+        n++;
+    }
+    /* filler: " a:" plus a name of the remaining length ending in .example */
+    {
+        size_t fill = len - pos - 5 - 3; /* octets of the name */
+        pos += (size_t)sprintf(r + pos, " a:");
+        memset(r + pos, 'f', fill - 8);
+        memcpy(r + pos + fill - 8, ".example", 8);
+        pos += fill;
+        n++;
+    }
+    pos += (size_t)sprintf(r + pos, " -all");
+    ck_assert_uint_eq(pos, len);
+    *nterms = n + 1;
+    return r;
+}
+
+/* n "ip4:" terms (the first matches 192.0.2.1) plus -all, short enough
+ * for every size bound. */
+static char *spf_record_terms(size_t n)
+{
+    char *r = xmalloc(16 + n * 20);
+    size_t pos = (size_t)sprintf(r, "v=spf1");
+
+    for (size_t i = 0; i < n; i++)
+        pos += i == 0 ? (size_t)sprintf(r + pos, " ip4:192.0.2.1")
+                      : (size_t)sprintf(r + pos, " ip4:10.%zu.%zu.1", i / 250, i % 250);
+    sprintf(r + pos, " -all");
+    return r;
+}
+
+/* "exists:" + body + ".", padded with "x" labels to exactly len octets, ending ".example". */
+static char *spf_term_of(size_t len, const char *body)
+{
+    char *t = xmalloc(len + 1);
+    size_t pos = (size_t)sprintf(t, "exists:%s.", body), run = 0;
+
+    while (pos + 8 < len) { /* labels of at most 60 "x" */
+        if (run == 60 && pos + 9 < len) {
+            t[pos++] = '.';
+            run = 0;
+        } else {
+            t[pos++] = 'x';
+            run++;
+        }
+    }
+    ck_assert_uint_eq(pos + 8, len);
+    memcpy(t + pos, ".example", 9);
+    return t;
+}
+
+static char *spf_repeat(const char *unit, size_t n, const char *sep)
+{
+    size_t cap = n * (strlen(unit) + strlen(sep)) + 1, pos = 0;
+    char *r = xmalloc(cap);
+
+    r[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        pos += (size_t)snprintf(r + pos, cap - pos, "%s%s", i ? sep : "", unit);
+    return r;
+}
+
+/* Domain of n labels "a." before suffix. */
+static char *spf_deep_domain(size_t n, const char *suffix)
+{
+    char *labels = spf_repeat("a", n, ".");
+    char *d = xasprintf("%s.%s", labels, suffix);
+    free(labels);
+    return d;
+}
+
+static void spf_add_generated(const char *name, char *rec)
+{
+    spf_add_txt(name, rec);
+    free(rec);
+}
+
+static void spf_data_build(void)
+{
+    size_t nt;
+    char *t, *u, *deep;
+
+    spf_ndata = 0;
+    /* macro expansion (CVE-2021-20314, CVE-2021-33912, CVE-2021-33913) */
+    spf_add_txt("labels.example", "v=spf1 exists:%{d1r}.%{l100r}.%{o}.x.example -all");
+    spf_add_txt("reverse.example", "v=spf1 exists:%{lr-}.%{dr}._spf.%{d} -all");
+    spf_add_txt("urlenc.example", "v=spf1 exists:%{L}.x.%{d} -all");
+    spf_add_txt("grow.example", "v=spf1 exists:%{d}.%{d}.%{d}.%{d}.%{d}.%{l}.%{l} -all");
+    spf_add_txt("digits.example", "v=spf1 exists:%{l99999999999r}.%{d0}.%{o2147483648}.x.example -all");
+    spf_add_txt("digitsok.example", "v=spf1 exists:%{l2r}.%{d9}.%{o1r}.x.example -all");
+    spf_add_txt("delims.example", "v=spf1 exists:%{l1r+-.,/_=}.%{d2r.}.x.example -all");
+    deep = spf_deep_domain(118, "deep.example"); /* 236 + 12 = 249 octets, 120 labels */
+    spf_add_txt(deep, "v=spf1 exists:%{dr}.%{d}.%{o}.%{l}.%{d127r}.x.example -all");
+    free(deep);
+    /* exp= (CVE-2021-20314: the macro compiler of explanation texts) */
+    spf_add_txt("expm.example", "v=spf1 -all exp=exp.%{d}");
+    t = spf_repeat("%{l} %{d} %{o} %{i}", 4, " "); /* 16 macros, 76 octets */
+    spf_add_txt("exp.expm.example", t);
+    free(t);
+    spf_add_txt("expmany.example", "v=spf1 -all exp=exp.%{d}");
+    t = spf_repeat("%{d}", 17, " ");                 /* 17 macros: over the bound */
+    spf_add_txt("exp.expmany.example", t);
+    free(t);
+    spf_add_txt("explong.example", "v=spf1 -all exp=exp.%{d}");
+    t = spf_repeat("%{l} is not %{d}", 16, " and ");  /* 16 macros, 335 octets with spaces as %_ */
+    spf_add_txt("exp.explong.example", t);
+    free(t);
+    spf_add_txt("exphuge.example", "v=spf1 -all exp=exp.%{d}");
+    t = spf_repeat("x", 300, " ");                    /* 599 octets > 512 */
+    spf_add_txt("exp.exphuge.example", t);
+    free(t);
+    spf_add_txt("expdom.example", "v=spf1 -all exp=%{l}.%{l}.%{d}.%{d}.%{d}.%{o}.exp.example");
+    /* records and terms at and past the bounds (CVE-2023-42118) */
+    spf_add_generated("r2048.example", spf_record_of(2048, &nt));
+    spf_add_generated("r2049.example", spf_record_of(2049, &nt));
+    /* "v=spf1" counts as a term: 1 + 126 + "-all" = 128 */
+    spf_add_generated("t128.example", spf_record_terms(126));
+    spf_add_generated("t129.example", spf_record_terms(127));
+    t = spf_term_of(255, "%{d}");
+    spf_add_generated("term255.example", xasprintf("v=spf1 %s -all", t));
+    free(t);
+    t = spf_term_of(256, "%{d}");
+    spf_add_generated("term256.example", xasprintf("v=spf1 %s -all", t));
+    free(t);
+    u = spf_repeat("%{d}", 16, ".");
+    spf_add_generated("pct16.example", xasprintf("v=spf1 exists:%s.x.example -all", u));
+    free(u);
+    u = spf_repeat("%{d}", 17, ".");
+    spf_add_generated("pct17.example", xasprintf("v=spf1 exists:%s.x.example -all", u));
+    free(u);
+    u = spf_repeat("%%", 17, "");
+    spf_add_generated("pctpct17.example", xasprintf("v=spf1 exists:x%s.example -all", u));
+    free(u);
+    t = spf_repeat("exists:%{d}.%{d}.x.example", 17, " "); /* 34 macros, 17 terms */
+    spf_add_generated("pct34.example", xasprintf("v=spf1 %s -all", t));
+    free(t);
+    u = spf_repeat("%{X}", 16, "");
+    spf_add_generated("bigx.example", xasprintf("v=spf1 exists:%s.example -all", u));
+    free(u);
+    u = spf_repeat("%{d}", 16, "");                    /* 16 macros in a 255-octet term */
+    t = spf_term_of(255, u);
+    spf_add_generated("edge.example", xasprintf("v=spf1 %s -all", t));
+    free(t);
+    free(u);
+    spf_add_txt("open.example", "v=spf1 exists:%{d -all");
+    spf_add_txt("empty.example", "v=spf1 exists:%{}.example -all");
+    spf_add_txt("tail.example", "v=spf1 exists:x.example% -all");
+    spf_add_txt("pctexp.example", "v=spf1 -all exp=%{X}%{X}%{X}.example");
+    spf_data[spf_ndata] = NULL;
+}
+
+static void spf_setup(void)
+{
+    static const char *const z[] = {"example. static", NULL};
+    dns_options opt = {.timeout_ms = 2000, .local_zones = z};
+    char err[256];
+    conf_t *c = conf_load_string(spf_conf_text, "spf.conf", NULL, NULL);
+    snapshot_t *s;
+
+    spf_data_build();
+    opt.local_data = (const char *const *)spf_data;
+    ck_assert_ptr_nonnull(c);
+    s = snapshot_from_conf(c, &opt, err, sizeof(err));
+    ck_assert_msg(s != NULL, "snapshot: %s", err);
+    snapshot_install(s);
+    tu_log_start();
+}
+
+static void spf_teardown(void)
+{
+    tu_log_stop();
+    snapshot_shutdown();
+    for (size_t i = 0; i < spf_ndata; i++)
+        free(spf_data[i]);
+    spf_ndata = 0;
+}
+
+/* MAIL FROM from 192.0.2.1 through spfcheck (the explanation is returned
+ * in out) and through a whole session (the decision line): both must give
+ * want.  The caller clears out. */
+static void spf_case(const char *sender, const char *want, spfcheck_output *out)
+{
+    snapshot_t *snap = snapshot_acquire();
+    spfcheck_input in = {.client_ip = "192.0.2.1", .helo = "client.example", .mail_from = sender,
+                         .receiver = "mx.example.net"};
+    session_t *s;
+    session_edits ed;
+    char *mf = xasprintf("<%s>", sender), *tag = xasprintf(" spf=%s ", want);
+    const char *got;
+
+    size_t before = strlen(tu_log_text());
+    int n0 = decisions();
+
+    memset(out, 0, sizeof(*out));
+    got = spfcheck_result_name(spfcheck_mailfrom(snap->dns, &in, out));
+    ck_assert_msg(strcmp(got, want) == 0, "%.60s: spf=%s (%s), want %s", sender, got,
+                  out->reason ? out->reason : "-", want);
+    snapshot_release(snap);
+
+    s = session_new();
+    ck_assert_int_eq(session_connect(s, "client.example", "192.0.2.1").status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_helo(s, "client.example").status, SESSION_CONTINUE);
+    (void)session_mail(s, mf, NULL);
+    if (session_rcpt(s, "<bob@example.net>").status == SESSION_CONTINUE) {
+        session_header(s, "From", "a@example.net");
+        session_eoh(s);
+        (void)session_eom(s, &ed, NULL, NULL);
+    }
+    ck_assert_int_eq(decisions(), n0 + 1);
+    ck_assert_msg(strstr(tu_log_text() + before, tag) != NULL, "want%s: %s", tag, tu_log_text() + before);
+    session_free(s);
+    free(mf);
+    free(tag);
+}
+
+static void spf_expect(const char *sender, const char *want)
+{
+    spfcheck_output out;
+
+    spf_case(sender, want, &out);
+    spfcheck_output_clear(&out);
+}
+
+/* CVE-2021-20314 / CVE-2021-33913 classes: transformers (reverse, digits,
+ * delimiters) over long local parts and many labels. */
+START_TEST(spf_macro_transformers_many_labels)
+{
+    char *lp = spf_repeat("p", 64, ".");                  /* 127 octets, 64 labels */
+    char *rev = spf_repeat("a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t-u-v-w-x-y-z", 2, "-"); /* 103 */
+    char *deep = spf_deep_domain(118, "deep.example");
+    char *s;
+
+    s = xasprintf("%s@labels.example", lp);
+    spf_expect(s, "fail");
+    free(s);
+    s = xasprintf("%s@reverse.example", rev);
+    spf_expect(s, "fail");
+    free(s);
+    s = xasprintf("%s@%s", lp, deep);                     /* 120-label domain, expansions past 253 */
+    spf_expect(s, "fail");
+    free(s);
+    spf_expect("x.y.z@digits.example", "permerror"); /* %{d0}: RFC 7208 7.1, nonzero */
+    spf_expect("x.y.z@digitsok.example", "fail");
+    /* every RFC 7208 delimiter at once: libspf2's compiler refuses part of
+     * them ("Invalid delimiter character"), which is permerror */
+    spf_expect("a+b-c.d,e/f_g=h@delims.example", "permerror");
+    free(lp);
+    free(rev);
+    free(deep);
+}
+END_TEST
+
+/* The expansion grows a name far past 253 octets (5 x %{d}, 2 x a
+ * 128-octet %{l}): no overflow, the RFC 7208 7.3 left-truncation or a
+ * void lookup, then -all. */
+START_TEST(spf_macro_expansion_grows_past_limits)
+{
+    char *lp = spf_repeat("q", 128, "");
+    char *s = xasprintf("%s@grow.example", lp);
+
+    spf_expect(s, "fail");
+    free(s);
+    free(lp);
+}
+END_TEST
+
+/* Local parts: 128 octets is the bound (expanded), 129 is permerror before
+ * libspf2; 8-bit octets for %{L} (CVE-2021-33912's sprintf of a signed
+ * char) never reach libspf2's URL encoder. */
+START_TEST(spf_macro_local_part_bounds)
+{
+    char *lp = spf_repeat("l", 128, ""), *s;
+
+    s = xasprintf("%s@labels.example", lp);
+    spf_expect(s, "fail");
+    free(s);
+    s = xasprintf("%sl@labels.example", lp);
+    spf_expect(s, "permerror");
+    free(s);
+    spf_expect("\x80\xff\xc3\xa9t\xe9@urlenc.example", "fail");
+    spf_expect("%%41%x@urlenc.example", "fail");
+    free(lp);
+}
+END_TEST
+
+/* exp= (CVE-2021-20314: libspf2's explanation compiler): within the bounds
+ * the explanation is expanded and cut to 200 printable octets; more macros,
+ * more octets (also once spaces are %_) or a non-text give the default
+ * explanation; the result stays fail. */
+START_TEST(spf_exp_macro_bounds)
+{
+    char *lp = spf_repeat("e", 128, ""), *s;
+    spfcheck_output out;
+
+    s = xasprintf("%s@expm.example", lp);
+    spf_case(s, "fail", &out);
+    ck_assert_ptr_nonnull(out.explanation);
+    ck_assert_uint_le(strlen(out.explanation), 200);
+    ck_assert_msg(strncmp(out.explanation, lp, 20) == 0, "expanded %%{l}: %s", out.explanation);
+    spfcheck_output_clear(&out);
+    free(s);
+    s = xasprintf("%s@expmany.example", lp);
+    spf_case(s, "fail", &out);
+    ck_assert_ptr_nonnull(out.explanation);
+    ck_assert_msg(strstr(out.explanation, "does not designate") != NULL, "default: %s", out.explanation);
+    spfcheck_output_clear(&out);
+    free(s);
+    spf_case("u@explong.example", "fail", &out);
+    ck_assert_ptr_nonnull(out.explanation);
+    ck_assert_msg(strstr(out.explanation, "does not designate") != NULL, "default: %s", out.explanation);
+    spfcheck_output_clear(&out);
+    spf_case("u@exphuge.example", "fail", &out);
+    ck_assert_ptr_nonnull(out.explanation);
+    ck_assert_msg(strstr(out.explanation, "does not designate") != NULL, "default: %s", out.explanation);
+    spfcheck_output_clear(&out);
+    s = xasprintf("%s@expdom.example", lp);   /* the exp= name expands past 253 octets */
+    spf_case(s, "fail", &out);
+    ck_assert_ptr_nonnull(out.explanation);
+    spfcheck_output_clear(&out);
+    free(s);
+    spf_case("u@pctexp.example", "permerror", &out);
+    spfcheck_output_clear(&out);
+    free(lp);
+}
+END_TEST
+
+/* Record size: 2048 octets is evaluated (its first term passes the
+ * client), 2049 is permerror before
+ * libspf2's compiler. */
+START_TEST(spf_huge_record_2048_octets)
+{
+    spf_expect("u@r2048.example", "pass");
+    spf_expect("u@r2049.example", "permerror");
+}
+END_TEST
+
+/* Term count: 128 terms evaluated, 129 permerror. */
+START_TEST(spf_huge_record_129_terms)
+{
+    spf_expect("u@t128.example", "pass");
+    spf_expect("u@t129.example", "permerror");
+}
+END_TEST
+
+/* Term size: a 255-octet term is evaluated, 256 is permerror. */
+START_TEST(spf_huge_record_256_octet_term)
+{
+    spf_expect("u@term255.example", "fail");
+    spf_expect("u@term256.example", "permerror");
+}
+END_TEST
+
+/* '%' count: 16 macros in a term pass, 17 (also 17 "%%") in a term or 33+
+ * in a record are permerror; 16 macros in a 255-octet term (the
+ * compile-buffer edge of CVE-2023-42118) are evaluated. */
+START_TEST(spf_many_percent_in_one_term)
+{
+    spf_expect("u@pct16.example", "fail");
+    spf_expect("u@pct17.example", "permerror");
+    spf_expect("u@pctpct17.example", "permerror");
+    spf_expect("u@pct34.example", "permerror");
+    spf_expect("u@edge.example", "fail");
+}
+END_TEST
+
+/* CVE-2023-42118 shapes for SPF_c_parse_var: %{X} runs, an unterminated
+ * %{, an empty %{}, a lone % at the end of a term: permerror (RFC 7208
+ * 7.1 syntax), never handed to the compiler. */
+START_TEST(spf_c_parse_var_shapes)
+{
+    spf_expect("u@bigx.example", "permerror");
+    spf_expect("u@open.example", "permerror");
+    spf_expect("u@empty.example", "permerror");
+    spf_expect("u@tail.example", "permerror");
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("security");
@@ -270,6 +698,20 @@ int main(void)
     tcase_add_test(tc, from_without_domain);
     tcase_add_test(tc, garbage_headers_give_a_verdict);
     tcase_add_test(tc, nul_in_header_value);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("spf-cve-classes");
+    tcase_add_checked_fixture(tc, spf_setup, spf_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, spf_macro_transformers_many_labels);
+    tcase_add_test(tc, spf_macro_expansion_grows_past_limits);
+    tcase_add_test(tc, spf_macro_local_part_bounds);
+    tcase_add_test(tc, spf_exp_macro_bounds);
+    tcase_add_test(tc, spf_huge_record_2048_octets);
+    tcase_add_test(tc, spf_huge_record_129_terms);
+    tcase_add_test(tc, spf_huge_record_256_octet_term);
+    tcase_add_test(tc, spf_many_percent_in_one_term);
+    tcase_add_test(tc, spf_c_parse_var_shapes);
     suite_add_tcase(su, tc);
     return tu_run(su);
 }
