@@ -24,9 +24,18 @@
  * SECURITY: headers, body and key records are hostile input: libopendkim
  * parses them; key records are length-checked before they reach it; every
  * string taken from a signature is handed on only as data to be quoted.
+ * Two memory errors of libopendkim 2.11.0~beta2 (Debian 12) are kept from
+ * being reached (found by fuzz_dkim, tests/fuzz/findings/README):
+ * dkim_canon_selecthdrs() writes 8 bytes past its table of selected fields
+ * when h= names every field of the message and one name more, which a
+ * field no h= can name (DK_SENTINEL) makes impossible; dkim_qp_decode()
+ * reads past an i= value that ends in "=" or "=X" and leaves an i= of more
+ * than 256 octets unterminated on the stack, so such signature fields are
+ * never handed to it (neutral, "malformed i= tag").
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +55,11 @@
 #define DK_B_PREFIX 8    /* characters of b= reported (RFC 6008) */
 #define DK_TXT_MAX 4096  /* longest key record handed to libopendkim */
 #define DK_HEADER "DKIM-Signature"
+#define DK_I_MAX 255     /* longest i= handed to libopendkim (its limit: 256) */
+/* A field that no signature can select: libopendkim removes all white
+ * space from h= before it splits it, so no h= entry ever equals a name
+ * with a space inside.  Not selected, it takes no part in any hash. */
+#define DK_SENTINEL "X-Mxguard Unselectable:"
 
 /* ---- result names ------------------------------------------------------ */
 
@@ -112,8 +126,9 @@ struct dkimcheck_lib {
 };
 
 /* One key query of a message, shared by signatures with the same name. */
-/* Signatures beyond max_signatures listed in the results (and so in the
- * A-R header); the rest are only counted. */
+/* Signature fields not handed to libopendkim (beyond max_signatures or
+ * refused) listed in the results (and so in the A-R header); the rest are
+ * only counted. */
 #define DK_EXTRA_MAX 10
 
 typedef struct dk_key {
@@ -126,6 +141,15 @@ typedef struct dk_key {
     dns_answer *a;
 } dk_key;
 
+/* A DKIM-Signature field not handed to libopendkim: beyond max_signatures
+ * (policy) or refused (neutral); d= and s= from a bounded tag scan. */
+typedef struct dk_extra {
+    char *d;
+    char *s;
+    dkimcheck_result result;
+    const char *reason;  /* static */
+} dk_extra;
+
 struct dkimcheck {
     dkimcheck_lib *lib;
     DKIM *dkim;          /* NULL when libopendkim refused the message */
@@ -134,8 +158,7 @@ struct dkimcheck {
     bool eoh_failed;     /* libopendkim could not use the headers */
     bool done;
     size_t nsighdrs;     /* DKIM-Signature fields seen */
-    char **extra_d;      /* d= and s= of the fields beyond max_signatures */
-    char **extra_s;
+    dk_extra *extra;     /* fields not handed to libopendkim, listed */
     size_t nextra;
     dk_key *keys;
     size_t nkeys;
@@ -355,6 +378,88 @@ static char *dk_field(const char *name, const char *value)
     return f;
 }
 
+/* Is name DKIM-Signature as libopendkim sees it (white space before the
+ * colon removed)? */
+static bool dk_is_sig_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    while (n > 0 && isspace((unsigned char)name[n - 1]))
+        n--;
+    return n == sizeof(DK_HEADER) - 1 && strncasecmp(name, DK_HEADER, n) == 0;
+}
+
+/* Is [p, e) the tag name "i", white space removed (as libopendkim does)? */
+static bool dk_is_i_name(const char *p, const char *e)
+{
+    size_t n = 0;
+
+    for (; p < e; p++) {
+        if (isspace((unsigned char)*p))
+            continue;
+        if (*p != 'i' || ++n > 1)
+            return false;
+    }
+    return n == 1;
+}
+
+/* Can libopendkim's dkim_qp_decode() take every i= of this signature?
+ * With white space removed (as libopendkim does first), each "=" must be
+ * followed by two hex digits (RFC 6376 dkim-quoted-printable) and the
+ * value must be at most DK_I_MAX octets.  The scan covers the whole value,
+ * so it is at least as strict as libopendkim's own tag parser. */
+static bool dk_i_ok(const char *v)
+{
+    const char *p = v, *vend = v + strlen(v);
+
+    while (p < vend) { /* one tag per round; p advances every round */
+        const char *end = memchr(p, ';', (size_t)(vend - p)), *eq;
+        if (end == NULL)
+            end = vend;
+        eq = memchr(p, '=', (size_t)(end - p));
+        if (eq != NULL && dk_is_i_name(p, eq)) {
+            size_t n = 0;
+            for (const char *q = eq + 1; q < end; q++) {
+                if (isspace((unsigned char)*q))
+                    continue;
+                if (++n > DK_I_MAX)
+                    return false;
+                if (*q == '=') {
+                    const char *h = q + 1;
+                    int hex = 0;
+                    for (; h < end && hex < 2; h++) {
+                        if (isspace((unsigned char)*h))
+                            continue;
+                        if (!isxdigit((unsigned char)*h))
+                            return false;
+                        hex++;
+                    }
+                    if (hex < 2)
+                        return false;
+                }
+            }
+        }
+        p = end + 1;
+    }
+    return true;
+}
+
+/* List a signature field that libopendkim does not see (at most
+ * DK_EXTRA_MAX; the rest are only counted). */
+static void dk_extra_add(dkimcheck_t *d, const char *value, dkimcheck_result r, const char *reason)
+{
+    dk_extra *x;
+
+    if (d->nextra >= DK_EXTRA_MAX)
+        return;
+    d->extra = xreallocarray(d->extra, d->nextra + 1, sizeof(dk_extra));
+    x = &d->extra[d->nextra++];
+    x->d = dk_tag(value, 'd');
+    x->s = dk_tag(value, 's');
+    x->result = r;
+    x->reason = reason;
+}
+
 void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
 {
     char *field;
@@ -364,17 +469,19 @@ void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
         return;
     if (value == NULL)
         value = "";
-    if (strcasecmp(name, DK_HEADER) == 0 && d->nsighdrs++ >= d->lib->max_signatures) {
-        /* Not verified: reported as policy (bounded work per message);
-         * only the first DK_EXTRA_MAX are listed (bounded output). */
-        if (d->nextra >= DK_EXTRA_MAX)
+    if (dk_is_sig_name(name)) {
+        if (d->nsighdrs++ >= d->lib->max_signatures) {
+            /* Not verified: policy (bounded work per message). */
+            dk_extra_add(d, value, DKIMCHECK_POLICY, "beyond max_signatures");
             return;
-        d->extra_d = xreallocarray(d->extra_d, d->nextra + 1, sizeof(char *));
-        d->extra_s = xreallocarray(d->extra_s, d->nextra + 1, sizeof(char *));
-        d->extra_d[d->nextra] = dk_tag(value, 'd');
-        d->extra_s[d->nextra] = dk_tag(value, 's');
-        d->nextra++;
-        return;
+        }
+        if (!dk_i_ok(value)) {
+            /* A syntax error of the signature (RFC 8601 neutral) that
+             * libopendkim would read out of bounds on: never handed on. */
+            log_info("dkim: %s: signature with a malformed i= tag not verified", d->id);
+            dk_extra_add(d, value, DKIMCHECK_NEUTRAL, "malformed i= tag");
+            return;
+        }
     }
     field = dk_field(name, value);
     st = dkim_header(d->dkim, (u_char *)field, strlen(field));
@@ -385,10 +492,18 @@ void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
 
 void dkimcheck_eoh(dkimcheck_t *d)
 {
+    char sentinel[] = DK_SENTINEL;
     DKIM_STAT st;
 
     if (d->dkim == NULL || d->done)
         return;
+    /* Without it h= could select every field (see the top of the file). */
+    st = dkim_header(d->dkim, (u_char *)sentinel, strlen(sentinel));
+    if (st != DKIM_STAT_OK) {
+        log_error("dkim: %s: libopendkim refused the sentinel field: %s", d->id, dkim_getresultstr(st));
+        d->eoh_failed = true;
+        return;
+    }
     st = dkim_eoh(d->dkim);
     if (st == DKIM_STAT_NOSIG) {
         d->nosig = true;
@@ -597,11 +712,11 @@ dkimcheck_result dkimcheck_eom(dkimcheck_t *d, dkimcheck_sig **sigsp, size_t *ns
     for (int i = 0; i < nlist; i++)
         dk_sig_result(d, list[i], &sigs[n++]);
     for (size_t i = 0; i < d->nextra && n < total; i++, n++) {
-        sigs[n].result = DKIMCHECK_POLICY;
-        sigs[n].reason = "beyond max_signatures";
-        sigs[n].domain = d->extra_d[i];
-        sigs[n].selector = d->extra_s[i];
-        d->extra_d[i] = d->extra_s[i] = NULL;
+        sigs[n].result = d->extra[i].result;
+        sigs[n].reason = d->extra[i].reason;
+        sigs[n].domain = d->extra[i].d;
+        sigs[n].selector = d->extra[i].s;
+        d->extra[i].d = d->extra[i].s = NULL;
         if (sigs[n].domain)
             sigs[n].identity = xasprintf("@%s", sigs[n].domain);
     }
@@ -609,9 +724,13 @@ dkimcheck_result dkimcheck_eom(dkimcheck_t *d, dkimcheck_sig **sigsp, size_t *ns
         sigs[n].result = DKIMCHECK_NEUTRAL;
         sigs[n].reason = "message not verifiable";
     }
-    if (d->nsighdrs > d->lib->max_signatures)
+    if (d->nsighdrs > d->lib->max_signatures) {
+        size_t listed = 0;
+        for (size_t i = 0; i < d->nextra; i++)
+            listed += d->extra[i].result == DKIMCHECK_POLICY;
         log_warn("dkim: %s: %zu signatures beyond max_signatures %u not verified (%zu listed)", d->id,
-                 d->nsighdrs - d->lib->max_signatures, d->lib->max_signatures, d->nextra);
+                 d->nsighdrs - d->lib->max_signatures, d->lib->max_signatures, listed);
+    }
     /* Every started query is waited for (dns_t requires it). */
     for (size_t i = 0; i < d->nkeys; i++)
         dk_key_wait(&d->keys[i]);
@@ -633,11 +752,10 @@ void dkimcheck_free(dkimcheck_t *d)
     }
     free(d->keys);
     for (size_t i = 0; i < d->nextra; i++) {
-        free(d->extra_d[i]);
-        free(d->extra_s[i]);
+        free(d->extra[i].d);
+        free(d->extra[i].s);
     }
-    free(d->extra_d);
-    free(d->extra_s);
+    free(d->extra);
     if (d->dkim)
         dkim_free(d->dkim);
     free(d->id);

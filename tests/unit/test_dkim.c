@@ -665,6 +665,122 @@ START_TEST(test_large_body_bounded_memory)
 }
 END_TEST
 
+/* Issue 6 (fuzz_dkim, tests/fuzz/findings/README): an h= that names every
+ * field of the message and one name more made libopendkim 2.11.0's
+ * dkim_canon_selecthdrs() write 8 zero bytes past its table (heap
+ * corruption).  The minimized trigger (tests/fuzz/corpus/dkim/
+ * h-selects-every-field) and a signed message with such a hostile second
+ * signature, with 0..7 padding fields, many times (without the fix: glibc
+ * aborts, or valgrind reports the invalid write).  The good signature
+ * still passes and the hostile one gets libopendkim's own verdict. */
+START_TEST(test_h_selects_every_field)
+{
+    char err[256], h[512], pad[16];
+    dkimcheck_lib *lib = dkimcheck_lib_new(dns, NULL, err, sizeof(err));
+    msg *m = msg_read("data/dkim/pass-relaxed.eml", false);
+
+    ck_assert_msg(lib != NULL, "%s", err);
+    for (int round = 0; round < 200; round++) {
+        /* the fuzzer's minimized input: one field, h= selects it and more */
+        dkimcheck_t *v = dkimcheck_new(lib, "H1");
+        dkimcheck_header(v, "DKIM-Signature",
+                         "v=1; a=rsa-sha256;d=m;s=l;h=from:dkim-signature:x;bh=A;b=-");
+        dkimcheck_eoh(v);
+        dkimcheck_body(v, (const unsigned char *)"\r\n", 2);
+        dkimcheck_sigs_free(sigs, nsigs);
+        dkimcheck_eom(v, &sigs, &nsigs);
+        ck_assert_uint_eq(nsigs, 1);
+        ck_assert_int_ne(sigs[0].result, DKIMCHECK_PASS);
+        dkimcheck_free(v);
+    }
+    for (int npad = 0; npad < 8; npad++) {
+        /* hostile: every field of the message (the good signature, its own
+         * field, the five signed ones, the padding) and one name more */
+        snprintf(h, sizeof(h), " v=1; a=rsa-sha256; d=other.example; s=sel2048; bh=AAAA; b=AAAA;"
+                               " h=dkim-signature:dkim-signature:from:to:subject:date:message-id");
+        for (int p = 0; p < npad; p++)
+            strncat(h, ":x-pad", sizeof(h) - strlen(h) - 1);
+        strncat(h, ":x-not-there", sizeof(h) - strlen(h) - 1);
+        for (int round = 0; round < 25; round++) {
+            dkimcheck_t *v = dkimcheck_new(lib, "H2");
+            dkimcheck_header(v, "DKIM-Signature", h);
+            for (size_t i = 0; i < m->n; i++)
+                dkimcheck_header(v, m->names[i], m->values[i]);
+            for (int p = 0; p < npad; p++) {
+                snprintf(pad, sizeof(pad), " %d", p);
+                dkimcheck_header(v, "X-Pad", pad);
+            }
+            dkimcheck_eoh(v);
+            dkimcheck_body(v, (const unsigned char *)m->body, m->bodylen);
+            dkimcheck_sigs_free(sigs, nsigs);
+            ck_result(dkimcheck_eom(v, &sigs, &nsigs), DKIMCHECK_PASS);
+            ck_assert_uint_eq(nsigs, 2);
+            ck_result(sig_of("signer.example")->result, DKIMCHECK_PASS);
+            ck_result(sig_of("other.example")->result, DKIMCHECK_FAIL);
+            dkimcheck_free(v);
+        }
+    }
+    dkimcheck_lib_free(lib);
+    msg_free(m);
+}
+END_TEST
+
+/* Issue 6: libopendkim's dkim_qp_decode() reads past an i= that ends in
+ * "=" or "=X", and leaves an i= of more than 256 octets unterminated on
+ * the stack.  Such a signature is never handed to libopendkim: neutral
+ * (a syntax error, RFC 8601 2.7.1), with its d= and s= reported; a valid
+ * quoted-printable i= is verified as before. */
+START_TEST(test_malformed_i_tag)
+{
+    static const char *const bad[] = {
+        "v=1;d=a.example;s=s;i==",                       /* the fuzzer's, minimized */
+        " v=1; a=rsa-sha256; d=a.example; s=s; h=from; bh=AAAA; b=AAAA; i=@a.example=",
+        " v=1; a=rsa-sha256; d=a.example; s=s; h=from; bh=AAAA; b=AAAA; i=@a.example=4",
+        " v=1; a=rsa-sha256; d=a.example; s=s; h=from; i = @a.exa mple= 4 ; bh=AAAA; b=AAAA",
+        " v=1; a=rsa-sha256; d=a.example; s=s; h=from; bh=AAAA; b=AAAA; i=@a.example=G0",
+    };
+    char err[256], longi[400];
+    dkimcheck_lib *lib = dkimcheck_lib_new(dns, NULL, err, sizeof(err));
+
+    ck_assert_msg(lib != NULL, "%s", err);
+    for (size_t c = 0; c <= sizeof(bad) / sizeof(bad[0]); c++) {
+        dkimcheck_t *v = dkimcheck_new(lib, "I");
+        const char *val = c < sizeof(bad) / sizeof(bad[0]) ? bad[c] : longi;
+        if (c == sizeof(bad) / sizeof(bad[0])) { /* an i= of 302 octets */
+            memset(longi, 'a', sizeof(longi));
+            memcpy(longi, "v=1; d=a.example; s=s; i=@", 26);
+            memcpy(longi + 26 + 300, ".", 2);
+        }
+        /* white space before the colon: still a signature to libopendkim */
+        dkimcheck_header(v, c == 1 ? "DKIM-Signature " : "DKIM-Signature", val);
+        dkimcheck_header(v, "From", " a@a.example");
+        dkimcheck_eoh(v);
+        dkimcheck_body(v, (const unsigned char *)"\r\n", 2);
+        dkimcheck_sigs_free(sigs, nsigs);
+        ck_result(dkimcheck_eom(v, &sigs, &nsigs), DKIMCHECK_NEUTRAL);
+        ck_assert_uint_eq(nsigs, 1);
+        ck_assert_str_eq(sigs[0].reason, "malformed i= tag");
+        ck_assert_str_eq(sigs[0].domain, "a.example");
+        ck_assert_str_eq(sigs[0].selector, "s");
+        dkimcheck_free(v);
+    }
+    /* a valid quoted-printable i= is verified: a fail (b= is no signature) */
+    {
+        dkimcheck_t *v = dkimcheck_new(lib, "I2");
+        dkimcheck_header(v, "DKIM-Signature", " v=1; a=rsa-sha256; d=other.example; s=sel2048; h=from;"
+                                              " bh=AAAA; b=AAAA; i=a=2Eb@other.example");
+        dkimcheck_header(v, "From", " a@other.example");
+        dkimcheck_eoh(v);
+        dkimcheck_body(v, (const unsigned char *)"\r\n", 2);
+        dkimcheck_sigs_free(sigs, nsigs);
+        ck_result(dkimcheck_eom(v, &sigs, &nsigs), DKIMCHECK_FAIL);
+        ck_assert_str_eq(sigs[0].identity, "a=2Eb@other.example");
+        dkimcheck_free(v);
+    }
+    dkimcheck_lib_free(lib);
+}
+END_TEST
+
 START_TEST(test_aggregate_and_names)
 {
     dkimcheck_sig s[3];
@@ -722,6 +838,8 @@ int main(void)
     tcase_add_test(tc, test_bad_selector_is_permerror);
     tcase_add_test(tc, test_abandoned_message);
     tcase_add_test(tc, test_large_body_bounded_memory);
+    tcase_add_test(tc, test_h_selects_every_field);
+    tcase_add_test(tc, test_malformed_i_tag);
     tcase_add_test(tc, test_aggregate_and_names);
     suite_add_tcase(s, tc);
     return tu_run(s);
