@@ -31,6 +31,8 @@ if [ -n "$missing" ]; then
         $SUDO chmod 0755 /usr/sbin/policy-rc.d
         made_policy=1
     fi
+    # opendmarc's package offers a MySQL history database: not wanted.
+    echo "opendmarc opendmarc/dbconfig-install boolean false" | $SUDO debconf-set-selections || true
     rc=0
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
     # shellcheck disable=SC2086 # a list of package names
