@@ -18,7 +18,9 @@
  *     long / 8-bit local parts, macros in exp= (CVE-2021-20314,
  *     CVE-2021-33912, CVE-2021-33913); records and terms at and past
  *     mxguard's bounds and %{X}-style sequences for the macro compiler
- *     (CVE-2023-42118).  The sanitizer build and valgrind run them.
+ *     (CVE-2023-42118); records at and one past libspf2's 511 octets of
+ *     compiled mechanisms (it drops the rest silently: now permerror).
+ *     The sanitizer build and valgrind run them.
  */
 #include "config.h"
 
@@ -292,47 +294,65 @@ static void spf_add_txt(const char *name, const char *rec)
     spf_data[spf_ndata++] = line;
 }
 
-/* A record of exactly len octets that passes 192.0.2.1 with its first
- * term (libspf2 ignores the mechanisms after about the 63rd: "-all" at the
- * end of a long record gives neutral, not fail; so the match comes first):
- * "v=spf1 -all" padded with ip4 terms
- * (each " ip4:192.0.2.NNN/32" of 19 octets: about 108 terms for 2048
- * octets) and one shorter filler term. */
+/* A record of exactly len octets that libspf2 compiles whole and that
+ * fails 192.0.2.1 with its last term: "v=spf1", 20 ip4 terms that do not
+ * match (160 octets of compiled mechanisms, well under libspf2's 511),
+ * unknown modifiers " pad=xxx..." of at most 200 octets (RFC 7208 6:
+ * ignored, so not compiled) and " -all". */
 static char *spf_record_of(size_t len, size_t *nterms)
 {
     char *r = xmalloc(len + 1);
-    size_t pos = (size_t)sprintf(r, "v=spf1 ip4:192.0.2.1"), n = 1;
+    size_t pos = (size_t)sprintf(r, "v=spf1"), n = 1, rest, pads;
 
-    while (len - pos - 5 >= 19 + 12) { /* room for one more, then the filler and " -all" */
-        pos += (size_t)sprintf(r + pos, " ip4:192.0.2.%03zu/32", 100 + n % 100);
-        n++;
-    }
-    /* filler: " a:" plus a name of the remaining length ending in .example */
-    {
-        size_t fill = len - pos - 5 - 3; /* octets of the name */
-        pos += (size_t)sprintf(r + pos, " a:");
-        memset(r + pos, 'f', fill - 8);
-        memcpy(r + pos + fill - 8, ".example", 8);
-        pos += fill;
-        n++;
+    for (size_t i = 0; i < 20; i++, n++)
+        pos += (size_t)sprintf(r + pos, " ip4:10.0.0.%zu", 110 + i); /* 15 octets */
+    rest = len - pos - 5;
+    pads = (rest + 199) / 200;
+    for (size_t i = 0; i < pads; i++, n++) {
+        size_t k = rest / pads + (i < rest % pads ? 1 : 0); /* octets of this term */
+        pos += (size_t)sprintf(r + pos, " pad=");
+        memset(r + pos, 'x', k - 5);
+        pos += k - 5;
     }
     pos += (size_t)sprintf(r + pos, " -all");
+    r[pos] = '\0';
     ck_assert_uint_eq(pos, len);
     *nterms = n + 1;
     return r;
 }
 
-/* n "ip4:" terms (the first matches 192.0.2.1) plus -all, short enough
- * for every size bound. */
+/* "v=spf1", n terms (40 ip4 that do not match 192.0.2.1, then unknown
+ * modifiers "pad=N"), "-all": within every bound of mxguard and libspf2. */
 static char *spf_record_terms(size_t n)
 {
     char *r = xmalloc(16 + n * 20);
     size_t pos = (size_t)sprintf(r, "v=spf1");
 
     for (size_t i = 0; i < n; i++)
-        pos += i == 0 ? (size_t)sprintf(r + pos, " ip4:192.0.2.1")
-                      : (size_t)sprintf(r + pos, " ip4:10.%zu.%zu.1", i / 250, i % 250);
+        pos += i < 40 ? (size_t)sprintf(r + pos, " ip4:10.0.%zu.1", i)
+                      : (size_t)sprintf(r + pos, " pad=%zu", i);
     sprintf(r + pos, " -all");
+    return r;
+}
+
+/* "v=spf1" head, n terms of one kind, tail: for libspf2's limit of 511
+ * octets of compiled mechanisms.  Kinds: '4' ip4 (8 octets compiled),
+ * '6' ip6 (20), 'i' include:inc.example (20); none matches 192.0.2.1. */
+static char *spf_record_n(const char *head, char kind, size_t n, const char *tail)
+{
+    size_t cap = strlen(head) + strlen(tail) + n * 32 + 16;
+    char *r = xmalloc(cap);
+    size_t pos = (size_t)snprintf(r, cap, "v=spf1%s", head);
+
+    for (size_t i = 0; i < n; i++) {
+        if (kind == '4')
+            pos += (size_t)snprintf(r + pos, cap - pos, " ip4:10.%zu.%zu.1", i / 250, i % 250);
+        else if (kind == '6')
+            pos += (size_t)snprintf(r + pos, cap - pos, " ip6:2001:db8:%zx::1", i);
+        else
+            pos += (size_t)snprintf(r + pos, cap - pos, " include:inc.example");
+    }
+    snprintf(r + pos, cap - pos, "%s", tail);
     return r;
 }
 
@@ -423,6 +443,19 @@ static void spf_data_build(void)
     /* "v=spf1" counts as a term: 1 + 126 + "-all" = 128 */
     spf_add_generated("t128.example", spf_record_terms(126));
     spf_add_generated("t129.example", spf_record_terms(127));
+    /* libspf2's 511 octets of compiled mechanisms (N passes, N+1 permerror) */
+    spf_add_generated("ip4-63.example", spf_record_n("", '4', 63, " -all"));
+    spf_add_generated("ip4-64.example", spf_record_n("", '4', 64, " -all"));
+    spf_add_generated("ip6-25.example", spf_record_n("", '6', 25, " -all"));
+    spf_add_generated("ip6-26.example", spf_record_n("", '6', 26, " -all"));
+    spf_add_generated("inc-24.example", spf_record_n(" ip4:192.0.2.1", 'i', 24, " -all"));
+    spf_add_generated("inc-25.example", spf_record_n(" ip4:192.0.2.1", 'i', 25, " -all"));
+    spf_add_generated("red-63.example", spf_record_n("", '4', 63, " redirect=red.example"));
+    spf_add_generated("red-64.example", spf_record_n("", '4', 64, " redirect=red.example"));
+    spf_add_generated("zero-62.example", spf_record_n("", '4', 62, " -ip4:0.0.0.0/0"));
+    spf_add_generated("zero-63.example", spf_record_n("", '4', 63, " -ip4:0.0.0.0/0"));
+    spf_add_txt("red.example", "v=spf1 -all");
+    spf_add_txt("inc.example", "v=spf1 -all");
     t = spf_term_of(255, "%{d}");
     spf_add_generated("term255.example", xasprintf("v=spf1 %s -all", t));
     free(t);
@@ -631,21 +664,81 @@ START_TEST(spf_exp_macro_bounds)
 }
 END_TEST
 
-/* Record size: 2048 octets is evaluated (its first term passes the
- * client), 2049 is permerror before
- * libspf2's compiler. */
+/* Record size: 2048 octets is evaluated to its last term ("-all": fail),
+ * 2049 is permerror before libspf2's compiler. */
 START_TEST(spf_huge_record_2048_octets)
 {
-    spf_expect("u@r2048.example", "pass");
+    spf_expect("u@r2048.example", "fail");
     spf_expect("u@r2049.example", "permerror");
 }
 END_TEST
 
-/* Term count: 128 terms evaluated, 129 permerror. */
+/* Term count: 128 terms evaluated to the last ("-all": fail), 129 permerror. */
 START_TEST(spf_huge_record_129_terms)
 {
-    spf_expect("u@t128.example", "pass");
+    spf_expect("u@t128.example", "fail");
     spf_expect("u@t129.example", "permerror");
+}
+END_TEST
+
+/* want, and for permerror the reason names libspf2's limit. */
+static void spf_expect_libspf2(const char *sender, const char *want)
+{
+    spfcheck_output out;
+
+    spf_case(sender, want, &out);
+    if (strcmp(want, "permerror") == 0)
+        ck_assert_msg(out.reason && strstr(out.reason, "too large for libspf2"), "%s: reason %s",
+                      sender, out.reason ? out.reason : "-");
+    spfcheck_output_clear(&out);
+}
+
+/* libspf2 drops, without an error, every mechanism after the compiled
+ * ones reach 511 octets (spfcheck.c, top).  63 ip4 terms and "-all" (64
+ * mechanisms, 508 octets) fail; with 64 ip4 terms libspf2 dropped "-all"
+ * and gave neutral: now permerror. */
+START_TEST(spf_libspf2_limit_ip4_all)
+{
+    spf_expect_libspf2("u@ip4-63.example", "fail");
+    spf_expect_libspf2("u@ip4-64.example", "permerror");
+}
+END_TEST
+
+/* The limit is in octets, not mechanisms: ip6 compiles to 20 octets, so
+ * 25 ip6 terms and "-all" fail, 26 are permerror. */
+START_TEST(spf_libspf2_limit_ip6_all)
+{
+    spf_expect_libspf2("u@ip6-25.example", "fail");
+    spf_expect_libspf2("u@ip6-26.example", "permerror");
+}
+END_TEST
+
+/* A match before the cut is refused too (libspf2 would have said pass,
+ * which is right only by luck of the client's address): ip4:192.0.2.1,
+ * 24 include: (20 octets each) and "-all" pass; 25 include: permerror. */
+START_TEST(spf_libspf2_limit_include_match_first)
+{
+    spf_expect_libspf2("u@inc-24.example", "pass");
+    spf_expect_libspf2("u@inc-25.example", "permerror");
+}
+END_TEST
+
+/* redirect= is a mechanism to libspf2: after 63 ip4 terms it is followed
+ * (red.example: -all, fail), after 64 it was dropped (neutral): permerror. */
+START_TEST(spf_libspf2_limit_redirect)
+{
+    spf_expect_libspf2("u@red-63.example", "fail");
+    spf_expect_libspf2("u@red-64.example", "permerror");
+}
+END_TEST
+
+/* What counts is the record libspf2 gets: "-ip4:0.0.0.0/0" becomes two
+ * /1 terms, so 62 ip4 terms before it fail (64 compiled), 63 are
+ * permerror although the published record has 64 mechanisms. */
+START_TEST(spf_libspf2_limit_after_rewrite)
+{
+    spf_expect_libspf2("u@zero-62.example", "fail");
+    spf_expect_libspf2("u@zero-63.example", "permerror");
 }
 END_TEST
 
@@ -709,6 +802,11 @@ int main(void)
     tcase_add_test(tc, spf_exp_macro_bounds);
     tcase_add_test(tc, spf_huge_record_2048_octets);
     tcase_add_test(tc, spf_huge_record_129_terms);
+    tcase_add_test(tc, spf_libspf2_limit_ip4_all);
+    tcase_add_test(tc, spf_libspf2_limit_ip6_all);
+    tcase_add_test(tc, spf_libspf2_limit_include_match_first);
+    tcase_add_test(tc, spf_libspf2_limit_redirect);
+    tcase_add_test(tc, spf_libspf2_limit_after_rewrite);
     tcase_add_test(tc, spf_huge_record_256_octet_term);
     tcase_add_test(tc, spf_many_percent_in_one_term);
     tcase_add_test(tc, spf_c_parse_var_shapes);
