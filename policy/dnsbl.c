@@ -714,8 +714,9 @@ void dnsbl_lookup_client(dnsbl_lookup_t *l, const char *addr, bool trusted)
     l->client_skip = trusted;
     if (l->c->n == 0 || trusted || addr == NULL)
         return;
+    /* Not logged: documented (mxguard.conf(5)), and it would be a line per
+     * connection for every local or internal client. */
     if (dnsbl_addr_special(l->c, addr)) {
-        log_info("dnsbl: client %.64s is a private or special-purpose address: not queried", addr);
         l->client_skip = true;
         return;
     }
