@@ -286,15 +286,11 @@ bool dmarccheck_record_parse(const char *txt, size_t len, dmarccheck_record *out
                 out->t = 1;
             else if (strcasecmp(val, "n") == 0)
                 out->t = 0;
-        } else if (strcmp(name, "pct") == 0) {
-            char *e;
-            long v = strtol(val, &e, 10);
-            if (e != val && *e == '\0' && v >= 0 && v <= 100)
-                out->pct = (int)v;
         } else if (strcmp(name, "rua") == 0) {
             out->rua = dm_rua_valid(val);
         }
-        /* unknown tags are ignored (RFC 9989) */
+        /* unknown tags are ignored (RFC 9989 4.7), and so are the historic
+         * pct, rf and ri (9.3): pct is not read at all, not even pct=0 */
     }
     return true;
 }
@@ -561,6 +557,7 @@ static bool dm_org_9989(dmarccheck_t *d, const char *domain, char *org, dm_entry
     dm_entry *ents[DM_WALK_MAX];
     size_t n = dmarccheck_walk_names(domain, names, DM_WALK_MAX), last = n;
     const char *fewest = NULL;
+    bool failed = false;
 
     *psd_rec = NULL;
     for (size_t i = 0; i < n; i++)
@@ -569,9 +566,12 @@ static bool dm_org_9989(dmarccheck_t *d, const char *domain, char *org, dm_entry
         dm_entry *e = dm_wait(d, ents[i]);
         if (dm_temp(e)) {
             last = i;
+            failed = true;
             break;
         }
-        if (e->valid && (e->rec.psd == 'n' || (i > 0 && e->rec.psd == 'y'))) {
+        /* RFC 9989 4.10 steps 2 and 6: psd=n or psd=y ends the walk, at
+         * its starting point too (a PSD's own mail: its own org domain) */
+        if (e->valid && (e->rec.psd == 'n' || e->rec.psd == 'y')) {
             last = i + 1;
             break;
         }
@@ -592,7 +592,7 @@ static bool dm_org_9989(dmarccheck_t *d, const char *domain, char *org, dm_entry
         }
         fewest = e->name;
     }
-    if (last < n)
+    if (failed)
         return false; /* a failed lookup: the answer may lie above */
     snprintf(org, DMARCCHECK_DOMAIN_MAX, "%s", fewest ? fewest : domain);
     return true;
@@ -781,8 +781,11 @@ dmarccheck_result dmarccheck_eval(dmarccheck_t *d, const dmarccheck_input *in, d
     out->p = r->p;
     out->sp = r->sp;
     out->np = r->np;
-    /* RFC 9989: no usable p/sp/np means p=none with a rua, else no DMARC */
-    usable = !(r->p == DMARCCHECK_POLICY_UNSET || r->p_bad || r->sp_bad || r->np_bad);
+    /* RFC 9989 4.10.1: an invalid p/sp/np means p=none with a rua, else no
+     * DMARC; 4.7: a record without a p tag is read as p=none */
+    usable = !(r->p_bad || r->sp_bad || r->np_bad);
+    if (usable && out->p == DMARCCHECK_POLICY_UNSET && d->lib->mode == DMARCCHECK_RFC9989)
+        out->p = DMARCCHECK_POLICY_NONE;
     if (!usable && d->lib->mode == DMARCCHECK_RFC9989) {
         if (!r->rua) {
             out->result = DMARCCHECK_PERMERROR;
@@ -807,7 +810,7 @@ dmarccheck_result dmarccheck_eval(dmarccheck_t *d, const dmarccheck_input *in, d
     }
     out->applied = out->published;
     if (d->lib->mode == DMARCCHECK_RFC9989) {
-        out->testing = r->t == 1 || (r->t == -1 && r->pct == 0);
+        out->testing = r->t == 1;
     } else if (r->pct >= 0 && r->pct < 100) {
         out->testing = r->pct == 0 || (int)arc4random_uniform(100) >= r->pct;
     }

@@ -10,16 +10,20 @@
  * when relaxed alignment needs them, and decides.
  *
  * RFC 9989 mode: policy and organizational domain by the DNS tree walk
- * (_dmarc.<From domain>, then parents; a name of 8 or more labels jumps to
- * its last 7, so a walk is at most 8 queries); psd=y/psd=n end the walk;
- * the policy record is the From domain's, else the organizational
- * domain's, else the PSD's; p for the From domain, sp for an existing
- * subdomain, np for a non-existent one (NXDOMAIN, RFC 8020); an invalid or
- * missing p/sp/np means p=none when rua has a URI, else no DMARC processing
- * (permerror); t=y applies the policy one step lower (reject->quarantine,
- * quarantine->none); pct is not a tag any more: a record with pct=0 and no
- * t tag is read as t=y (the publisher asked for no enforcement), any other
- * pct is ignored.  Several v=DMARC1 records at a name count as none there.
+ * (4.10: _dmarc.<From domain>, then parents down to the single label; a
+ * name of 8 or more labels jumps to its last 7, so a walk is at most 8
+ * queries); a psd=y or psd=n record ends the walk, at its starting point
+ * too; the organizational domain (4.10.2) is the psd=n name, else the name
+ * one label below a psd=y name (not the starting one), else the name with
+ * the fewest labels that has a record, else the domain itself; the policy
+ * record (4.10.1) is the From domain's, else the organizational domain's,
+ * else the PSD's; p for the From domain, sp for an existing subdomain, np
+ * for a non-existent one (NXDOMAIN, RFC 8020); a record without p is read
+ * as p=none (4.7); an invalid p/sp/np means p=none when rua has a URI,
+ * else no DMARC processing (permerror) (4.10.1); t=y applies the policy
+ * one step lower (reject->quarantine, quarantine->none); pct, rf and ri
+ * are historic tags (9.3) and ignored like any unknown tag, pct=0 too.
+ * Several v=DMARC1 records at a name count as none there.
  *
  * RFC 7489 mode: _dmarc.<From domain>, else _dmarc.<organizational domain>
  * (libopendmarc's PSL code over psl_file), records parsed by libopendmarc,
@@ -101,7 +105,7 @@ typedef struct dmarccheck_output {
     dmarccheck_policy published;      /* the value of that tag */
     dmarccheck_policy applied;        /* after t=y / pct: the requested handling for this
                                        * message (NONE on pass; UNSET without a policy) */
-    bool testing;                     /* t=y (or pct=0 read as t=y, or pct not sampled) */
+    bool testing;                     /* t=y (RFC 7489 mode: pct not sampled) */
     bool spf_aligned;                 /* SPF passed with an aligned domain */
     bool dkim_aligned;                /* a DKIM signature passed with an aligned d= */
     const char *reason;               /* static text: why not pass, NULL on pass */
@@ -151,7 +155,7 @@ typedef struct dmarccheck_record {
     bool adkim_strict, aspf_strict;
     char psd;                    /* 'y', 'n' or 'u' */
     int t;                       /* 1 y, 0 n, -1 absent */
-    int pct;                     /* -1 absent, else 0..100 (bad values: absent) */
+    int pct;                     /* RFC 7489 mode only, else -1 (RFC 9989 ignores pct) */
     bool rua;                    /* rua holds at least one URI */
 } dmarccheck_record;
 

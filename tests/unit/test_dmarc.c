@@ -23,7 +23,8 @@
 #define PSL "/usr/share/publicsuffix/public_suffix_list.dat"
 
 static const char *const zones[] = {
-    "example. static", "test. static", "com. static", "ar. static", "ir. static", NULL,
+    "example. static", "test. static", "com. static", "ar. static", "ir. static", "walk. static", "tld. static",
+    NULL,
 };
 
 static const char *const data[] = {
@@ -55,6 +56,8 @@ static const char *const data[] = {
     "_dmarc.badp.example. TXT \"v=DMARC1; p=bogus\"",
     "_dmarc.badprua.example. TXT \"v=DMARC1; p=bogus; rua=mailto:r@badprua.example\"",
     "_dmarc.nop.example. TXT \"v=DMARC1; rua=mailto:r@nop.example\"",
+    "_dmarc.noprua.example. TXT \"v=DMARC1; adkim=s\"",
+    "_dmarc.badsp.example. TXT \"v=DMARC1; p=reject; sp=rejected\"",
     "_dmarc.unknown.example. TXT \"v=DMARC1; p=reject; foo=bar; junk; x=\"",
     "_dmarc.two.example. TXT \"v=DMARC1; p=reject\"",
     "_dmarc.two.example. TXT \"v=DMARC1; p=none\"",
@@ -66,6 +69,13 @@ static const char *const data[] = {
     "_dmarc.deep.example. TXT \"v=DMARC1; p=reject\"",
     "_dmarc.c.d.e.f.g.h.deep.example. TXT \"v=DMARC1; p=none; psd=n\"",
     "_dmarc.h.deep.example. TXT \"v=DMARC1; p=quarantine\"",
+    /* a TLD record without psd, and a psd=y record at the From domain */
+    "_dmarc.walk. TXT \"v=DMARC1; p=quarantine\"",
+    "_dmarc.self.walk. TXT \"v=DMARC1; p=reject; psd=y\"",
+    "other.walk. A 192.0.2.9",
+    /* a single-label PSD (like _dmarc.gov) with psd=y */
+    "_dmarc.tld. TXT \"v=DMARC1; p=reject; sp=quarantine; psd=y\"",
+    "agency.tld. A 192.0.2.10",
     /* RFC 7489 mode, with the PSL */
     "_dmarc.bcx.com. TXT \"v=DMARC1; p=reject; sp=none\"",
     "_dmarc.educ.ar. TXT \"v=DMARC1; p=quarantine\"",
@@ -282,7 +292,10 @@ START_TEST(test_record_parse)
     ck_assert(r.adkim_strict && !r.aspf_strict);
     ck_assert_int_eq(r.psd, 'y');
     ck_assert_int_eq(r.t, 1);
-    ck_assert_int_eq(r.pct, 20);
+    ck_assert_int_eq(r.pct, -1); /* historic (RFC 9989 9.3): not read */
+    ck_assert(dmarccheck_record_parse("v=DMARC1; pct=0; p=none", 23, &r));
+    ck_assert_int_eq(r.pct, -1);
+    ck_assert_int_eq(r.t, -1);
     /* whitespace around tags and '=' */
     ck_assert(dmarccheck_record_parse(" v = DMARC1 ;p = quarantine ; ", 30, &r));
     ck_pol(r.p, DMARCCHECK_POLICY_QUARANTINE);
@@ -510,10 +523,11 @@ START_TEST(test_testing_and_pct)
     ck_assert(o.testing);
     ck_pol(o.published, DMARCCHECK_POLICY_REJECT);
     ck_pol(o.applied, DMARCCHECK_POLICY_QUARANTINE);
-    /* RFC 9989: pct=0 without t reads as t=y; other pct values are ignored */
+    /* RFC 9989: pct is a historic tag (9.3, A.6), ignored like any unknown
+     * tag: pct=0 is not read as t=y */
     o = eval_from(lib, "u@pct0.example", NULL, NULL);
-    ck_assert(o.testing);
-    ck_pol(o.applied, DMARCCHECK_POLICY_QUARANTINE);
+    ck_assert(!o.testing);
+    ck_pol(o.applied, DMARCCHECK_POLICY_REJECT);
     o = eval_from(lib, "u@pct0t.example", NULL, NULL);
     ck_assert(!o.testing);
     ck_pol(o.applied, DMARCCHECK_POLICY_REJECT);
@@ -566,6 +580,11 @@ START_TEST(test_record_errors)
     o = eval_from(lib, "u@nop.example", NULL, NULL);
     ck_res(o, DMARCCHECK_FAIL);
     ck_pol(o.applied, DMARCCHECK_POLICY_NONE);
+    /* an invalid sp makes the record p=none with a rua, else no DMARC
+     * (RFC 9989 4.10.1), even where p would apply */
+    o = eval_from(lib, "u@badsp.example", NULL, NULL);
+    ck_res(o, DMARCCHECK_PERMERROR);
+    ck_pol(o.applied, DMARCCHECK_POLICY_UNSET);
     /* unknown tags are ignored */
     o = eval_from(lib, "u@unknown.example", NULL, NULL);
     ck_res(o, DMARCCHECK_FAIL);
@@ -591,6 +610,87 @@ START_TEST(test_record_errors)
     ck_res(o, DMARCCHECK_PERMERROR);
     dmarccheck_lib_free(lib);
     dmarccheck_lib_free(old);
+}
+END_TEST
+
+/* RFC 9989 4.7: a record without a p tag is read as p=none, with or
+ * without a rua (only an invalid p needs the rua, 4.10.1) */
+START_TEST(test_missing_p_is_none)
+{
+    dmarccheck_lib *lib = lib_new(DMARCCHECK_RFC9989);
+    dmarccheck_output o;
+
+    o = eval_from(lib, "u@noprua.example", NULL, NULL);
+    ck_res(o, DMARCCHECK_FAIL);
+    ck_assert_str_eq(o.policy_tag, "p");
+    ck_pol(o.p, DMARCCHECK_POLICY_NONE);
+    ck_pol(o.published, DMARCCHECK_POLICY_NONE);
+    ck_pol(o.applied, DMARCCHECK_POLICY_NONE);
+    ck_assert_str_eq(o.policy_domain, "noprua.example");
+    /* the rest of the record still counts: adkim=s */
+    o = eval_from(lib, "u@noprua.example", NULL, "sub.noprua.example");
+    ck_res(o, DMARCCHECK_FAIL);
+    o = eval_from(lib, "u@noprua.example", NULL, "noprua.example");
+    ck_res(o, DMARCCHECK_PASS);
+    dmarccheck_lib_free(lib);
+}
+END_TEST
+
+/* RFC 9989 4.10 step 2: a psd=y record at the starting point ends the
+ * walk; 4.10.2: the PSD is then its own organizational domain, and a
+ * record above it (here one without psd) is never used */
+START_TEST(test_psd_at_start_stops_walk)
+{
+    dmarccheck_lib *lib = lib_new(DMARCCHECK_RFC9989);
+    dmarccheck_output o;
+
+    o = eval_from(lib, "u@self.walk", NULL, NULL);
+    ck_res(o, DMARCCHECK_FAIL);
+    ck_assert_str_eq(o.org_domain, "self.walk");
+    ck_assert_str_eq(o.policy_domain, "self.walk");
+    ck_pol(o.applied, DMARCCHECK_POLICY_REJECT);
+    /* other.walk's org domain is walk (fewest labels): not aligned */
+    o = eval_from(lib, "u@self.walk", "other.walk", "other.walk");
+    ck_res(o, DMARCCHECK_FAIL);
+    ck_assert(!o.spf_aligned && !o.dkim_aligned);
+    /* a name below the psd=y domain is an organization of its own (one
+     * label below the PSD, 4.10.2 rule 2): not aligned with the PSD; only
+     * the PSD's own name is */
+    o = eval_from(lib, "u@self.walk", NULL, "mail.self.walk");
+    ck_res(o, DMARCCHECK_FAIL);
+    ck_assert(!o.dkim_aligned);
+    o = eval_from(lib, "u@self.walk", NULL, "self.walk");
+    ck_res(o, DMARCCHECK_PASS);
+    ck_assert(o.dkim_aligned);
+    dmarccheck_lib_free(lib);
+}
+END_TEST
+
+/* RFC 9989 4.10: the walk goes down to the single label, so a PSD record
+ * such as _dmarc.gov with psd=y is found (4.10.1: the PSD's policy when
+ * the organizational domain has none) */
+START_TEST(test_single_label_psd)
+{
+    dmarccheck_lib *lib = lib_new(DMARCCHECK_RFC9989);
+    dmarccheck_output o;
+
+    o = eval_from(lib, "u@agency.tld", NULL, NULL);
+    ck_res(o, DMARCCHECK_FAIL);
+    ck_assert_str_eq(o.org_domain, "agency.tld");
+    ck_assert_str_eq(o.policy_domain, "tld");
+    ck_assert_str_eq(o.policy_tag, "sp");
+    ck_pol(o.applied, DMARCCHECK_POLICY_QUARANTINE);
+    /* relaxed alignment under the PSD: the same org domain aligns, a
+     * sibling organization does not */
+    o = eval_from(lib, "u@agency.tld", "mail.agency.tld", NULL);
+    ck_res(o, DMARCCHECK_PASS);
+    o = eval_from(lib, "u@agency.tld", NULL, "other.tld");
+    ck_res(o, DMARCCHECK_FAIL);
+    /* a name that does not exist: np absent, sp applies */
+    o = eval_from(lib, "u@ghost.tld", NULL, NULL);
+    ck_assert_str_eq(o.policy_domain, "tld");
+    ck_assert_str_eq(o.policy_tag, "sp");
+    dmarccheck_lib_free(lib);
 }
 END_TEST
 
@@ -777,6 +877,9 @@ int main(void)
     tcase_add_test(tc, test_tree_walk);
     tcase_add_test(tc, test_testing_and_pct);
     tcase_add_test(tc, test_record_errors);
+    tcase_add_test(tc, test_missing_p_is_none);
+    tcase_add_test(tc, test_psd_at_start_stops_walk);
+    tcase_add_test(tc, test_single_label_psd);
     tcase_add_test(tc, test_from_verdicts);
     tcase_add_test(tc, test_temperror);
     tcase_add_test(tc, test_long_names_and_records);
