@@ -455,6 +455,8 @@ static void spf_data_build(void)
     spf_add_generated("zero-62.example", spf_record_n("", '4', 62, " -ip4:0.0.0.0/0"));
     spf_add_generated("zero-63.example", spf_record_n("", '4', 63, " -ip4:0.0.0.0/0"));
     spf_add_txt("red.example", "v=spf1 -all");
+    spf_add_txt("incl-63.example", "v=spf1 include:ip4-63.example -all");
+    spf_add_txt("incl-64.example", "v=spf1 include:ip4-64.example -all");
     spf_add_txt("inc.example", "v=spf1 -all");
     t = spf_term_of(255, "%{d}");
     spf_add_generated("term255.example", xasprintf("v=spf1 %s -all", t));
@@ -732,6 +734,16 @@ START_TEST(spf_libspf2_limit_redirect)
 }
 END_TEST
 
+/* An included record is checked as well: including the 63-term record
+ * (no match there) goes on to "-all", including the 64-term one is
+ * permerror (RFC 7208 5.2: a permerror of the included record). */
+START_TEST(spf_libspf2_limit_included_record)
+{
+    spf_expect_libspf2("u@incl-63.example", "fail");
+    spf_expect_libspf2("u@incl-64.example", "permerror");
+}
+END_TEST
+
 /* What counts is the record libspf2 gets: "-ip4:0.0.0.0/0" becomes two
  * /1 terms, so 62 ip4 terms before it fail (64 compiled), 63 are
  * permerror although the published record has 64 mechanisms. */
@@ -807,6 +819,7 @@ int main(void)
     tcase_add_test(tc, spf_libspf2_limit_include_match_first);
     tcase_add_test(tc, spf_libspf2_limit_redirect);
     tcase_add_test(tc, spf_libspf2_limit_after_rewrite);
+    tcase_add_test(tc, spf_libspf2_limit_included_record);
     tcase_add_test(tc, spf_huge_record_256_octet_term);
     tcase_add_test(tc, spf_many_percent_in_one_term);
     tcase_add_test(tc, spf_c_parse_var_shapes);
