@@ -31,7 +31,9 @@
  * field no h= can name (DK_SENTINEL) makes impossible; dkim_qp_decode()
  * reads past an i= value that ends in "=" or "=X" and leaves an i= of more
  * than 256 octets unterminated on the stack, so such signature fields are
- * never handed to it (neutral, "malformed i= tag").
+ * never handed to it (neutral, "malformed i= tag"), and no field reaches
+ * it with a bare CR or LF (dk_field), which would make it cut the end off
+ * a signature's value after our check.
  */
 #include "config.h"
 
@@ -359,8 +361,13 @@ static char *dk_tag(const char *v, char t)
     return NULL;
 }
 
-/* "name:value" with every bare LF of a fold made CRLF (Postfix folds with
- * LF; canonicalization needs the message's CRLF).  Caller frees. */
+/* "name:value" with every bare LF or bare CR made CRLF (Postfix folds
+ * with LF; canonicalization needs the message's CRLF).  This is what
+ * libopendkim's DKIM_LIBFLAGS_FIXCRLF would make of it, done here so
+ * that it has nothing left to change: libopendkim 2.11.0 parses a
+ * DKIM-Signature it lengthened with the original length, one octet cut
+ * off its end per insertion, which can turn a valid i= ("=56") into one
+ * dkim_qp_decode() reads past ("=5").  Caller frees. */
 static char *dk_field(const char *name, const char *value)
 {
     size_t nl = strlen(name), vl = strlen(value), o = 0;
@@ -370,9 +377,15 @@ static char *dk_field(const char *name, const char *value)
     o = nl;
     f[o++] = ':';
     for (size_t i = 0; i < vl; i++) {
-        if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r'))
+        if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r')) {
             f[o++] = '\r';
-        f[o++] = value[i];
+            f[o++] = '\n';
+        } else if (value[i] == '\r' && value[i + 1] != '\n') {
+            f[o++] = '\r';
+            f[o++] = '\n';
+        } else {
+            f[o++] = value[i];
+        }
     }
     f[o] = '\0';
     return f;

@@ -777,6 +777,23 @@ START_TEST(test_malformed_i_tag)
         ck_assert_str_eq(sigs[0].identity, "a=2Eb@other.example");
         dkimcheck_free(v);
     }
+    /* a bare CR before a valid i= at the end (found by fuzzing after the
+     * check above): libopendkim would cut one octet off the end, "=65" to
+     * "=6", and read past it; the CR is made CRLF before it gets there */
+    for (int round = 0; round < 2; round++) {
+        dkimcheck_t *v = dkimcheck_new(lib, "I3");
+        dkimcheck_header(v, "DKIM-Signature", round ? " v=1; a=rsa-sha256;\r d=other.example; s=sel2048;"
+                                                      " h=from; bh=AAAA; b=AAAA; i=@other.exampl=65\r"
+                                                    : " v=1; a=rsa-sha256;\r d=other.example; s=sel2048;"
+                                                      " h=from; bh=AAAA; b=AAAA; i=@other.exampl=65");
+        dkimcheck_header(v, "From", " a@other.example");
+        dkimcheck_eoh(v);
+        dkimcheck_body(v, (const unsigned char *)"\r\n", 2);
+        dkimcheck_sigs_free(sigs, nsigs);
+        ck_result(dkimcheck_eom(v, &sigs, &nsigs), DKIMCHECK_FAIL);
+        ck_assert_str_eq(sigs[0].reason, "signature did not verify");
+        dkimcheck_free(v);
+    }
     dkimcheck_lib_free(lib);
 }
 END_TEST
