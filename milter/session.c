@@ -442,6 +442,12 @@ session_reply session_body(session_t *s, const unsigned char *chunk, size_t len)
     return reply_continue;
 }
 
+static int cmp_int_desc(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x < y) - (x > y);
+}
+
 session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn apply, void *arg)
 {
     static const rules_verdict internal = {
@@ -483,14 +489,11 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
     if (r.status == SESSION_CONTINUE) {
         /* Deletion indexes are applied from the last one up, so that no
          * deletion shifts the index of another (the CVE-2022-48521 bug).
-         * They were collected ascending; reversed once (a repeated end of
-         * message must not turn them back). */
-        bool ascending = s->ndelete > 1 && s->authres_delete[0] < s->authres_delete[s->ndelete - 1];
-        for (size_t i = 0, j = s->ndelete; ascending && i < j / 2; i++) {
-            int t = s->authres_delete[i];
-            s->authres_delete[i] = s->authres_delete[j - 1 - i];
-            s->authres_delete[j - 1 - i] = t;
-        }
+         * Sorted, not just reversed: whatever came since an earlier end
+         * of message (fuzz_session found headers after one), the order
+         * holds. */
+        if (s->ndelete > 1)
+            qsort(s->authres_delete, s->ndelete, sizeof(*s->authres_delete), cmp_int_desc);
         edits->authres_delete = s->authres_delete;
         edits->nauthres_delete = s->ndelete;
         if (conf->authres_add) {

@@ -121,6 +121,36 @@ START_TEST(spf_pass_accepts_with_authres_and_strips_ours)
 }
 END_TEST
 
+/* Found by fuzz_session: headers after an end of message (no MTA sends
+ * them; libmilter refuses that order) and a second end of message must
+ * still give deletions in descending order. */
+START_TEST(authres_deletions_descending_after_repeated_eom)
+{
+    session_t *s = open_session("192.0.2.1", "mail.pass.example");
+    session_edits ed;
+
+    ck_assert_int_eq(session_mail(s, "<alice@pass.example>", NULL).status, SESSION_CONTINUE);
+    ck_assert_int_eq(session_rcpt(s, "<bob@example.net>").status, SESSION_CONTINUE);
+    session_header(s, "Authentication-Results", "mx.example.net; spf=pass");  /* 1 ours */
+    session_header(s, "Authentication-Results", "other.example; spf=pass");   /* 2 */
+    session_header(s, "Authentication-Results", "mx.example.net; dkim=pass"); /* 3 ours */
+    session_eoh(s);
+    ck_assert_int_eq(session_eom(s, &ed, NULL, NULL).status, SESSION_CONTINUE);
+    ck_assert_uint_eq(ed.nauthres_delete, 2);
+    ck_assert_int_eq(ed.authres_delete[0], 3);
+    ck_assert_int_eq(ed.authres_delete[1], 1);
+    session_header(s, "Authentication-Results", "mx.example.net; dmarc=pass"); /* 4 ours */
+    session_header(s, "Authentication-Results", "mx.example.net; arc=pass");   /* 5 ours */
+    ck_assert_int_eq(session_eom(s, &ed, NULL, NULL).status, SESSION_CONTINUE);
+    ck_assert_uint_eq(ed.nauthres_delete, 4);
+    for (size_t i = 1; i < ed.nauthres_delete; i++)
+        ck_assert_int_gt(ed.authres_delete[i - 1], ed.authres_delete[i]);
+    ck_assert_int_eq(ed.authres_delete[0], 5);
+    ck_assert_int_eq(ed.authres_delete[3], 1);
+    session_free(s);
+}
+END_TEST
+
 START_TEST(spf_fail_rejects_at_rcpt_and_logs_once)
 {
     session_t *s = open_session("192.0.2.1", "mail.pass.example");
@@ -347,6 +377,7 @@ static Suite *session_suite(void)
     tcase_add_test(tc, reload_keeps_snapshot_of_message_in_flight);
     tcase_add_test(tc, dkim_needs_the_negotiated_body);
     tcase_add_test(tc, no_config_no_session);
+    tcase_add_test(tc, authres_deletions_descending_after_repeated_eom);
     suite_add_tcase(su, tc);
     return su;
 }
