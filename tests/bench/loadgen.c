@@ -41,6 +41,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,6 +371,8 @@ struct conn {
     char *buf;                  /* reply buffer, MAX_PACKET */
     size_t buflen;
     const char *err;
+    char out[4096];             /* packets not yet written (see send_pkt) */
+    size_t outlen;
 };
 
 static int conn_open(struct conn *c, const char *spec, int nodelay)
@@ -443,29 +446,57 @@ static int read_all(int fd, char *p, size_t n)
     return 1;
 }
 
-/* One packet, one write (Postfix flushes each command by itself). */
-static int send_pkt(struct conn *c, char cmd, const char *data, size_t len)
+/* Write what send_pkt() buffered. */
+static int flush_out(struct conn *c)
 {
-    char stackbuf[4096], *b = len + 5 <= sizeof(stackbuf) ? stackbuf : xmalloc(len + 5);
-    uint32_t n = htonl((uint32_t)len + 1);
-    int ok;
+    int ok = c->outlen == 0 || write_all(c->fd, c->out, c->outlen);
 
-    memcpy(b, &n, 4);
-    b[4] = cmd;
-    if (len)
-        memcpy(b + 5, data, len);
-    ok = write_all(c->fd, b, len + 5);
-    if (b != stackbuf)
-        free(b);
+    c->outlen = 0;
     if (!ok)
         c->err = "write to the milter failed";
     return ok;
+}
+
+/* Packets are buffered as Postfix's 4 KB VSTREAM buffer does: written when
+ * the buffer would overflow (a bigger packet then goes by itself) and
+ * before every read of a reply.  So a macro packet and its command, or
+ * headers sent without replies (SMFIP_NR_HDR), leave in one write, and
+ * loadgen's TCP timing is the MTA's (Nagle included: no TCP_NODELAY
+ * unless -N). */
+static int send_pkt(struct conn *c, char cmd, const char *data, size_t len)
+{
+    uint32_t n = htonl((uint32_t)len + 1);
+    char hdr[5];
+
+    memcpy(hdr, &n, 4);
+    hdr[4] = cmd;
+    if (c->outlen + len + 5 > sizeof(c->out) && !flush_out(c))
+        return 0;
+    if (len + 5 > sizeof(c->out)) { /* one write, not a small one first */
+        char *b = xmalloc(len + 5);
+        int ok;
+
+        memcpy(b, hdr, 5);
+        memcpy(b + 5, data, len);
+        ok = write_all(c->fd, b, len + 5);
+        free(b);
+        if (!ok)
+            c->err = "write to the milter failed";
+        return ok;
+    }
+    memcpy(c->out + c->outlen, hdr, 5);
+    if (len)
+        memcpy(c->out + c->outlen + 5, data, len);
+    c->outlen += len + 5;
+    return 1;
 }
 
 /* Read one reply packet into c->buf; returns its command byte, 0 on error. */
 static char read_pkt(struct conn *c)
 {
     uint32_t n;
+    if (!flush_out(c))
+        return 0;
     if (!read_all(c->fd, (char *)&n, 4))
         return c->err = "milter closed or timed out", 0;
     n = ntohl(n);
@@ -743,8 +774,10 @@ out:
 #undef STEP
 #undef REPLY
     *why = c.err ? c.err : "no final reply";
-    if (c.fd >= 0)
+    if (c.fd >= 0) {
+        (void)flush_out(&c);
         close(c.fd);
+    }
     for (int i = 0; i < NSTAGES; i++)
         free(c.macros[i]);
     free(c.buf);
@@ -917,6 +950,8 @@ int main(int argc, char **argv)
 
     memset(&r, 0, sizeof(r));
     r.count = 1000;
+    /* A filter that closes its end is an error of that message, not of loadgen. */
+    signal(SIGPIPE, SIG_IGN);
     pthread_mutex_init(&r.out_lock, NULL);
     while ((opt = getopt(argc, argv, "s:S:c:n:t:m:NXIv")) != -1) {
         switch (opt) {
