@@ -262,8 +262,19 @@ rig_start_mxguard() {
         cat "$RIG_MX_LOG"
         rig_die "mxguard did not create $sock within 15 s"
     fi
+    # mxguard sets the socket's mode (socket_mode) after creating it and
+    # logs "started" after that: widen it only then, or its chmod could
+    # come second and lock the postfix user out.
+    if ! rig_wait_for 15 _rig_mx_started; then
+        cat "$RIG_MX_LOG"
+        rig_die "mxguard did not log its start within 15 s"
+    fi
     chmod 0666 "$sock"
     rig_log "mxguard pid $RIG_MX_PID on $sock"
+}
+_rig_mx_started() {
+    kill -0 "$RIG_MX_PID" 2>/dev/null || return 1
+    grep -q 'mxguard .* started on ' "$RIG_MX_LOG"
 }
 _rig_sock_ready() {
     kill -0 "$RIG_MX_PID" 2>/dev/null || return 1
