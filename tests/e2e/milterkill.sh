@@ -44,13 +44,10 @@ rig_start_mxguard "$RIG_TMP/mxguard.conf" "$SOCKET"
 rig_start_sink
 rig_start_postfix "$SOCKET"
 
-OUT="$RIG_TMP/stream.out"
-: > "$OUT"
-/usr/bin/python3 "$TESTS_SRCDIR/lib/smtpstream.py" "$RIG_SMTP_PORT" kill "$N" "$OUT" 25 240 \
-    > "$RIG_TMP/stream.err" 2>&1 &
-STREAM_PID=$!
-rig_bg smtpstream "$STREAM_PID"
-T0=$(rig_now_ms)
+rig_start_stream kill "$N" 25
+OUT=$RIG_STREAM_OUT
+STREAM_PID=$RIG_STREAM_PID
+T0=$RIG_STREAM_T0
 
 _done_at_least() { [ "$(wc -l < "$OUT")" -ge "$1" ]; }
 _some_temp() { grep -q ' temp ' "$OUT"; }

@@ -38,13 +38,10 @@ rig_start_mxguard "$CONF" "$SOCKET"
 rig_start_sink
 rig_start_postfix "$SOCKET"
 
-OUT="$RIG_TMP/stream.out"
-: > "$OUT"
-/usr/bin/python3 "$TESTS_SRCDIR/lib/smtpstream.py" "$RIG_SMTP_PORT" reload "$N" "$OUT" 10 240 \
-    > "$RIG_TMP/stream.err" 2>&1 &
-STREAM_PID=$!
-rig_bg smtpstream "$STREAM_PID"
-T0=$(rig_now_ms)
+rig_start_stream reload "$N" 10
+OUT=$RIG_STREAM_OUT
+STREAM_PID=$RIG_STREAM_PID
+T0=$RIG_STREAM_T0
 _done_at_least() { [ "$(wc -l < "$OUT")" -ge "$1" ]; }
 _logged() { [ "$(grep -c -- "$1" "$RIG_MX_LOG")" -ge "$2" ]; }
 

@@ -61,13 +61,25 @@ function mx_rcpt(conn, rcpt, ...)
 	return expect_reply(conn, "RCPT TO " .. rcpt, ...)
 end
 
+-- Headers ({ {name, value}, ... }), each answered CONTINUE.  With
+-- strip_space, the one space after the colon is taken off the value:
+-- miltertest puts it back itself when SMFIP_HDR_LEADSPC is negotiated, as
+-- an MTA would send it (values as mx_read_message returns them).
+function mx_headers(conn, headers, strip_space)
+	for _, h in ipairs(headers) do
+		local v = h[2]
+		if strip_space then
+			v = string.gsub(v, "^ ", "", 1)
+		end
+		check(mt.header(conn, h[1], v) == nil, "mt.header(" .. h[1] .. ") failed")
+		expect_reply(conn, "header " .. h[1], SMFIR_CONTINUE)
+	end
+end
+
 -- Headers ({ {name, value}, ... }), EOH, a body (unless the filter asked
 -- not to get one) and EOM; the caller checks the EOM reply.
 function mx_send_message(conn, headers)
-	for _, h in ipairs(headers) do
-		check(mt.header(conn, h[1], h[2]) == nil, "mt.header(" .. h[1] .. ") failed")
-		expect_reply(conn, "header " .. h[1], SMFIR_CONTINUE)
-	end
+	mx_headers(conn, headers)
 	check(mt.eoh(conn) == nil, "mt.eoh() failed")
 	expect_reply(conn, "EOH", SMFIR_CONTINUE)
 	if not mt.test_option(conn, SMFIP_NOBODY) then

@@ -12,13 +12,7 @@ run(function()
 	check(mt.test_option(conn, SMFIP_HDR_LEADSPC), "SMFIP_HDR_LEADSPC not negotiated")
 	mx_mail(conn, QID, "<alice@signer.example>")
 	mx_rcpt(conn, "<rcpt@dest.example>", SMFIR_CONTINUE)
-	for _, h in ipairs(headers) do
-		-- miltertest puts back the one space after the colon itself
-		-- when SMFIP_HDR_LEADSPC is negotiated, as an MTA would send it
-		local v = string.gsub(h[2], "^ ", "", 1)
-		check(mt.header(conn, h[1], v) == nil, "mt.header(" .. h[1] .. ") failed")
-		expect_reply(conn, "header " .. h[1], SMFIR_CONTINUE)
-	end
+	mx_headers(conn, headers, true)
 	check(mt.eoh(conn) == nil, "mt.eoh() failed")
 	expect_reply(conn, "EOH", SMFIR_CONTINUE)
 	local off = 1

@@ -16,11 +16,7 @@ run(function()
 	end
 	mx_rcpt(conn, "<rcpt@dest.example>", SMFIR_CONTINUE)
 	local headers, body = mx_read_message(MSG)
-	for _, h in ipairs(headers) do
-		local v = string.gsub(h[2], "^ ", "", 1)
-		check(mt.header(conn, h[1], v) == nil, "mt.header(" .. h[1] .. ") failed")
-		expect_reply(conn, "header " .. h[1], SMFIR_CONTINUE)
-	end
+	mx_headers(conn, headers, true)
 	check(mt.eoh(conn) == nil, "mt.eoh() failed")
 	expect_reply(conn, "EOH", SMFIR_CONTINUE)
 	check(mt.bodystring(conn, body) == nil, "mt.bodystring() failed")

@@ -51,10 +51,7 @@ local function message(conn, qid, from, ar_want, msgno)
 	check(mt.rcptto(conn, "<rcpt@dest.example>") == nil, "mt.rcptto() failed")
 	expect_reply(conn, "RCPT TO", SMFIR_CONTINUE)
 
-	for _, h in ipairs(std_headers(addr, qid)) do
-		check(mt.header(conn, h[1], h[2]) == nil, "mt.header(" .. h[1] .. ") failed")
-		expect_reply(conn, "header " .. h[1], SMFIR_CONTINUE)
-	end
+	mx_headers(conn, std_headers(addr, qid))
 	if MODE == "eoh" then
 		mt.macro(conn, MACRO_EOH, "i", qid)
 	end

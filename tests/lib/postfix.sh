@@ -196,3 +196,17 @@ rig_smtp_close() {
     exec {RIG_SMTP_FD}>&-
     RIG_SMTP_FD=""
 }
+
+# rig_start_stream TAG N GAP_MS: in the background, N messages to the private
+# Postfix, one SMTP session each, GAP_MS apart (tests/lib/smtpstream.py; a
+# line per message in $RIG_STREAM_OUT; TAG goes into every message).  Sets
+# RIG_STREAM_PID, RIG_STREAM_OUT and RIG_STREAM_T0 (ms).
+rig_start_stream() {
+    RIG_STREAM_OUT="$RIG_TMP/stream.out"
+    : > "$RIG_STREAM_OUT"
+    /usr/bin/python3 "$TESTS_SRCDIR/lib/smtpstream.py" "$RIG_SMTP_PORT" "$1" "$2" "$RIG_STREAM_OUT" "$3" 240 \
+        > "$RIG_TMP/stream.err" 2>&1 &
+    RIG_STREAM_PID=$!
+    rig_bg smtpstream "$RIG_STREAM_PID"
+    RIG_STREAM_T0=$(rig_now_ms)
+}
