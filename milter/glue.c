@@ -79,6 +79,13 @@ static sfsistat translate(SMFICTX *ctx, session_reply r)
     return SMFIS_TEMPFAIL;
 }
 
+/* Headers and body chunks: negotiated unanswered (cb_negotiate), so a
+ * continue goes back as no reply at all. */
+static sfsistat translate_unanswered(SMFICTX *ctx, session_reply r)
+{
+    return r.status == SESSION_CONTINUE ? SMFIS_NOREPLY : translate(ctx, r);
+}
+
 static void note_queue_id(SMFICTX *ctx, session_t *s)
 {
     const char *qid = smfi_getsymval(ctx, "i");
@@ -181,11 +188,8 @@ static sfsistat cb_data(SMFICTX *ctx)
 static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 {
     session_t *s = SESSION(ctx);
-    session_reply r;
-
     NEED_SESSION(s);
-    r = session_header(s, name, value);
-    return r.status == SESSION_CONTINUE ? SMFIS_NOREPLY : translate(ctx, r);
+    return translate_unanswered(ctx, session_header(s, name, value));
 }
 
 static sfsistat cb_eoh(SMFICTX *ctx)
@@ -199,11 +203,8 @@ static sfsistat cb_eoh(SMFICTX *ctx)
 static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
     session_t *s = SESSION(ctx);
-    session_reply r;
-
     NEED_SESSION(s);
-    r = session_body(s, chunk, len);
-    return r.status == SESSION_CONTINUE ? SMFIS_NOREPLY : translate(ctx, r);
+    return translate_unanswered(ctx, session_body(s, chunk, len));
 }
 
 /* Apply the end-of-message edits through libmilter; false if the MTA
