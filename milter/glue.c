@@ -1,7 +1,7 @@
 /*
- * glue.c - the libmilter callbacks.  Each finds its session, calls one
- * session_* function and translates the reply; nothing else happens here.
- * This is the only file besides main.c that includes libmilter.
+ * glue.c - the milter callbacks (engine.h).  Each finds its session, calls
+ * one session_* function and translates the reply; nothing else happens
+ * here.
  */
 #include "config.h"
 
@@ -12,9 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <libmilter/mfapi.h>
-
 #include "authres.h"
+#include "engine.h"
 #include "glue.h"
 #include "log.h"
 #include "session.h"
@@ -30,11 +29,12 @@ int glue_active_sessions(void)
     return atomic_load(&active_sessions);
 }
 
-#define SESSION(ctx) ((session_t *)smfi_getpriv(ctx))
+#define SESSION(ctx) ((session_t *)engine_getpriv(ctx))
 /* Every event after a refused connect finds no session: defer it. */
-#define NEED_SESSION(s) do { if ((s) == NULL) return SMFIS_TEMPFAIL; } while (0)
+#define NEED_SESSION(s) do { if ((s) == NULL) return ENGINE_TEMPFAIL; } while (0)
 
-/* libmilter formats reply texts: a literal '%' must be doubled. */
+/* The MTA formats reply texts (Sendmail, and Postfix for compatibility):
+ * a literal '%' must be doubled. */
 static char *reply_text(const char *text)
 {
     size_t n = 0;
@@ -52,58 +52,51 @@ static char *reply_text(const char *text)
     return out;
 }
 
-/* The one place where a session reply becomes an SMFIS_* code. */
-static sfsistat translate(SMFICTX *ctx, session_reply r)
+/* The one place where a session reply becomes an engine status. */
+static engine_status translate(engine_ctx *ctx, session_reply r)
 {
-    char *code, *xcode, *text;
+    char *text;
 
     switch (r.status) {
     case SESSION_CONTINUE:
-        return SMFIS_CONTINUE;
+        return ENGINE_CONTINUE;
     case SESSION_DISCARD:
-        return SMFIS_DISCARD;
+        return ENGINE_DISCARD;
     case SESSION_REJECT:
     case SESSION_TEMPFAIL:
         if (r.code && r.text) {
-            code = xstrdup(r.code);
-            xcode = xstrdup_or_null(r.xcode);
             text = reply_text(r.text);
-            if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS)
+            if (!engine_setreply(ctx, r.code, r.xcode, text))
                 log_warn("cannot set reply \"%s %s %s\"", r.code, r.xcode ? r.xcode : "", r.text);
-            free(code);
-            free(xcode);
             free(text);
         }
-        return r.status == SESSION_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+        return r.status == SESSION_REJECT ? ENGINE_REJECT : ENGINE_TEMPFAIL;
     }
-    return SMFIS_TEMPFAIL;
+    return ENGINE_TEMPFAIL;
 }
 
 /* Headers and body chunks: negotiated unanswered (cb_negotiate), so a
  * continue goes back as no reply at all. */
-static sfsistat translate_unanswered(SMFICTX *ctx, session_reply r)
+static engine_status translate_unanswered(engine_ctx *ctx, session_reply r)
 {
-    return r.status == SESSION_CONTINUE ? SMFIS_NOREPLY : translate(ctx, r);
+    return r.status == SESSION_CONTINUE ? ENGINE_NOREPLY : translate(ctx, r);
 }
 
-static void note_queue_id(SMFICTX *ctx, session_t *s)
+static void note_queue_id(engine_ctx *ctx, session_t *s)
 {
-    const char *qid = smfi_getsymval(ctx, "i");
+    const char *qid = engine_getsymval(ctx, "i");
     if (qid)
         session_queue_id(s, qid);
 }
 
-static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
-                             unsigned long f3, unsigned long *pf0, unsigned long *pf1,
-                             unsigned long *pf2, unsigned long *pf3)
+static engine_status cb_negotiate(engine_ctx *ctx, uint32_t f0, uint32_t f1, uint32_t *pf0,
+                                  uint32_t *pf1)
 {
     /* The session starts here, so that it knows how header values come;
      * with no config loaded, connect defers the connection. */
     session_t *s = session_new();
 
-    (void)f2;
-    (void)f3;
-    *pf0 = (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE) & f0;
+    *pf0 = (ENGINE_ACT_ADDHDRS | ENGINE_ACT_CHGHDRS | ENGINE_ACT_QUARANTINE) & f0;
     /* Skip unknown commands, and the body unless a check of the session's
      * config reads it (DKIM).  Header values come with their leading white
      * space, as DKIM simple canonicalization needs them.  DATA is NOT
@@ -113,64 +106,61 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
      * the first header back until that ACK (~40 ms per message).  With
      * the DATA event the macros go out with a command whose reply carries
      * the ACK (README, Benchmarks). */
-    *pf1 = (SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC) & f1;
+    *pf1 = (ENGINE_P_NOUNKNOWN | ENGINE_P_HDR_LEADSPC) & f1;
     /* Headers and body chunks are never answered (session_header and
      * session_body never decide): the MTA sends them without waiting, and
-     * the worker reads them in a row instead of a round trip and a
-     * libmilter pool handoff each.  libmilter offers these two even to an
-     * MTA that lacks them and answers for us then. */
+     * the worker reads them in a row instead of a round trip each.  An MTA
+     * that lacks these two gets a continue for each (engine.c). */
     if (s != NULL)
-        *pf1 |= (SMFIP_NR_HDR | SMFIP_NR_BODY) & f1;
+        *pf1 |= (ENGINE_P_NR_HDR | ENGINE_P_NR_BODY) & f1;
     if (s == NULL || !session_reads_body(s))
-        *pf1 |= SMFIP_NOBODY & f1;
+        *pf1 |= ENGINE_P_NOBODY & f1;
     if (s != NULL) {
         atomic_fetch_add(&active_sessions, 1);
-        session_set_leadspc(s, (*pf1 & SMFIP_HDR_LEADSPC) != 0);
-        session_set_body_skipped(s, (*pf1 & SMFIP_NOBODY) != 0);
-        smfi_setpriv(ctx, s);
+        session_set_leadspc(s, (*pf1 & ENGINE_P_HDR_LEADSPC) != 0);
+        session_set_body_skipped(s, (*pf1 & ENGINE_P_NOBODY) != 0);
+        engine_setpriv(ctx, s);
     }
-    *pf2 = 0;
-    *pf3 = 0;
-    return SMFIS_CONTINUE;
+    return ENGINE_CONTINUE;
 }
 
-static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
+static engine_status cb_connect(engine_ctx *ctx, const char *hostname, const struct sockaddr *sa)
 {
     char addr[INET6_ADDRSTRLEN] = "";
     session_t *s = SESSION(ctx);
 
     if (s == NULL && (s = session_new()) != NULL) {
         atomic_fetch_add(&active_sessions, 1);
-        smfi_setpriv(ctx, s);
+        engine_setpriv(ctx, s);
     }
     if (s == NULL) {
         log_error("no configuration loaded: deferring connection");
-        return SMFIS_TEMPFAIL;
+        return ENGINE_TEMPFAIL;
     }
     if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, addr, sizeof(addr));
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr, sizeof(addr));
     else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, addr, sizeof(addr));
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr, sizeof(addr));
     return translate(ctx, session_connect(s, hostname, addr));
 }
 
-static sfsistat cb_helo(SMFICTX *ctx, char *helo)
+static engine_status cb_helo(engine_ctx *ctx, const char *helo)
 {
     session_t *s = SESSION(ctx);
     NEED_SESSION(s);
     return translate(ctx, session_helo(s, helo));
 }
 
-static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
+static engine_status cb_envfrom(engine_ctx *ctx, char **argv)
 {
     session_t *s = SESSION(ctx);
     NEED_SESSION(s);
-    session_reply r = session_mail(s, argv[0], smfi_getsymval(ctx, "{auth_authen}"));
+    session_reply r = session_mail(s, argv[0], engine_getsymval(ctx, "{auth_authen}"));
     note_queue_id(ctx, s);
     return translate(ctx, r);
 }
 
-static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
+static engine_status cb_envrcpt(engine_ctx *ctx, char **argv)
 {
     session_t *s = SESSION(ctx);
     NEED_SESSION(s);
@@ -179,20 +169,20 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 }
 
 /* Nothing to check at DATA: answering it is the point (cb_negotiate). */
-static sfsistat cb_data(SMFICTX *ctx)
+static engine_status cb_data(engine_ctx *ctx)
 {
     (void)ctx;
-    return SMFIS_CONTINUE;
+    return ENGINE_CONTINUE;
 }
 
-static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
+static engine_status cb_header(engine_ctx *ctx, const char *name, const char *value)
 {
     session_t *s = SESSION(ctx);
     NEED_SESSION(s);
     return translate_unanswered(ctx, session_header(s, name, value));
 }
 
-static sfsistat cb_eoh(SMFICTX *ctx)
+static engine_status cb_eoh(engine_ctx *ctx)
 {
     session_t *s = SESSION(ctx);
     NEED_SESSION(s);
@@ -200,29 +190,28 @@ static sfsistat cb_eoh(SMFICTX *ctx)
     return translate(ctx, session_eoh(s));
 }
 
-static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+static engine_status cb_body(engine_ctx *ctx, const unsigned char *chunk, size_t len)
 {
     session_t *s = SESSION(ctx);
     NEED_SESSION(s);
     return translate_unanswered(ctx, session_body(s, chunk, len));
 }
 
-/* Apply the end-of-message edits through libmilter; false if the MTA
- * refused the quarantine (header edits that fail are logged only). */
+/* Queue the end-of-message edits; false if the MTA did not agree to
+ * quarantine (header edits it did not agree to are logged only). */
 static bool apply_edits(const session_edits *ed, void *arg)
 {
-    SMFICTX *ctx = arg;
+    engine_ctx *ctx = arg;
 
     for (size_t i = 0; i < ed->nauthres_delete; i++)
-        if (smfi_chgheader(ctx, (char *)AUTHRES_HEADER, ed->authres_delete[i], NULL) != MI_SUCCESS)
+        if (!engine_chgheader(ctx, AUTHRES_HEADER, (uint32_t)ed->authres_delete[i], NULL))
             log_warn("cannot delete %s header #%d", AUTHRES_HEADER, ed->authres_delete[i]);
-    if (ed->authres_insert &&
-        smfi_insheader(ctx, 0, (char *)AUTHRES_HEADER, (char *)ed->authres_insert) != MI_SUCCESS)
+    if (ed->authres_insert && !engine_insheader(ctx, 0, AUTHRES_HEADER, ed->authres_insert))
         log_warn("cannot insert the %s header", AUTHRES_HEADER);
-    return ed->quarantine == NULL || smfi_quarantine(ctx, (char *)ed->quarantine) == MI_SUCCESS;
+    return ed->quarantine == NULL || engine_quarantine(ctx, ed->quarantine);
 }
 
-static sfsistat cb_eom(SMFICTX *ctx)
+static engine_status cb_eom(engine_ctx *ctx)
 {
     session_t *s = SESSION(ctx);
     session_edits ed;
@@ -238,48 +227,39 @@ static sfsistat cb_eom(SMFICTX *ctx)
     return translate(ctx, session_eom(s, &ed, apply_edits, ctx));
 }
 
-static sfsistat cb_abort(SMFICTX *ctx)
+static void cb_abort(engine_ctx *ctx)
 {
     session_t *s = SESSION(ctx);
     if (s)
         session_abort(s);
-    return SMFIS_CONTINUE;
 }
 
-static sfsistat cb_close(SMFICTX *ctx)
+static void cb_close(engine_ctx *ctx)
 {
     session_t *s = SESSION(ctx);
     if (s) {
         session_free(s);
-        smfi_setpriv(ctx, NULL);
+        engine_setpriv(ctx, NULL);
         atomic_fetch_sub(&active_sessions, 1);
     }
-    return SMFIS_CONTINUE;
 }
 
-static struct smfiDesc glue_desc = {
-    .xxfi_name = (char *)"mxguard",
-    .xxfi_version = SMFI_VERSION,
-    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE,
-    .xxfi_connect = cb_connect,
-    .xxfi_helo = cb_helo,
-    .xxfi_envfrom = cb_envfrom,
-    .xxfi_envrcpt = cb_envrcpt,
-    .xxfi_data = cb_data,
-    .xxfi_header = cb_header,
-    .xxfi_eoh = cb_eoh,
-    .xxfi_body = cb_body,
-    .xxfi_eom = cb_eom,
-    .xxfi_abort = cb_abort,
-    .xxfi_close = cb_close,
-    .xxfi_negotiate = cb_negotiate,
+static const engine_callbacks glue_callbacks = {
+    .negotiate = cb_negotiate,
+    .connect = cb_connect,
+    .helo = cb_helo,
+    .mail = cb_envfrom,
+    .rcpt = cb_envrcpt,
+    .data = cb_data,
+    .header = cb_header,
+    .eoh = cb_eoh,
+    .body = cb_body,
+    .eom = cb_eom,
+    .abort = cb_abort,
+    .close = cb_close,
 };
 
-int glue_register(void)
+const engine_callbacks *glue_callbacks_get(void)
 {
-    if (smfi_register(glue_desc) != MI_SUCCESS) {
-        log_error("smfi_register failed");
-        return 0;
-    }
-    return 1;
+    return &glue_callbacks;
 }

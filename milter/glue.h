@@ -1,12 +1,14 @@
 /*
- * glue.h - the libmilter layer: registers the callbacks that translate
- * libmilter events into session_* calls and session replies into SMFIS_*.
+ * glue.h - the milter callbacks: they translate engine events (engine.h)
+ * into session_* calls and session replies into engine statuses.
  */
 #ifndef MXG_GLUE_H
 #define MXG_GLUE_H
 
-/* Register the filter with libmilter; false on failure (logged). */
-int glue_register(void);
+#include "engine.h"
+
+/* The callbacks for engine_new(); static, never freed. */
+const engine_callbacks *glue_callbacks_get(void);
 /* Connections currently open (for a clean stop). */
 int glue_active_sessions(void);
 

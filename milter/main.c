@@ -5,11 +5,11 @@
  *   mxguard -c FILE [-f] [-n] [-V]
  *   mxguard explain ... / mxguard summary ...  (explain.c, summary.c)
  *
- * Signals: libmilter stops on SIGTERM and SIGINT (in-flight connections get a
+ * Signals: SIGTERM and SIGINT stop accepting (in-flight connections get a
  * grace period, then the MTA's milter_default_action applies to what is
- * left).  SIGHUP reloads the config: our own thread waits for it, loads and
- * validates a complete new snapshot, and swaps it in only if it is good.
- * libmilter would treat SIGHUP as "stop"; see sigwait() below.
+ * left).  SIGHUP reloads the config: loads and validates a complete new
+ * snapshot and swaps it in only if it is good.  One thread waits for all
+ * three; every other thread has them blocked.
  *
  * SECURITY: runs as root only until the socket is open, then drops to the
  * configured user; refuses root without one unless allow_root (privs.h).
@@ -33,9 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libmilter/mfapi.h>
-
 #include "conf.h"
+#include "engine.h"
 #include "explain.h"
 #include "glue.h"
 #include "log.h"
@@ -53,28 +52,6 @@
 #define STOP_GRACE_SECONDS 10
 
 static const char *conf_path = DEFAULT_CONF;
-
-/*
- * libmilter's signal thread sigwait()s for SIGHUP, SIGTERM and SIGINT and
- * stops the milter on each.  mxguard reloads on SIGHUP instead, so this
- * definition, which libmilter's call binds to, leaves SIGHUP out of the set:
- * SIGHUP is blocked in every thread and only the reload thread waits for it
- * (with sigwaitinfo(), which this does not touch).
- */
-int sigwait(const sigset_t *set, int *sig)
-{
-    sigset_t s = *set;
-    int r;
-
-    sigdelset(&s, SIGHUP);
-    do
-        r = sigwaitinfo(&s, NULL);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return errno;
-    *sig = r;
-    return 0;
-}
 
 static void usage(void)
 {
@@ -106,17 +83,30 @@ static bool same_str(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
-/* Waits for SIGHUP and reloads. */
-static void *reload_thread(void *arg)
+struct signal_arg {
+    metrics_t *metrics; /* the daemon's, or NULL */
+    engine_t *engine;
+};
+
+/* Waits for SIGHUP (reload), SIGTERM and SIGINT (stop). */
+static void *signal_thread(void *arg)
 {
-    metrics_t *metrics = arg; /* the daemon's, or NULL */
+    const struct signal_arg *sa = arg;
+    metrics_t *metrics = sa->metrics;
     sigset_t set;
 
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
     for (;;) {
         snapshot_t *s, *old;
         int sig = sigwaitinfo(&set, NULL);
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            engine_stop(sa->engine);
+            return NULL;
+        }
         if (sig != SIGHUP)
             continue;
         log_info("SIGHUP: reloading %s", conf_path);
@@ -149,31 +139,6 @@ static void *reload_thread(void *arg)
         log_info("configuration reloaded from %s", conf_path);
     }
     return NULL;
-}
-
-/* TCP_NODELAY on libmilter's TCP listening socket (libmilter has no call
- * for it and does not set it); Linux copies it to every accepted
- * connection, so mxguard's own replies (a header change, then the verdict)
- * never wait on Nagle.  The ~40 ms stall still measured over TCP comes from
- * the MTA's side (README, Benchmarks): prefer a unix socket.  The listener
- * is found among the open descriptors (bounded scan) as the one listening
- * on an inet socket. */
-static void tcp_nodelay_listener(void)
-{
-    for (int fd = 0; fd < 1024; fd++) {
-        int on = 0, one = 1;
-        socklen_t len = sizeof(on);
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || !on)
-            continue;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
-            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
-            continue;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-            log_warn("TCP_NODELAY on the milter socket: %s", strerror(errno));
-    }
 }
 
 /* Is stderr the journal (systemd sets JOURNAL_STREAM=DEV:INODE of it)?
@@ -228,6 +193,8 @@ int main(int argc, char **argv)
     snapshot_t *snap;
     metrics_t *metrics = NULL; /* counters, when the metrics endpoint is on */
     metricsrv_t *metricsrv = NULL;
+    engine_t *engine;
+    struct signal_arg sig_arg;
     sigset_t set;
     pthread_t tid;
     int c, rc;
@@ -244,14 +211,11 @@ int main(int argc, char **argv)
         case 'c': conf_path = optarg; break;
         case 'f': foreground = true; break;
         case 'n': check_only = true; break;
-        case 'V': {
-            unsigned maj, min, pl;
+        case 'V':
             printf("mxguard %s\n", PACKAGE_VERSION);
-            smfi_version(&maj, &min, &pl);
-            printf("libmilter %u.%u.%u\n", maj, min, pl);
+            printf("milter protocol 6 (mxguard's own engine)\n");
             version_print_libs(stdout);
             return 0;
-        }
         default: usage();
         }
     }
@@ -272,9 +236,9 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    /* Block the signals we wait for before any thread (libunbound's, ours,
-     * libmilter's) exists, so all of them inherit the mask: SIGHUP is for the
-     * reload thread, SIGTERM and SIGINT for libmilter's signal thread. */
+    /* Block the signals we wait for before any thread (libunbound's, the
+     * engine's, ours) exists, so all of them inherit the mask: the signal
+     * thread alone waits for them. */
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGTERM);
@@ -302,15 +266,10 @@ int main(int argc, char **argv)
     if (!log_open_syslog(conf->syslog_facility))
         log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
 
-    if (!glue_register())
-        return 1;
-    if (smfi_setconn(conf->socket) != MI_SUCCESS)
-        log_fatal("bad socket %s", conf->socket);
-    smfi_settimeout((int)conf->milter_timeout);
     umask(007);
-    if (smfi_opensocket(true) != MI_SUCCESS)
-        log_fatal("cannot open the milter socket %s", conf->socket);
-    tcp_nodelay_listener();
+    engine = engine_new(conf->socket, conf->milter_timeout, glue_callbacks_get(), err, sizeof(err));
+    if (engine == NULL)
+        log_fatal("cannot open the milter socket %s: %s", conf->socket, err);
     if (!privs_socket(conf, pw, err, sizeof(err)))
         log_fatal("%s", err);
 
@@ -341,30 +300,33 @@ int main(int argc, char **argv)
         log_fatal("cannot start the DNS resolver: %s", err);
     snapshot_attach_metrics(snap, metrics);
     snapshot_install(snap); /* from here on, snap may be freed by a reload */
-    rc = pthread_create(&tid, NULL, reload_thread, metrics);
+    sig_arg.metrics = metrics;
+    sig_arg.engine = engine;
+    rc = pthread_create(&tid, NULL, signal_thread, &sig_arg);
     if (rc != 0)
-        log_fatal("cannot start the reload thread: %s", strerror(rc));
+        log_fatal("cannot start the signal thread: %s", strerror(rc));
     pthread_detach(tid);
 
-    rc = smfi_main();
+    rc = engine_run(engine);
 
     /* Stopped: give connections in flight a bounded grace period. */
-    for (int i = 0; i < STOP_GRACE_SECONDS * 10 && glue_active_sessions() > 0; i++) {
+    for (int i = 0; i < STOP_GRACE_SECONDS * 10 && engine_active(engine) > 0; i++) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (glue_active_sessions() > 0)
+    if (engine_active(engine) > 0)
         log_warn("stopping with %d connection(s) still open: the MTA's milter_default_action applies",
-                 glue_active_sessions());
+                 engine_active(engine));
     log_info("mxguard stopped");
     if (pidfile)
         remove_pidfile(pidfile);
     metricsrv_stop(metricsrv);
-    if (glue_active_sessions() == 0) {
+    if (engine_active(engine) == 0) {
+        engine_free(engine);
         snapshot_shutdown();
         metrics_free(metrics); /* sessions still open would count into it */
     }
     free(pidfile);
     free(abs_path);
-    return rc == MI_SUCCESS ? 0 : 1;
+    return rc == 0 ? 0 : 1;
 }

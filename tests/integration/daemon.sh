@@ -65,9 +65,10 @@ check "-n on a missing file names it" grep -q "missing.conf" <<<"$out"
 
 # -V
 out=$("$MXGUARD" -V 2>&1)
-for lib in mxguard libmilter libspf2 libunbound libopendkim libconfig; do
+for lib in mxguard libspf2 libunbound libopendkim libconfig; do
     check "-V prints $lib" grep -q "^$lib [0-9]" <<<"$out"
 done
+check "-V prints the milter protocol version" grep -q "^milter protocol 6 " <<<"$out"
 
 # start
 "$MXGUARD" -f -c "$tmp/good.conf" 2>"$tmp/log" &
