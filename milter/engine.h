@@ -102,7 +102,7 @@ void engine_setpriv(engine_ctx *c, void *priv);
 const char *engine_getsymval(engine_ctx *c, const char *name);
 /* The SMTP reply for the next reject or tempfail: code 4xx or 5xx, xcode
  * optional, text one line; a code that does not match the verdict is
- * ignored, as libmilter does.  false on bad input. */
+ * ignored (a plain reject or tempfail goes out).  false on bad input. */
 bool engine_setreply(engine_ctx *c, const char *code, const char *xcode, const char *text);
 /* End-of-message edits (only inside eom, only if negotiated): false if not
  * allowed.  chgheader with value NULL deletes the index-th such header. */

@@ -47,7 +47,7 @@
 #include "xalloc.h"
 
 #define EXPLAIN_MSG_MAX (64L * 1024 * 1024) /* bytes of a message read */
-#define EXPLAIN_CHUNK 65536                  /* body chunk, as libmilter's */
+#define EXPLAIN_CHUNK 65536                  /* body chunk, as the MTA sends them */
 #define EXPLAIN_RCPT_MAX 100
 #define EXPLAIN_FIELD_MAX 998                /* bytes kept of an envelope value */
 #define DNS_TYPE_TXT 16

@@ -4,7 +4,7 @@
  * configured user.
  *
  * Order in main.c: privs_check_root() before the socket is opened,
- * privs_socket() right after smfi_opensocket(), privs_drop() after daemon()
+ * privs_socket() right after engine_new() opened the socket, privs_drop() after daemon()
  * and the pidfile, before any mail is read.
  */
 #ifndef MXG_PRIVS_H

@@ -1,5 +1,5 @@
 /*
- * session.c - one SMTP connection, event by event, without libmilter.
+ * session.c - one SMTP connection, event by event, without milter protocol types.
  *
  * The data path reads like the SMTP transaction: connect records the client,
  * helo the HELO name, mail takes the message's config snapshot and runs SPF,

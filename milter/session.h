@@ -1,9 +1,9 @@
 /*
  * session.h - one SMTP connection as mxguard sees it, event by event:
  * connect -> helo -> mail -> rcpt... -> header... -> eoh -> body... -> eom,
- * with abort and close.  The libmilter glue (glue.c) translates each
+ * with abort and close.  The glue (glue.c) translates each milter engine
  * callback into one of these calls and the returned session_reply back into
- * SMFIS_* codes; nothing here knows libmilter, so sessions are unit-tested
+ * an engine status; nothing here knows the milter protocol, so sessions are unit-tested
  * without an MTA.
  *
  * A message takes a reference to the current config snapshot at MAIL FROM
@@ -81,7 +81,7 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
 void session_abort(session_t *s);
 
 /* Does a check of the session's config read the message body (DKIM)?  The
- * glue asks libmilter to skip the body otherwise. */
+ * glue asks the MTA to skip the body otherwise. */
 bool session_reads_body(const session_t *s);
 /* The MTA will not send the body of this connection's messages (negotiated
  * when no check needed it): checks that need the body are then not run,

@@ -147,7 +147,7 @@ static size_t conf_flush(conf_ctx *cx, conf_error_fn errfn, void *arg)
 
 /* ---- value checks ----------------------------------------------------- */
 
-/* libmilter socket syntax: unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST. */
+/* Socket syntax (as libmilter's, so MTA-side habits carry over): unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST. */
 static bool conf_check_socket(const char *v, char *err, size_t errlen)
 {
     static const char usage[] = "expected unix:/path, local:/path, inet:PORT@HOST or inet6:PORT@HOST";

@@ -19,7 +19,7 @@
 
 typedef struct conf {
     char *path;            /* file it was loaded from */
-    char *socket;          /* "unix:/path" or "inet:PORT@HOST" (libmilter syntax) */
+    char *socket;          /* "unix:/path" or "inet:PORT@HOST" (engine.h) */
     char *user;            /* drop privileges to this user, or NULL */
     bool allow_root;       /* may run as root (euid 0) without a user */
     unsigned socket_mode;  /* permission bits of a unix socket (default 0660) */
@@ -27,7 +27,7 @@ typedef struct conf {
     char *pidfile;         /* write the pid here, or NULL */
     char *syslog_facility; /* "mail" by default */
     char *authserv_id;     /* A-R authserv-id; default: the host name */
-    unsigned milter_timeout; /* seconds libmilter waits for the MTA */
+    unsigned milter_timeout; /* seconds the engine waits for the MTA */
     char *metrics;         /* Prometheus endpoint "ADDR:PORT", or NULL (off) */
     /* dns { } */
     char *dns_upstream;    /* "system" or "ADDR[@PORT]" */

@@ -2,7 +2,7 @@
  * facts.h - the evidence gathered about one SMTP transaction: what the MTA
  * told us and what the checks found.  It is the input of the policy table
  * (rules.h), the Authentication-Results header (authres.h) and the decision
- * line (declog.h).  Nothing here knows about libmilter.
+ * line (declog.h).  Nothing here knows the milter protocol.
  *
  * Ownership: every string is owned by the facts_t and freed by
  * facts_reset_message() (message fields) or facts_free() (all).

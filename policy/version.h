@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-/* Print one line per library (except libmilter, printed by the daemon). */
+/* Print one line per library. */
 void version_print_libs(FILE *fp);
 
 #endif

@@ -6,7 +6,7 @@
 set -eu
 
 BUILD_PKGS="build-essential autoconf automake libtool pkg-config
-  libmilter-dev libspf2-dev libopendkim-dev libopendmarc-dev libconfig-dev
+  libspf2-dev libopendkim-dev libopendmarc-dev libconfig-dev
   libunbound-dev libidn2-dev publicsuffix libevent-dev nettle-dev libmicrohttpd-dev libyaml-dev check"
 # prometheus: for its promtool (tests/e2e/metrics.sh checks the scrape with
 # it; about 96 MB installed).  Where package installs start services, Debian

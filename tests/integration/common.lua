@@ -133,7 +133,7 @@ function expect_ar(conn, want)
 	return v
 end
 
--- The filter deleted the index-th (1-based) A-R header; libmilter sends the
+-- The filter deleted the index-th (1-based) A-R header; the engine sends the
 -- name the filter used: accept any spelling of the header name.
 function ar_deleted(conn, index)
 	return mt.eom_check(conn, MT_HDRDELETE, AR, index) or

@@ -282,8 +282,8 @@ _rig_sock_ready() {
 }
 
 # rig_stop_mxguard: SIGTERM; the daemon must exit by itself with status 0
-# within 15 s (libmilter's listener notices the stop within 5 s, then
-# connections still open get a grace period).
+# within 15 s (the listener stops at once, then connections still open
+# get a grace period of 10 s).
 rig_stop_mxguard() {
     local i=0 st
     [ -n "${RIG_MX_PID:-}" ] || return 1

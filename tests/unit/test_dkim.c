@@ -623,7 +623,7 @@ static long vm_hwm_kb(void)
     return kb;
 }
 
-/* A 50 MB body streamed in 64 KB chunks (as libmilter delivers them) is
+/* A 50 MB body streamed in 64 KB chunks (as MTAs send them) is
  * hashed without being kept: the peak RSS grows by far less than the body.
  * (5 MB under valgrind, which is slow and has its own RSS.) */
 START_TEST(test_large_body_bounded_memory)

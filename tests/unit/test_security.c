@@ -247,8 +247,8 @@ START_TEST(garbage_headers_give_a_verdict)
 }
 END_TEST
 
-/* A NUL inside a value: what follows it is not seen (libmilter hands
- * NUL-terminated strings), and the part before decides. */
+/* A NUL inside a value: what follows it is not seen (the milter protocol
+ * carries NUL-terminated strings), and the part before decides. */
 START_TEST(nul_in_header_value)
 {
     static const char v[] = "a@attacker.example\0, b@victim.example";

@@ -122,7 +122,7 @@ START_TEST(spf_pass_accepts_with_authres_and_strips_ours)
 END_TEST
 
 /* Found by fuzz_session: headers after an end of message (no MTA sends
- * them; libmilter refuses that order) and a second end of message must
+ * them; no MTA sends that order) and a second end of message must
  * still give deletions in descending order. */
 START_TEST(authres_deletions_descending_after_repeated_eom)
 {
