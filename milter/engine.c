@@ -82,6 +82,7 @@ struct engine_ctx {
     char *mac[ST_COUNT];     /* "name\0value\0..." as sent */
     size_t maclen[ST_COUNT];
     char *reply;             /* "CODE XCODE TEXT" for the next reject/tempfail */
+    engine_status pending;   /* a verdict given to an unanswered command */
     void *priv;
     const char *why;         /* why the connection ended early, for the log */
 };
@@ -185,12 +186,19 @@ static bool reply(engine_ctx *c, engine_status st, uint32_t nr_bit)
     const char *r = c->reply;
     unsigned char code;
 
+    if (nr_bit != 0 && (c->proto & nr_bit) != 0) {
+        /* The MTA reads no reply now: keep a verdict for the next one. */
+        if (st != ENGINE_CONTINUE && st != ENGINE_NOREPLY && c->pending == ENGINE_CONTINUE)
+            c->pending = st;
+        return c->wlen == 0 || flush(c);
+    }
+    if (c->pending != ENGINE_CONTINUE) {
+        if (st == ENGINE_CONTINUE || st == ENGINE_NOREPLY)
+            st = c->pending;
+        c->pending = ENGINE_CONTINUE;
+    }
     switch (st) {
     case ENGINE_NOREPLY:
-        if (nr_bit != 0 && (c->proto & nr_bit) != 0)
-            return c->wlen == 0 || flush(c);
-        code = 'c';
-        break;
     case ENGINE_CONTINUE: code = 'c'; break;
     case ENGINE_ACCEPT: code = 'a'; break;
     case ENGINE_DISCARD: code = 'd'; break;
@@ -361,7 +369,7 @@ static bool cmd_connect(engine_ctx *c, const unsigned char *d, size_t len)
     clear_macros_from(c, ST_CONNECT + 1);
     if (c->e->cb->connect)
         st = c->e->cb->connect(c, host, sa);
-    return reply(c, st, 0);
+    return reply(c, st, ENGINE_P_NR_CONN);
 }
 
 static bool cmd_helo(engine_ctx *c, const unsigned char *d, size_t len)
@@ -377,7 +385,7 @@ static bool cmd_helo(engine_ctx *c, const unsigned char *d, size_t len)
     clear_macros_from(c, ST_HELO + 1);
     if (c->e->cb->helo)
         st = c->e->cb->helo(c, name);
-    return reply(c, st, 0);
+    return reply(c, st, ENGINE_P_NR_HELO);
 }
 
 /* MAIL and RCPT: the address and its ESMTP parameters. */
@@ -402,7 +410,7 @@ static bool cmd_envelope(engine_ctx *c, const unsigned char *d, size_t len, bool
     clear_macros_from(c, (mail ? ST_MAIL : ST_RCPT) + 1);
     if (fn)
         st = fn(c, argv);
-    return reply(c, st, 0);
+    return reply(c, st, mail ? ENGINE_P_NR_MAIL : 0);
 }
 
 static bool cmd_header(engine_ctx *c, const unsigned char *d, size_t len)
@@ -448,6 +456,7 @@ static void end_connection(engine_ctx *c)
     clear_macros_from(c, 0);
     free(c->reply);
     c->reply = NULL;
+    c->pending = ENGINE_CONTINUE;
 }
 
 /* One packet; false when the connection must end. */
@@ -477,7 +486,7 @@ static bool dispatch(engine_ctx *c, unsigned char cmd, unsigned char *d, size_t 
         clear_macros_from(c, ST_EOH + 1);
         if (cb->eoh)
             st = cb->eoh(c);
-        return reply(c, st, 0);
+        return reply(c, st, ENGINE_P_NR_EOH);
     case 'B':
         st = ENGINE_NOREPLY;
         if (cb->body)
@@ -490,6 +499,7 @@ static bool dispatch(engine_ctx *c, unsigned char cmd, unsigned char *d, size_t 
         clear_macros_from(c, ST_MAIL);
         free(c->reply);
         c->reply = NULL;
+        c->pending = ENGINE_CONTINUE;
         return true; /* no reply */
     case 'U': return reply(c, ENGINE_CONTINUE, 0);
     case 'K':

@@ -26,6 +26,10 @@
 #define ENGINE_P_NOBODY 0x10u
 #define ENGINE_P_NR_HDR 0x80u
 #define ENGINE_P_NOUNKNOWN 0x100u
+#define ENGINE_P_NR_CONN 0x1000u
+#define ENGINE_P_NR_HELO 0x2000u
+#define ENGINE_P_NR_MAIL 0x4000u
+#define ENGINE_P_NR_EOH 0x40000u
 #define ENGINE_P_NR_BODY 0x80000u
 #define ENGINE_P_HDR_LEADSPC 0x100000u
 
@@ -38,7 +42,11 @@ typedef struct engine_ctx engine_ctx; /* one MTA connection */
 
 typedef enum {
     ENGINE_CONTINUE,
-    ENGINE_NOREPLY, /* only for header and body: sends nothing when negotiated, else continue */
+    /* continue, and nothing is sent when the command's NR_ bit was
+     * negotiated (else a continue goes out).  Any other status for an
+     * unanswered command is kept and becomes the reply to the next command
+     * that is answered (the MTA reads nothing in between). */
+    ENGINE_NOREPLY,
     ENGINE_ACCEPT,
     ENGINE_REJECT,
     ENGINE_TEMPFAIL,

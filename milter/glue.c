@@ -107,12 +107,18 @@ static engine_status cb_negotiate(engine_ctx *ctx, uint32_t f0, uint32_t f1, uin
      * the DATA event the macros go out with a command whose reply carries
      * the ACK (README, Benchmarks). */
     *pf1 = (ENGINE_P_NOUNKNOWN | ENGINE_P_HDR_LEADSPC) & f1;
-    /* Headers and body chunks are never answered (session_header and
-     * session_body never decide): the MTA sends them without waiting, and
-     * the worker reads them in a row instead of a round trip each.  An MTA
-     * that lacks these two gets a continue for each (engine.c). */
+    /* Connect, HELO, MAIL, headers, end of headers and body chunks are
+     * never answered: the session gives no verdict before RCPT (connect,
+     * helo, mail and eoh always continue) and header and body never decide.
+     * Postfix then writes them without waiting, together with the next
+     * command that needs a reply (C H M with the first RCPT; the headers,
+     * end of headers and body with the end of message), and the worker
+     * reads each run at once: three round trips per message instead of
+     * seven.  An MTA that lacks a bit gets a continue (engine.c).  With no
+     * session (no config), connect must be answered: with a tempfail. */
     if (s != NULL)
-        *pf1 |= (ENGINE_P_NR_HDR | ENGINE_P_NR_BODY) & f1;
+        *pf1 |= (ENGINE_P_NR_CONN | ENGINE_P_NR_HELO | ENGINE_P_NR_MAIL | ENGINE_P_NR_HDR |
+                 ENGINE_P_NR_EOH | ENGINE_P_NR_BODY) & f1;
     if (s == NULL || !session_reads_body(s))
         *pf1 |= ENGINE_P_NOBODY & f1;
     if (s != NULL) {
