@@ -81,6 +81,23 @@ static engine_status done(engine_ctx *c, char cmd)
     return ret[(unsigned char)cmd];
 }
 
+/* A status named in the data ("#reject" in a header value or a MAIL
+ * address), else dflt: for commands the MTA sends without waiting, where
+ * changing ret[] between them would race with the engine's thread. */
+static engine_status by_word(const char *s, engine_status dflt)
+{
+    static const struct {
+        const char *word;
+        engine_status st;
+    } words[] = {{"#reject", ENGINE_REJECT}, {"#tempfail", ENGINE_TEMPFAIL},
+                 {"#noreply", ENGINE_NOREPLY}, {"#discard", ENGINE_DISCARD}};
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(s, words[i].word) != NULL)
+            return words[i].st;
+    return dflt;
+}
+
 static engine_status cb_negotiate(engine_ctx *c, uint32_t mta_act, uint32_t mta_proto,
                                   uint32_t *act, uint32_t *proto)
 {
@@ -131,7 +148,7 @@ static void rec_argv(char letter, char **argv)
 static engine_status cb_mail(engine_ctx *c, char **argv)
 {
     rec_argv('M', argv);
-    return done(c, 'M');
+    return by_word(argv[0], done(c, 'M'));
 }
 
 static engine_status cb_rcpt(engine_ctx *c, char **argv)
@@ -152,7 +169,7 @@ static engine_status cb_header(engine_ctx *c, const char *name, const char *valu
         rec("L:%s=<%zu bytes>", name, strlen(value));
     else
         rec("L:%s=%s", name, value);
-    return done(c, 'L');
+    return by_word(value, done(c, 'L'));
 }
 
 static engine_status cb_eoh(engine_ctx *c)
@@ -903,6 +920,94 @@ START_TEST(test_header_no_callback_unanswered)
 }
 END_TEST
 
+#define NR_ALL (ENGINE_P_NR_CONN | ENGINE_P_NR_HELO | ENGINE_P_NR_MAIL | ENGINE_P_NR_EOH | NR_BITS)
+
+static void mail_reply_hook(engine_ctx *c, char cmd)
+{
+    if (cmd == 'M')
+        HOOK_CHECK(engine_setreply(c, "550", "5.7.1", "no senders like you"));
+}
+
+/* A verdict for an unanswered command (connect, HELO, MAIL, EOH, header,
+ * body) is kept, with its setreply text, for the next answered one. */
+START_TEST(test_unanswered_verdict_kept)
+{
+    mta m;
+    uint32_t out[3];
+    unsigned char c[] = "h\0" "4\0\x19" "192.0.2.1";
+    static const char want[] = "550 5.7.1 no senders like you";
+
+    want_proto = NR_ALL;
+    ret['C'] = ENGINE_NOREPLY;
+    ret['M'] = ENGINE_REJECT;
+    hook = mail_reply_hook;
+    mta_start(&m);
+    negotiate_v(&m, 6, 0x3f, NR_ALL, out);
+    ck_assert_uint_eq(out[2], NR_ALL);
+    send_pkt(&m, 'C', c, sizeof(c));
+    SEND_STRS(&m, 'H', "h");
+    SEND_STRS(&m, 'M', "<a@example.org>");
+    SEND_STRS(&m, 'R', "<b@example.net>"); /* RCPT is answered */
+    expect(&m, 'y', want, sizeof(want));
+    SEND_STRS(&m, 'R', "<c@example.net>"); /* the kept verdict was used up */
+    expect(&m, 'c', NULL, 0);
+    mta_finish(&m);
+    ck_assert_str_eq(trace_now(), "O:3f:c7080;C:h:4:192.0.2.1:25;H:h;M:<a@example.org>;"
+                                  "R:<b@example.net>;R:<c@example.net>;X:-");
+}
+END_TEST
+
+START_TEST(test_unanswered_verdict_first_wins)
+{
+    mta m;
+    uint32_t out[3];
+
+    want_proto = NR_BITS;
+    mta_start(&m);
+    negotiate_v(&m, 6, 0x3f, NR_BITS, out);
+    /* header verdicts: the first one is kept, later ones do not replace it */
+    SEND_STRS(&m, 'L', "A", "#reject");
+    SEND_STRS(&m, 'L', "B", "#tempfail");
+    SEND_STRS(&m, 'L', "C", "#noreply");
+    send_pkt(&m, 'N', NULL, 0);
+    expect(&m, 'r', NULL, 0);
+    /* an answered command's own verdict wins over a kept one */
+    ret['B'] = ENGINE_DISCARD;
+    send_pkt(&m, 'B', "x", 1);
+    ret['E'] = ENGINE_TEMPFAIL;
+    send_pkt(&m, 'E', NULL, 0);
+    expect(&m, 't', NULL, 0);
+    mta_finish(&m);
+}
+END_TEST
+
+START_TEST(test_unanswered_verdict_cleared)
+{
+    unsigned char c[] = "h\0" "4\0\x19" "192.0.2.1";
+
+    /* by abort, and by QUIT_NC */
+    for (int k = 0; k < 2; k++) {
+        mta m;
+        uint32_t out[3];
+
+        want_proto = NR_ALL;
+        mta_start(&m);
+        negotiate_v(&m, 6, 0x3f, NR_ALL, out);
+        ret['C'] = ENGINE_NOREPLY;
+        ret['M'] = ENGINE_NOREPLY;
+        send_pkt(&m, 'C', c, sizeof(c));
+        SEND_STRS(&m, 'M', "<#tempfail@example.org>");
+        send_pkt(&m, k == 0 ? 'A' : 'K', NULL, 0);
+        if (k == 1)
+            send_pkt(&m, 'C', c, sizeof(c));
+        SEND_STRS(&m, 'M', "<a@example.org>");
+        SEND_STRS(&m, 'R', "<b@example.net>");
+        expect(&m, 'c', NULL, 0);
+        mta_finish(&m);
+    }
+}
+END_TEST
+
 /* ---- SMTP replies ----------------------------------------------------------- */
 
 START_TEST(test_verdict_codes)
@@ -1441,6 +1546,9 @@ static Suite *engine_suite(void)
     tcase_add_test(t, test_header_body_unanswered);
     tcase_add_test(t, test_header_body_noreply_not_offered);
     tcase_add_test(t, test_header_no_callback_unanswered);
+    tcase_add_test(t, test_unanswered_verdict_kept);
+    tcase_add_test(t, test_unanswered_verdict_first_wins);
+    tcase_add_test(t, test_unanswered_verdict_cleared);
     suite_add_tcase(s, t);
 
     t = tcase_create("replies");
