@@ -57,16 +57,14 @@ struct engine {
     unsigned timeout;   /* seconds, per read and write */
     const engine_callbacks *cb;
     int wake[2];        /* engine_stop() writes here */
-    volatile sig_atomic_t stopping;
+    atomic_int stopping; /* lock-free: engine_stop() may run in a signal handler */
     atomic_int active;  /* connections being served */
 
     pthread_mutex_t mu; /* protects everything below */
-    pthread_cond_t work; /* a connection was queued, or closing */
-    pthread_cond_t gone; /* a worker exited */
-    int *queue;         /* ring of accepted descriptors */
-    size_t qcap, qhead, qlen;
-    int workers, idle;
-    bool closing;
+    pthread_cond_t gone; /* a worker left accept() or the pool */
+    int workers;        /* threads in the pool */
+    int idle;           /* of them, in (or on the way to) accept() */
+    bool failed;        /* accept() failed for good */
 };
 
 struct engine_ctx {
@@ -655,7 +653,6 @@ static engine_t *engine_alloc(unsigned timeout, const engine_callbacks *cb)
     e->timeout = timeout;
     e->cb = cb;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->work, NULL);
     pthread_cond_init(&e->gone, NULL);
     return e;
 }
@@ -779,136 +776,154 @@ engine_t *engine_new(const char *spec, unsigned timeout, const engine_callbacks 
     return e;
 }
 
-static void *worker(void *arg)
+/*
+ * Workers accept for themselves: each idle worker blocks in accept() on
+ * the listening socket (the kernel wakes one per connection), serves that
+ * connection to its end and accepts again; no thread hands connections
+ * over.  A worker that takes the last idle place starts another one first,
+ * so one always waits in accept().  accept() wakes every second
+ * (SO_RCVTIMEO on the listener): idle workers beyond MIN_WORKERS leave
+ * after IDLE_WORKER_SECONDS.
+ */
+static void *worker(void *arg);
+
+static time_t mono_now(void)
 {
-    engine_t *e = arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
 
-    pthread_mutex_lock(&e->mu);
-    for (;;) {
-        int fd;
+/* Start a worker, counted idle from now (e->mu held). */
+static bool spawn_worker(engine_t *e)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+    int rc;
 
-        while (e->qlen == 0 && !e->closing) {
-            struct timespec ts;
-            int rc;
-
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += IDLE_WORKER_SECONDS;
-            e->idle++;
-            rc = pthread_cond_timedwait(&e->work, &e->mu, &ts);
-            e->idle--;
-            if (rc == ETIMEDOUT && e->qlen == 0 && e->workers > MIN_WORKERS)
-                goto out;
-        }
-        if (e->qlen == 0) /* closing */
-            goto out;
-        fd = e->queue[e->qhead];
-        e->qhead = (e->qhead + 1) % e->qcap;
-        e->qlen--;
-        pthread_mutex_unlock(&e->mu);
-        engine_serve_fd(e, fd);
-        pthread_mutex_lock(&e->mu);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&tid, &attr, worker, e);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        log_error("cannot start a milter worker thread: %s", strerror(rc));
+        return false;
     }
-out:
+    e->workers++;
+    e->idle++;
+    return true;
+}
+
+/* Leave the pool (e->mu held, released). */
+static void *worker_exit(engine_t *e, bool was_idle)
+{
+    if (was_idle)
+        e->idle--;
     e->workers--;
     pthread_cond_broadcast(&e->gone);
     pthread_mutex_unlock(&e->mu);
     return NULL;
 }
 
-/* Queue an accepted connection for a worker, starting one if none is idle. */
-static void hand_over(engine_t *e, int fd)
+static void *worker(void *arg)
 {
-    pthread_attr_t attr;
-    pthread_t tid;
-    int rc = 0;
+    engine_t *e = arg;
+    time_t idle_since = mono_now();
 
-    pthread_mutex_lock(&e->mu);
-    if (e->qlen == e->qcap) {
-        size_t ncap = e->qcap ? e->qcap * 2 : 64;
-        int *nq = xmalloc(ncap * sizeof(*nq));
-        for (size_t i = 0; i < e->qlen; i++)
-            nq[i] = e->queue[(e->qhead + i) % e->qcap];
-        free(e->queue);
-        e->queue = nq;
-        e->qcap = ncap;
-        e->qhead = 0;
-    }
-    e->queue[(e->qhead + e->qlen) % e->qcap] = fd;
-    e->qlen++;
-    if ((size_t)e->idle >= e->qlen) {
-        pthread_cond_signal(&e->work);
-    } else {
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = pthread_create(&tid, &attr, worker, e);
-        pthread_attr_destroy(&attr);
-        if (rc == 0)
-            e->workers++;
-    }
-    if (rc != 0 && e->workers == 0) {
-        /* Nobody will serve it: the MTA applies its default action. */
-        e->qlen--;
-        close(fd);
-    }
-    pthread_mutex_unlock(&e->mu);
-    if (rc != 0)
-        log_error("cannot start a milter worker thread: %s", strerror(rc));
-}
-
-int engine_run(engine_t *e)
-{
-    struct pollfd p[2];
-
-    p[0].fd = e->lfd;
-    p[0].events = POLLIN;
-    p[1].fd = e->wake[0];
-    p[1].events = POLLIN;
-    while (!e->stopping) {
+    for (;;) {
         struct timeval tv = {(time_t)e->timeout, 0};
-        int fd;
+        int fd = accept4(e->lfd, NULL, NULL, SOCK_CLOEXEC), err = errno;
 
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
+        if (fd < 0) {
+            if (atomic_load(&e->stopping)) {
+                pthread_mutex_lock(&e->mu);
+                return worker_exit(e, true);
+            }
+            if (err == EAGAIN || err == EWOULDBLOCK) {
+                pthread_mutex_lock(&e->mu);
+                if (e->workers > MIN_WORKERS && e->idle > 1 &&
+                    mono_now() - idle_since >= IDLE_WORKER_SECONDS)
+                    return worker_exit(e, true);
+                pthread_mutex_unlock(&e->mu);
                 continue;
-            log_error("poll on the milter socket: %s", strerror(errno));
-            return -1;
-        }
-        if (p[1].revents != 0 || e->stopping)
-            break;
-        if ((p[0].revents & POLLIN) == 0)
-            continue;
-        if ((fd = accept4(e->lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED || errno == EPROTO)
+            }
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO)
                 continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
                 struct timespec ts = {0, 100 * 1000 * 1000};
-                log_warn("accept on the milter socket: %s", strerror(errno));
+                log_warn("accept on the milter socket: %s", strerror(err));
                 nanosleep(&ts, NULL);
                 continue;
             }
-            log_error("accept on the milter socket: %s", strerror(errno));
-            close(e->lfd);
-            e->lfd = -1;
-            return -1;
+            log_error("accept on the milter socket: %s", strerror(err));
+            pthread_mutex_lock(&e->mu);
+            e->failed = true;
+            engine_stop(e);
+            return worker_exit(e, true);
         }
         if (e->timeout > 0) {
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         }
-        hand_over(e, fd);
+        pthread_mutex_lock(&e->mu);
+        e->idle--;
+        if (e->idle == 0 && !atomic_load(&e->stopping))
+            (void)spawn_worker(e); /* if it fails, this one accepts after its connection */
+        pthread_mutex_unlock(&e->mu);
+
+        engine_serve_fd(e, fd);
+
+        pthread_mutex_lock(&e->mu);
+        if (atomic_load(&e->stopping))
+            return worker_exit(e, false);
+        e->idle++;
+        pthread_mutex_unlock(&e->mu);
+        idle_since = mono_now();
     }
-    /* Stopped: new connections are refused from now on, not left waiting
-     * in the backlog. */
-    close(e->lfd);
-    e->lfd = -1;
-    return 0;
+}
+
+int engine_run(engine_t *e)
+{
+    struct timeval tick = {1, 0};
+    struct pollfd p;
+    struct timespec ts;
+    bool ok;
+
+    setsockopt(e->lfd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick));
+    pthread_mutex_lock(&e->mu);
+    ok = spawn_worker(e);
+    pthread_mutex_unlock(&e->mu);
+    p.fd = e->wake[0];
+    p.events = POLLIN;
+    while (ok && !atomic_load(&e->stopping))
+        if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            break;
+        }
+    atomic_store(&e->stopping, 1);
+    /* Wake the workers blocked in accept() now (else within a second);
+     * then close: new connections are refused, not left in the backlog. */
+    shutdown(e->lfd, SHUT_RDWR);
+    pthread_mutex_lock(&e->mu);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 3;
+    while (e->idle > 0)
+        if (pthread_cond_timedwait(&e->gone, &e->mu, &ts) == ETIMEDOUT)
+            break;
+    ok = ok && !e->failed;
+    if (e->idle == 0) {
+        close(e->lfd);
+        e->lfd = -1;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return ok ? 0 : -1;
 }
 
 void engine_stop(engine_t *e)
 {
     char b = 1;
 
-    e->stopping = 1;
+    atomic_store(&e->stopping, 1);
     if (e->wake[1] >= 0 && write(e->wake[1], &b, 1) < 0) {
         /* full pipe: a stop is already pending */
     }
@@ -930,11 +945,10 @@ void engine_free(engine_t *e)
     /* Best effort: after a privilege drop the directory may not allow it. */
     if (e->unix_path)
         (void)unlink(e->unix_path);
-    /* Idle workers leave now; a busy one (only when the caller did not
-     * wait for engine_active() to reach 0) keeps the engine: leak it. */
+    /* Workers leave when their connection ends; one still busy (only when
+     * the caller did not wait for engine_active() to reach 0) keeps the
+     * engine: leak it. */
     pthread_mutex_lock(&e->mu);
-    e->closing = true;
-    pthread_cond_broadcast(&e->work);
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += 2;
     while (e->workers > 0)
@@ -945,16 +959,12 @@ void engine_free(engine_t *e)
         return;
     }
     pthread_mutex_unlock(&e->mu);
-    for (size_t i = 0; i < e->qlen; i++)
-        close(e->queue[(e->qhead + i) % e->qcap]);
     if (e->wake[0] >= 0)
         close(e->wake[0]);
     if (e->wake[1] >= 0)
         close(e->wake[1]);
     pthread_mutex_destroy(&e->mu);
-    pthread_cond_destroy(&e->work);
     pthread_cond_destroy(&e->gone);
-    free(e->queue);
     free(e->unix_path);
     free(e);
 }
