@@ -6,7 +6,8 @@
  * byte and what the filter's callbacks saw (a trace of one entry per
  * callback).  Covers negotiation, macros, connect addresses, envelope argv,
  * unanswered headers and body, SMTP replies, end-of-message edits, QUIT_NC,
- * the close callback, packet limits, the read timeout and pipelining.
+ * the close callback, packet limits, the read timeout and pipelining; and
+ * the listener on a unix socket in a temporary directory.
  */
 #include "config.h"
 
@@ -20,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1515,6 +1518,136 @@ START_TEST(test_pipelined_transaction)
 }
 END_TEST
 
+/* ---- the listener (engine_new, engine_run, engine_stop, engine_free) ----- */
+
+typedef struct {
+    engine_t *e;
+    int rc;
+} runner;
+
+static void *run_engine(void *arg)
+{
+    runner *r = arg;
+
+    r->rc = engine_run(r->e);
+    return NULL;
+}
+
+static int unix_connect(const char *path)
+{
+    struct sockaddr_un sun;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    ck_assert_int_ge(fd, 0);
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    ck_assert_uint_lt(strlen(path), sizeof(sun.sun_path));
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    return fd;
+}
+
+/* A unix socket: connections are served (with engine_run's read timeout),
+ * engine_stop() ends engine_run(), engine_free() removes the socket file. */
+START_TEST(test_listener_unix)
+{
+    char dir[] = "/tmp/test_engine.XXXXXX", path[64], spec[80], err[256] = "";
+    runner r = {NULL, -1};
+    pthread_t th;
+    struct timespec ts;
+    struct stat st;
+    mta m;
+    uint32_t out[3];
+    double t0;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/milter.sock", dir);
+    snprintf(spec, sizeof(spec), "unix:%s", path);
+    r.e = engine_new(spec, 1, &cbs, err, sizeof(err));
+    ck_assert_msg(r.e != NULL, "engine_new: %s", err);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_int_eq(pthread_create(&th, NULL, run_engine, &r), 0);
+
+    memset(&m, 0, sizeof(m));
+    m.fd = unix_connect(path);
+    set_rcvtimeo(m.fd, 5);
+    negotiate_v(&m, 6, 0x3f, 0, out);
+    ck_assert_uint_eq(out[0], 6);
+    SEND_STRS(&m, 'H', "h");
+    expect(&m, 'c', NULL, 0);
+    send_pkt(&m, 'Q', NULL, 0);
+    ck_assert(!read_pkt(&m, &(char){0}, (unsigned char[8]){0}, 8, &(size_t){0}));
+    close(m.fd);
+
+    /* a stalled MTA: the engine gives up after its 1 s timeout */
+    m.fd = unix_connect(path);
+    set_rcvtimeo(m.fd, 5);
+    negotiate_v(&m, 6, 0x3f, 0, out);
+    t0 = now_s();
+    ck_assert(!read_pkt(&m, &(char){0}, (unsigned char[8]){0}, 8, &(size_t){0}));
+    ck_assert_msg(now_s() - t0 < 3.0, "closed after %.2f s", now_s() - t0);
+    close(m.fd);
+
+    engine_stop(r.e);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    ck_assert_msg(pthread_timedjoin_np(th, NULL, &ts) == 0, "engine_run did not return");
+    ck_assert_int_eq(r.rc, 0);
+    for (int i = 0; i < 100 && engine_active(r.e) > 0; i++)
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    ck_assert_int_eq(engine_active(r.e), 0);
+    engine_free(r.e);
+    ck_assert_int_ne(stat(path, &st), 0); /* removed */
+    ck_assert_int_eq(rmdir(dir), 0);
+    ck_assert_int_eq(close_count(), 2);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "read timeout"));
+}
+END_TEST
+
+/* Bad specs are refused with a message; a stale socket file is replaced,
+ * any other file at the path is left alone. */
+START_TEST(test_listener_specs)
+{
+    static const char *const bad[] = {"bogus:/x", "inet:@127.0.0.1", "inet:25", "inet:123456789@127.0.0.1",
+                                      "unix:/nonexistent-dir/x/milter.sock"};
+    char dir[] = "/tmp/test_engine.XXXXXX", path[64], spec[80], err[256];
+    struct sockaddr_un sun;
+    engine_t *e;
+    int fd;
+    FILE *f;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        ck_assert_msg(engine_new(bad[i], 1, &cbs, err, sizeof(err)) == NULL, "%s accepted", bad[i]);
+        ck_assert_msg(err[0] != '\0', "no message for %s", bad[i]);
+    }
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/milter.sock", dir);
+    snprintf(spec, sizeof(spec), "local:%s", path);
+    /* a regular file is not replaced */
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_ptr_null(engine_new(spec, 1, &cbs, err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "not a socket"));
+    ck_assert_int_eq(access(path, F_OK), 0);
+    ck_assert_int_eq(unlink(path), 0);
+    /* a stale socket (bound, nobody listening) is */
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    close(fd);
+    e = engine_new(spec, 1, &cbs, err, sizeof(err));
+    ck_assert_msg(e != NULL, "stale socket: %s", err);
+    engine_free(e);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -1582,6 +1715,13 @@ static Suite *engine_suite(void)
     tcase_add_test(t, test_eof_inside_packet_ends);
     tcase_add_test(t, test_stalled_mta_times_out);
     tcase_add_test(t, test_pipelined_transaction);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("listener");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, test_listener_unix);
+    tcase_add_test(t, test_listener_specs);
     suite_add_tcase(s, t);
     return s;
 }
