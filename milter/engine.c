@@ -161,7 +161,9 @@ static bool flush(engine_ctx *c)
     size_t off = 0;
 
     while (off < c->wlen) {
-        ssize_t n = write(c->fd, c->wbuf + off, c->wlen - off);
+        /* MSG_NOSIGNAL: an MTA that went away is an error here, not a
+         * SIGPIPE for the whole process. */
+        ssize_t n = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -395,10 +397,12 @@ static bool cmd_envelope(engine_ctx *c, const unsigned char *d, size_t len, bool
     engine_status st = ENGINE_CONTINUE;
     engine_status (*fn)(engine_ctx *, char **) = mail ? c->e->cb->mail : c->e->cb->rcpt;
 
-    while (pos < len && argc < sizeof(argv) / sizeof(argv[0]) - 1) {
+    /* Beyond 63 ESMTP parameters the rest is checked but not passed on. */
+    while (pos < len) {
         if ((s = take_str(d, len, &pos)) == NULL)
             break;
-        argv[argc++] = (char *)s;
+        if (argc < sizeof(argv) / sizeof(argv[0]) - 1)
+            argv[argc++] = (char *)s;
     }
     if (argc == 0 || pos < len) {
         c->why = mail ? "malformed MAIL" : "malformed RCPT";
@@ -536,6 +540,11 @@ void engine_serve_fd(engine_t *e, int fd)
 }
 
 /* ---- inside callbacks ---------------------------------------------------- */
+
+uint32_t engine_getproto(const engine_ctx *c)
+{
+    return c->proto;
+}
 
 void *engine_getpriv(engine_ctx *c)
 {

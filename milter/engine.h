@@ -103,6 +103,8 @@ engine_t *engine_new_unbound(unsigned timeout, const engine_callbacks *cb);
 
 /* ---- inside callbacks --------------------------------------------------- */
 
+/* The protocol flags agreed with the MTA (0 before the negotiation). */
+uint32_t engine_getproto(const engine_ctx *c);
 void *engine_getpriv(engine_ctx *c);
 void engine_setpriv(engine_ctx *c, void *priv);
 /* A macro of the current command, else of an earlier one ("i" and "{i}"

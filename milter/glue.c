@@ -135,8 +135,14 @@ static engine_status cb_connect(engine_ctx *ctx, const char *hostname, const str
     char addr[INET6_ADDRSTRLEN] = "";
     session_t *s = SESSION(ctx);
 
+    /* A new SMTP connection on the same milter connection (Sendmail's
+     * QUIT_NC), or a negotiation without config: a session now, with what
+     * was negotiated. */
     if (s == NULL && (s = session_new()) != NULL) {
+        uint32_t proto = engine_getproto(ctx);
         atomic_fetch_add(&active_sessions, 1);
+        session_set_leadspc(s, (proto & ENGINE_P_HDR_LEADSPC) != 0);
+        session_set_body_skipped(s, (proto & ENGINE_P_NOBODY) != 0);
         engine_setpriv(ctx, s);
     }
     if (s == NULL) {
