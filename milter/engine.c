@@ -44,21 +44,30 @@
 #define PROTO_VERSION 6u
 #define READ_BUF_DEFAULT (65536u + 16u) /* one full 64 KB body chunk packet */
 #define IDLE_WORKER_SECONDS 60
+/* Between two commands the MTA may be busy for long (Postfix's cleanup
+ * sends the headers only after the client has uploaded the whole message):
+ * there a connection may be idle this long, as libmilter's default timeout
+ * allows; the configured timeout bounds reads inside a packet and writes. */
+#define IDLE_LIMIT_SECONDS 7210
 #define MIN_WORKERS 2
 
-/* Macro stages, in libmilter's order: a lookup searches the latest first,
- * and each command clears the stages after its own (stale values of the
- * previous message). */
+/* Macro stages, in libmilter's order: a lookup searches the latest first;
+ * connect, HELO, MAIL and RCPT clear the stages after their own (stale
+ * values of the previous message), as libmilter does. */
 enum { ST_CONNECT, ST_HELO, ST_MAIL, ST_RCPT, ST_DATA, ST_EOM, ST_EOH, ST_COUNT };
 
 struct engine {
     int lfd;            /* listening socket, -1 for engine_new_unbound */
     char *unix_path;    /* the socket file to remove at the end, or NULL */
-    unsigned timeout;   /* seconds, per read and write */
+    dev_t sock_dev;     /* ... if it is still this file */
+    ino_t sock_ino;
+    unsigned timeout;   /* seconds, per read inside a packet and per write */
+    unsigned idle_limit; /* seconds a connection may wait between commands */
     const engine_callbacks *cb;
     int wake[2];        /* engine_stop() writes here */
     atomic_int stopping; /* lock-free: engine_stop() may run in a signal handler */
     atomic_int active;  /* connections being served */
+    _Atomic time_t last_accept_warning;
 
     pthread_mutex_t mu; /* protects everything below */
     pthread_cond_t gone; /* a worker left accept() or the pool */
@@ -83,7 +92,10 @@ struct engine_ctx {
     engine_status pending;   /* a verdict given to an unanswered command */
     void *priv;
     const char *why;         /* why the connection ended early, for the log */
+    time_t idle_since;       /* monotonic start of a wait between commands, or 0 */
 };
+
+static time_t mono_now(void);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -188,8 +200,10 @@ static bool reply(engine_ctx *c, engine_status st, uint32_t nr_bit)
 
     if (nr_bit != 0 && (c->proto & nr_bit) != 0) {
         /* The MTA reads no reply now: keep a verdict for the next one. */
-        if (st != ENGINE_CONTINUE && st != ENGINE_NOREPLY && c->pending == ENGINE_CONTINUE)
+        if (st != ENGINE_CONTINUE && st != ENGINE_NOREPLY && c->pending == ENGINE_CONTINUE) {
+            log_warn("milter: a verdict for an unanswered command waits for the next reply");
             c->pending = st;
+        }
         return c->wlen == 0 || flush(c);
     }
     if (c->pending != ENGINE_CONTINUE) {
@@ -262,10 +276,22 @@ static int next_packet(engine_ctx *c, unsigned char *cmd, unsigned char **data, 
                 c->why = "connection closed inside a packet";
             return avail > 0 ? -1 : 0;
         }
-        if (r < 0) {
-            c->why = (errno == EAGAIN || errno == EWOULDBLOCK) ? "read timeout" : "read failed";
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* SO_RCVTIMEO woke us: inside a packet that is the timeout;
+             * between commands, wait on up to the idle limit. */
+            time_t now = mono_now();
+            if (avail == 0 && c->idle_since == 0)
+                c->idle_since = now;
+            if (avail == 0 && now - c->idle_since < (time_t)c->e->idle_limit)
+                continue;
+            c->why = avail > 0 ? "read timeout inside a packet" : "connection idle too long";
             return -1;
         }
+        if (r < 0) {
+            c->why = "read failed";
+            return -1;
+        }
+        c->idle_since = 0;
         c->rend += (size_t)r;
     }
 }
@@ -441,7 +467,6 @@ static bool cmd_eom(engine_ctx *c, const unsigned char *d, size_t len)
         if (st != ENGINE_CONTINUE && st != ENGINE_NOREPLY)
             return reply(c, st, 0);
     }
-    clear_macros_from(c, ST_EOM + 1);
     c->in_eom = true;
     if (cb->eom)
         st = cb->eom(c);
@@ -479,13 +504,11 @@ static bool dispatch(engine_ctx *c, unsigned char cmd, unsigned char *d, size_t 
     case 'M': return cmd_envelope(c, d, len, true);
     case 'R': return cmd_envelope(c, d, len, false);
     case 'T':
-        clear_macros_from(c, ST_DATA + 1);
         if (cb->data)
             st = cb->data(c);
         return reply(c, st, 0);
     case 'L': return cmd_header(c, d, len);
     case 'N':
-        clear_macros_from(c, ST_EOH + 1);
         if (cb->eoh)
             st = cb->eoh(c);
         return reply(c, st, ENGINE_P_NR_EOH);
@@ -515,7 +538,8 @@ static bool dispatch(engine_ctx *c, unsigned char cmd, unsigned char *d, size_t 
     }
 }
 
-void engine_serve_fd(engine_t *e, int fd)
+/* One connection to its end (the caller counts it in e->active). */
+static void serve(engine_t *e, int fd)
 {
     engine_ctx c;
     unsigned char cmd = 0, *data;
@@ -525,17 +549,22 @@ void engine_serve_fd(engine_t *e, int fd)
     memset(&c, 0, sizeof(c));
     c.e = e;
     c.fd = fd;
-    atomic_fetch_add(&e->active, 1);
     while ((r = next_packet(&c, &cmd, &data, &len)) == 1)
         if (!dispatch(&c, cmd, data, len))
             break;
     if (c.why != NULL)
-        log_warn("milter connection ended: %s (command '%c')", c.why,
-                 (cmd >= 0x20 && cmd < 0x7f) ? cmd : '?');
+        log_warn("milter connection ended: %s (last command '%c')", c.why,
+                 (cmd >= 0x20 && cmd < 0x7f) ? cmd : '-');
     end_connection(&c);
     free(c.rbuf);
     free(c.wbuf);
     close(fd);
+}
+
+void engine_serve_fd(engine_t *e, int fd)
+{
+    atomic_fetch_add(&e->active, 1);
+    serve(e, fd);
     atomic_fetch_sub(&e->active, 1);
 }
 
@@ -660,6 +689,7 @@ static engine_t *engine_alloc(unsigned timeout, const engine_callbacks *cb)
     e->lfd = -1;
     e->wake[0] = e->wake[1] = -1;
     e->timeout = timeout;
+    e->idle_limit = IDLE_LIMIT_SECONDS;
     e->cb = cb;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->gone, NULL);
@@ -671,7 +701,7 @@ engine_t *engine_new_unbound(unsigned timeout, const engine_callbacks *cb)
     return engine_alloc(timeout, cb);
 }
 
-static int listen_unix(const char *path, char **unix_path, char *err, size_t errlen)
+static int listen_unix(engine_t *e, const char *path, char *err, size_t errlen)
 {
     struct sockaddr_un sun;
     struct stat st;
@@ -684,11 +714,20 @@ static int listen_unix(const char *path, char **unix_path, char *err, size_t err
         return -1;
     }
     memcpy(sun.sun_path, path, strlen(path) + 1);
-    /* A socket left by an earlier run is replaced; anything else stays. */
+    /* A socket left by an earlier run is replaced; one that a running
+     * process still answers on, and anything else, stays. */
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             snprintf(err, errlen, "%s exists and is not a socket", path);
             return -1;
+        }
+        if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+            int rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+            close(fd);
+            if (rc == 0) {
+                snprintf(err, errlen, "%s is in use: another mxguard (or milter) listens on it", path);
+                return -1;
+            }
         }
         if (unlink(path) != 0) {
             snprintf(err, errlen, "cannot remove the old socket %s: %s", path, strerror(errno));
@@ -704,7 +743,13 @@ static int listen_unix(const char *path, char **unix_path, char *err, size_t err
         close(fd);
         return -1;
     }
-    *unix_path = xstrdup(path);
+    /* Removed at the end only if it is still this one (a later instance
+     * may have replaced it). */
+    if (stat(path, &st) == 0) {
+        e->sock_dev = st.st_dev;
+        e->sock_ino = st.st_ino;
+    }
+    e->unix_path = xstrdup(path);
     return fd;
 }
 
@@ -756,9 +801,9 @@ engine_t *engine_new(const char *spec, unsigned timeout, const engine_callbacks 
 
     e = engine_alloc(timeout, cb);
     if (strncmp(spec, "unix:", 5) == 0)
-        fd = listen_unix(spec + 5, &e->unix_path, err, errlen);
+        fd = listen_unix(e, spec + 5, err, errlen);
     else if (strncmp(spec, "local:", 6) == 0)
-        fd = listen_unix(spec + 6, &e->unix_path, err, errlen);
+        fd = listen_unix(e, spec + 6, err, errlen);
     else if (strncmp(spec, "inet:", 5) == 0)
         fd = listen_inet(spec + 5, false, err, errlen);
     else if (strncmp(spec, "inet6:", 6) == 0)
@@ -856,31 +901,41 @@ static void *worker(void *arg)
                 pthread_mutex_unlock(&e->mu);
                 continue;
             }
-            if (err == EINTR || err == ECONNABORTED || err == EPROTO)
+            if (err == EINTR || err == ECONNABORTED)
                 continue;
-            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-                struct timespec ts = {0, 100 * 1000 * 1000};
-                log_warn("accept on the milter socket: %s", strerror(err));
-                nanosleep(&ts, NULL);
-                continue;
+            /* Only a listener that is not one any more is fatal; the rest
+             * (no descriptors or memory for now, network errors that Linux
+             * reports on the new connection) is retried after a pause,
+             * with a warning at most every 10 seconds. */
+            if (err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL) {
+                log_error("accept on the milter socket: %s", strerror(err));
+                pthread_mutex_lock(&e->mu);
+                e->failed = true;
+                engine_stop(e);
+                return worker_exit(e, true);
             }
-            log_error("accept on the milter socket: %s", strerror(err));
-            pthread_mutex_lock(&e->mu);
-            e->failed = true;
-            engine_stop(e);
-            return worker_exit(e, true);
+            if (mono_now() - atomic_load(&e->last_accept_warning) >= 10) {
+                atomic_store(&e->last_accept_warning, mono_now());
+                log_warn("accept on the milter socket: %s (retrying)", strerror(err));
+            }
+            nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+            continue;
         }
-        if (e->timeout > 0) {
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        }
+        /* Always set: with no timeout, a TCP connection would otherwise
+         * keep the listener's one-second tick. */
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         pthread_mutex_lock(&e->mu);
         e->idle--;
+        /* Counted before the lock goes, so that a stop that sees no idle
+         * worker also sees this connection. */
+        atomic_fetch_add(&e->active, 1);
         if (e->idle == 0 && !atomic_load(&e->stopping))
             (void)spawn_worker(e); /* if it fails, this one accepts after its connection */
         pthread_mutex_unlock(&e->mu);
 
-        engine_serve_fd(e, fd);
+        serve(e, fd);
+        atomic_fetch_sub(&e->active, 1);
 
         pthread_mutex_lock(&e->mu);
         if (atomic_load(&e->stopping))
@@ -889,6 +944,18 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&e->mu);
         idle_since = mono_now();
     }
+}
+
+/* Best effort: after a privilege drop the directory may not allow it. */
+static void remove_socket_file(engine_t *e)
+{
+    struct stat st;
+
+    if (e->unix_path && stat(e->unix_path, &st) == 0 && st.st_dev == e->sock_dev &&
+        st.st_ino == e->sock_ino)
+        (void)unlink(e->unix_path);
+    free(e->unix_path);
+    e->unix_path = NULL;
 }
 
 int engine_run(engine_t *e)
@@ -923,6 +990,7 @@ int engine_run(engine_t *e)
     if (e->idle == 0) {
         close(e->lfd);
         e->lfd = -1;
+        remove_socket_file(e);
     }
     pthread_mutex_unlock(&e->mu);
     return ok ? 0 : -1;
@@ -938,6 +1006,11 @@ void engine_stop(engine_t *e)
     }
 }
 
+void engine_set_idle_limit(engine_t *e, unsigned seconds)
+{
+    e->idle_limit = seconds;
+}
+
 int engine_active(const engine_t *e)
 {
     return atomic_load(&((engine_t *)e)->active);
@@ -951,9 +1024,8 @@ void engine_free(engine_t *e)
         return;
     if (e->lfd >= 0)
         close(e->lfd);
-    /* Best effort: after a privilege drop the directory may not allow it. */
-    if (e->unix_path)
-        (void)unlink(e->unix_path);
+    e->lfd = -1;
+    remove_socket_file(e);
     /* Workers leave when their connection ends; one still busy (only when
      * the caller did not wait for engine_active() to reach 0) keeps the
      * engine: leak it. */

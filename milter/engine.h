@@ -5,8 +5,9 @@
  * runs of packets at a time, and turns each packet into one callback.
  * It knows nothing of sessions or checks: glue.c translates.
  *
- * Threads: engine_run() accepts on the calling thread; each connection is
- * served start to end by one worker thread (workers are kept for reuse).
+ * Threads: engine_run() starts the workers and waits for engine_stop();
+ * each worker accepts a connection itself and serves it start to end
+ * (workers are kept for reuse, idle ones beyond two leave after a minute).
  * Callbacks for one connection run on one thread, never concurrently.
  */
 #ifndef MXG_ENGINE_H
@@ -80,15 +81,21 @@ typedef struct engine_callbacks {
 } engine_callbacks;
 
 /* Open the listening socket: unix:/path, local:/path, inet:PORT@HOST,
- * inet6:PORT@HOST (a stale unix socket file is replaced, anything else at
- * that path is an error).  timeout: seconds to wait for the MTA on a read or
- * write.  NULL with err set on failure.  cb must outlive the engine. */
+ * inet6:PORT@HOST (a stale unix socket file is replaced; one a process
+ * still listens on, or anything else at that path, is an error).  timeout:
+ * seconds to wait for the MTA inside a packet and for each write (0: no
+ * limit); between commands a connection may be idle for two hours.  NULL
+ * with err set on failure.  cb must outlive the engine. */
 engine_t *engine_new(const char *spec, unsigned timeout, const engine_callbacks *cb, char *err,
                      size_t errlen);
 /* Accept and serve until engine_stop(); 0, or -1 if accept failed for good. */
 int engine_run(engine_t *e);
 /* Stop accepting (async-signal-safe; connections in flight go on). */
 void engine_stop(engine_t *e);
+/* How long a connection may wait between two commands (default 7210 s,
+ * libmilter's; the wait is checked each timeout seconds, so a timeout of
+ * 0 means no limit).  For tests; call before engine_run(). */
+void engine_set_idle_limit(engine_t *e, unsigned seconds);
 /* Connections being served now. */
 int engine_active(const engine_t *e);
 /* Close the listener (removing a unix socket file) and free; call after

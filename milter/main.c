@@ -194,7 +194,7 @@ int main(int argc, char **argv)
     metrics_t *metrics = NULL; /* counters, when the metrics endpoint is on */
     metricsrv_t *metricsrv = NULL;
     engine_t *engine;
-    struct signal_arg sig_arg;
+    static struct signal_arg sig_arg; /* the signal thread may outlive main's frame */
     sigset_t set;
     pthread_t tid;
     int c, rc;
