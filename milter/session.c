@@ -362,8 +362,11 @@ session_reply session_mail(session_t *s, const char *from, const char *auth_user
 
 void session_queue_id(session_t *s, const char *queue_id)
 {
-    if (queue_id && *queue_id && (s->f->queue_id == NULL || strcmp(s->f->queue_id, queue_id) != 0))
+    if (queue_id && *queue_id && (s->f->queue_id == NULL || strcmp(s->f->queue_id, queue_id) != 0)) {
         facts_set(&s->f->queue_id, queue_id);
+        /* The verifier starts at MAIL, before the glue hands over {i}. */
+        dkimcheck_set_id(s->dkim, queue_id);
+    }
 }
 
 session_reply session_rcpt(session_t *s, const char *rcpt)

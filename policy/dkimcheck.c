@@ -74,6 +74,7 @@
  * space from h= before it splits it, so no h= entry ever equals a name
  * with a space inside.  Not selected, it takes no part in any hash. */
 #define DK_SENTINEL "X-Mxguard Unselectable:"
+#define DK_ID(d) ((d)->logid ? (d)->logid : (d)->id) /* for log lines */
 
 /* ---- result names ------------------------------------------------------ */
 
@@ -167,7 +168,8 @@ typedef struct dk_extra {
 struct dkimcheck {
     dkimcheck_lib *lib;
     DKIM *dkim;          /* NULL when libopendkim refused the message */
-    char *id;
+    char *id;            /* handed to libopendkim, which keeps the pointer */
+    char *logid;         /* the queue id learnt later, or NULL */
     bool nosig;          /* no signature to verify: no body wanted */
     bool eoh_failed;     /* libopendkim could not use the headers */
     bool done;
@@ -489,6 +491,15 @@ static void dk_extra_add(dkimcheck_t *d, const char *value, dkimcheck_result r, 
     x->reason = reason;
 }
 
+void dkimcheck_set_id(dkimcheck_t *d, const char *id)
+{
+    if (d == NULL || id == NULL || *id == '\0')
+        return;
+    /* libopendkim keeps the pointer it was given: d->id stays. */
+    free(d->logid);
+    d->logid = xstrdup(id);
+}
+
 void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
 {
     char *field;
@@ -507,7 +518,7 @@ void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
         if (!dk_i_ok(value)) {
             /* A syntax error of the signature (RFC 8601 neutral) that
              * libopendkim would read out of bounds on: never handed on. */
-            log_info("dkim: %s: signature with a malformed i= tag not verified", d->id);
+            log_info("dkim: %s: signature with a malformed i= tag not verified", DK_ID(d));
             dk_extra_add(d, value, DKIMCHECK_NEUTRAL, "malformed i= tag");
             return;
         }
@@ -515,7 +526,7 @@ void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
     field = dk_field(name, value);
     st = dkim_header(d->dkim, (u_char *)field, strlen(field));
     if (st != DKIM_STAT_OK)
-        log_warn("dkim: %s: header %.64s not taken: %s", d->id, name, dkim_getresultstr(st));
+        log_warn("dkim: %s: header %.64s not taken: %s", DK_ID(d), name, dkim_getresultstr(st));
     free(field);
 }
 
@@ -561,7 +572,7 @@ void dkimcheck_eoh(dkimcheck_t *d)
     /* Without it h= could select every field (see the top of the file). */
     st = dkim_header(d->dkim, (u_char *)sentinel, strlen(sentinel));
     if (st != DKIM_STAT_OK) {
-        log_error("dkim: %s: libopendkim refused the sentinel field: %s", d->id, dkim_getresultstr(st));
+        log_error("dkim: %s: libopendkim refused the sentinel field: %s", DK_ID(d), dkim_getresultstr(st));
         d->eoh_failed = true;
         return;
     }
@@ -572,7 +583,7 @@ void dkimcheck_eoh(dkimcheck_t *d)
         dk_own_body_setup(d);
     } else {
         const char *why = dkim_geterror(d->dkim);
-        log_info("dkim: %s: message not verifiable: %s%s%s", d->id, dkim_getresultstr(st),
+        log_info("dkim: %s: message not verifiable: %s%s%s", DK_ID(d), dkim_getresultstr(st),
                  why && *why ? ": " : "", why ? why : "");
         d->eoh_failed = true;
     }
@@ -815,7 +826,7 @@ dkimcheck_result dkimcheck_eom(dkimcheck_t *d, dkimcheck_sig **sigsp, size_t *ns
         size_t listed = 0;
         for (size_t i = 0; i < d->nextra; i++)
             listed += d->extra[i].result == DKIMCHECK_POLICY;
-        log_warn("dkim: %s: %zu signatures beyond max_signatures %u not verified (%zu listed)", d->id,
+        log_warn("dkim: %s: %zu signatures beyond max_signatures %u not verified (%zu listed)", DK_ID(d),
                  d->nsighdrs - d->lib->max_signatures, d->lib->max_signatures, listed);
     }
     /* Every started query is waited for (dns_t requires it). */
@@ -848,5 +859,6 @@ void dkimcheck_free(dkimcheck_t *d)
     if (d->dkim)
         dkim_free(d->dkim);
     free(d->id);
+    free(d->logid);
     free(d);
 }

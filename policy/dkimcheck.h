@@ -88,6 +88,8 @@ void dkimcheck_lib_free(dkimcheck_lib *lib);
 dkimcheck_t *dkimcheck_new(dkimcheck_lib *lib, const char *id);
 /* One header field: name, and the value exactly as in the message after
  * the colon (leading white space included; folds as CRLF or LF). */
+/* The id for log lines, when the queue id becomes known after the start. */
+void dkimcheck_set_id(dkimcheck_t *d, const char *id);
 void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value);
 void dkimcheck_eoh(dkimcheck_t *d);
 /* A body chunk (CRLF line ends, as the MTA gives it). */
