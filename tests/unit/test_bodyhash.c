@@ -4,7 +4,7 @@
  *
  * Known answers (empty bodies, RFC 6376 3.4.5's example), chunk-split
  * independence, bh= parsing, and a differential test against the oracle
- * we replaced: libopendkim signs pseudo-random bodies (white space runs,
+ * we replaced: libopendkim signs 400 pseudo-random bodies (white space runs,
  * empty lines, bare CR and LF, trailing blank lines) with simple and
  * relaxed body canonicalization, and the bh= it writes must match our hash
  * of the same body fed in random chunks.  libopendkim gets each body in one
@@ -163,6 +163,8 @@ static char *read_file(const char *rel)
 
     ck_assert_msg(fp != NULL, "cannot open %s", rel);
     n = fread(buf, 1, 16383, fp);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
     buf[n] = '\0';
     fclose(fp);
     return buf;
@@ -173,7 +175,7 @@ static char *opendkim_bh(DKIM_LIB *lib, const char *key, dkim_canon_t bc, const 
 {
     static const char *const hdrs[] = {"From: a@signer.example", "Subject: t", NULL};
     DKIM_STAT st;
-    DKIM *dk = dkim_sign(lib, (const u_char *)"t", NULL, (dkim_sigkey_t)key, (const u_char *)"sel2048",
+    DKIM *dk = dkim_sign(lib, (const u_char *)"t", NULL, (dkim_sigkey_t)key, (const u_char *)"test",
                          (const u_char *)"signer.example", DKIM_CANON_RELAXED, bc, DKIM_SIGN_RSASHA256, -1, &st);
     u_char hdr[4096];
     char *bh, *end;
@@ -228,13 +230,16 @@ START_TEST(test_differential_against_libopendkim)
 {
     DKIM_LIB *lib = dkim_init(NULL, NULL);
     unsigned flags = DKIM_LIBFLAGS_FIXCRLF;
-    char *key = read_file("data/dkim/sel2048.private");
+    /* a 1024-bit key: only bh= matters here, and signing stays cheap
+     * enough under valgrind (libopendkim leaks the key of every ed25519
+     * signature it makes, so not that) */
+    char *key = read_file("data/dkim/test-rsa1024.private.pem");
     char body[512];
     int cases = 0;
 
     ck_assert_ptr_nonnull(lib);
     ck_assert_int_eq(dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)), DKIM_STAT_OK);
-    for (int i = 0; i < 1500; i++) {
+    for (int i = 0; i < 400; i++) {
         size_t len = random_body(body, sizeof(body) - 8);
         for (int c = 0; c < 2; c++) {
             uint8_t d[BODYHASH_SIZE];
@@ -255,7 +260,7 @@ START_TEST(test_differential_against_libopendkim)
             cases++;
         }
     }
-    ck_assert_int_eq(cases, 3000);
+    ck_assert_int_eq(cases, 800);
     free(key);
     dkim_close(lib);
 }
