@@ -1,0 +1,96 @@
+#!/bin/bash
+# profile.sh - where mxguard's time per message goes (not in make check):
+# the corpus and DNS of run.sh, one mxguard on a unix socket behind a
+# private Postfix (loadgen in SMTP mode with XCLIENT -> Postfix -> smtp-sink),
+# a warm-up run, then COUNT messages at CONNS connections; prints mxguard's
+# user and system CPU and its context switches (all threads) per message.
+# With STRACE=1 a second run under strace -c -f (syscalls per message);
+# with PERF=FILE a third under perf record -g (cpu-clock) into FILE.
+#
+# Usage: tests/bench/profile.sh BUILDDIR      (as root: a private Postfix)
+# Environment: MXGUARD (another binary to compare, e.g. an older build),
+#   COUNT (1000), CONNS (20), CORPUS_N (500), STRACE, PERF, RIG_KEEP=1.
+# Prints figures; it never fails on a timing.
+set -u
+BUILDDIR=$(cd "${1:?usage: profile.sh BUILDDIR}" && pwd)
+TESTS_SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
+HERE="$TESTS_SRCDIR/bench"
+MXGUARD=${MXGUARD:-$BUILDDIR/mxguard}
+LOADGEN=$BUILDDIR/tests/bench/loadgen
+POSTFIX=${POSTFIX:-/usr/sbin/postfix}
+UNBOUND_SERVER=${UNBOUND_SERVER:-/usr/sbin/unbound}
+COUNT=${COUNT:-1000}
+CONNS=${CONNS:-20}
+CORPUS_N=${CORPUS_N:-500}
+. "$TESTS_SRCDIR/lib/rig.sh"
+. "$TESTS_SRCDIR/lib/postfix.sh"
+rig_init profile
+rig_need_exec loadgen "$LOADGEN"
+rig_need_exec mxguard "$MXGUARD"
+
+CORPUS=$RIG_TMP/corpus
+/usr/bin/python3 "$HERE/mkcorpus.py" "$CORPUS" "$CORPUS_N" 1 > "$RIG_TMP/corpus.log" || rig_die "mkcorpus.py failed"
+rig_start_dns "$CORPUS/zone.conf"
+
+# shellcheck disable=SC2034 # used through RIG_SUBST_VARS
+DNS_PORT=$RIG_DNS_PORT
+RIG_SUBST_VARS="SOCKET DNS_PORT"
+UNIX_SOCK=$RIG_TMP/mxguard.sock
+SOCKET="unix:$UNIX_SOCK"
+rig_subst "$HERE/mxguard.conf.in" "$RIG_TMP/mx-unix.conf"
+rig_start_mxguard "$RIG_TMP/mx-unix.conf" "$UNIX_SOCK"
+MX_PID=$RIG_MX_PID
+
+SINK_PORT=$(rig_free_port)
+smtp-sink -u postfix -h sink.bench.example "127.0.0.1:$SINK_PORT" 256 > "$RIG_TMP/sink.out" 2>&1 &
+rig_bg smtp-sink $!
+RIG_SINK_PORT=$SINK_PORT
+rig_wait_for 10 _rig_tcp_open "$SINK_PORT" || rig_die "smtp-sink did not start"
+rig_start_postfix ""
+# The corpus' client addresses (XCLIENT) may relay.
+postconf -c "$RIG_PF_CONF" -e "mynetworks = 127.0.0.0/8 198.51.100.0/24 203.0.113.0/24"
+PF_PORT=$(rig_free_port)
+cat >> "$RIG_PF_CONF/master.cf" <<EOF
+127.0.0.1:$PF_PORT inet n - n - - smtpd -o smtpd_milters=unix:$UNIX_SOCK
+EOF
+"$POSTFIX" -c "$RIG_PF_CONF" reload > /dev/null 2>&1
+rig_wait_for 20 _rig_tcp_open "$PF_PORT" || rig_die "Postfix did not listen on $PF_PORT"
+
+send() { # COUNT
+    timeout 600 "$LOADGEN" -c "$CONNS" -n "$1" -m "$CORPUS/manifest.tsv" -S "inet:$PF_PORT@127.0.0.1" -X
+}
+ctxsw() { # voluntary + involuntary, all threads
+    cat /proc/"$MX_PID"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'
+}
+send 200 > /dev/null 2>&1 || rig_die "warm-up run failed"
+
+tck=$(getconf CLK_TCK)
+read -r u0 s0 < <(awk '{print $14, $15}' /proc/"$MX_PID"/stat)
+c0=$(ctxsw)
+out=$(send "$COUNT" 2>&1) || rig_die "loadgen failed: $out"
+read -r u1 s1 < <(awk '{print $14, $15}' /proc/"$MX_PID"/stat)
+c1=$(ctxsw)
+echo "$out" | sed 's/^/profile: /'
+awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v c=$((c1 - c0)) -v n="$COUNT" -v t="$tck" -v m="$MXGUARD" 'BEGIN {
+    printf "profile: mxguard %s through Postfix, %d messages: user %.3f ms, system %.3f ms, total %.3f ms CPU per message; %.1f context switches per message\n",
+        m, n, u * 1000 / t / n, s * 1000 / t / n, (u + s) * 1000 / t / n, c / n }'
+
+if [ -n "${STRACE:-}" ]; then
+    strace -c -f -p "$MX_PID" -o "$RIG_TMP/strace.txt" 2>/dev/null &
+    sp=$!
+    sleep 1
+    send "$COUNT" > /dev/null 2>&1
+    kill -INT "$sp"; wait "$sp"
+    echo "profile: syscalls per message (strace -c -f, $COUNT messages):"
+    awk -v n="$COUNT" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" { printf "profile:   %-16s %7.1f\n", $NF, $4 / n }' \
+        "$RIG_TMP/strace.txt" | sort -k3 -rn | head -15
+fi
+if [ -n "${PERF:-}" ]; then
+    perf record -e cpu-clock -F 4000 -g -o "$PERF" -p "$MX_PID" > "$RIG_TMP/perf.log" 2>&1 &
+    pp=$!
+    sleep 1
+    send "$COUNT" > /dev/null 2>&1
+    kill -INT "$pp"; wait "$pp"
+    echo "profile: perf data in $PERF (perf report -i $PERF --no-children --sort dso,sym)"
+fi
+exit 0
