@@ -116,10 +116,48 @@ static inline void bh_byte(bodyhash_t *h, unsigned char c)
     bh_put(h, c);
 }
 
+/* Bytes that need the state machines: CR, LF, and for relaxed SP, HTAB. */
+static const bool special_simple[256] = {['\r'] = true, ['\n'] = true};
+static const bool special_relaxed[256] = {['\r'] = true, ['\n'] = true, [' '] = true, ['\t'] = true};
+
+/* A run of plain bytes inside a line with content: copied as they are. */
+static void bh_run(bodyhash_t *h, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        size_t room = OUT_SIZE - h->olen, k = n < room ? n : room;
+        memcpy(h->out + h->olen, p, k);
+        h->olen += k;
+        p += k;
+        n -= k;
+        if (h->olen == OUT_SIZE)
+            bh_flush(h);
+    }
+}
+
 void bodyhash_update(bodyhash_t *h, const unsigned char *p, size_t n)
 {
+    const bool *special = h->canon == BODYHASH_RELAXED ? special_relaxed : special_simple;
+
     for (size_t i = 0; i < n; i++) {
         unsigned char c = p[i];
+
+        /* The common case first: more of a line already under way, up to
+         * the next special byte; for relaxed a single SP between two plain
+         * bytes stays as it is, so it does not end the run. */
+        if (h->content && !h->cr && !h->wsp && !special[c]) {
+            size_t j = i + 1;
+            while (j < n) {
+                if (!special[p[j]])
+                    j++;
+                else if (p[j] == ' ' && j + 1 < n && !special[p[j + 1]])
+                    j += 2;
+                else
+                    break;
+            }
+            bh_run(h, p + i, j - i);
+            i = j - 1;
+            continue;
+        }
 
         if (h->cr) {
             h->cr = false;
