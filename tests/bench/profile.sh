@@ -24,6 +24,7 @@ CONNS=${CONNS:-20}
 CORPUS_N=${CORPUS_N:-500}
 . "$TESTS_SRCDIR/lib/rig.sh"
 . "$TESTS_SRCDIR/lib/postfix.sh"
+. "$HERE/benchlib.sh"
 rig_init profile
 rig_need_exec loadgen "$LOADGEN"
 rig_need_exec mxguard "$MXGUARD"
@@ -32,23 +33,9 @@ CORPUS=$RIG_TMP/corpus
 /usr/bin/python3 "$HERE/mkcorpus.py" "$CORPUS" "$CORPUS_N" 1 > "$RIG_TMP/corpus.log" || rig_die "mkcorpus.py failed"
 rig_start_dns "$CORPUS/zone.conf"
 
-# shellcheck disable=SC2034 # used through RIG_SUBST_VARS
-DNS_PORT=$RIG_DNS_PORT
-RIG_SUBST_VARS="SOCKET DNS_PORT"
-UNIX_SOCK=$RIG_TMP/mxguard.sock
-SOCKET="unix:$UNIX_SOCK"
-rig_subst "$HERE/mxguard.conf.in" "$RIG_TMP/mx-unix.conf"
-rig_start_mxguard "$RIG_TMP/mx-unix.conf" "$UNIX_SOCK"
-MX_PID=$RIG_MX_PID
-
-SINK_PORT=$(rig_free_port)
-smtp-sink -u postfix -h sink.bench.example "127.0.0.1:$SINK_PORT" 256 > "$RIG_TMP/sink.out" 2>&1 &
-rig_bg smtp-sink $!
-RIG_SINK_PORT=$SINK_PORT
-rig_wait_for 10 _rig_tcp_open "$SINK_PORT" || rig_die "smtp-sink did not start"
-rig_start_postfix ""
-# The corpus' client addresses (XCLIENT) may relay.
-postconf -c "$RIG_PF_CONF" -e "mynetworks = 127.0.0.0/8 198.51.100.0/24 203.0.113.0/24"
+bench_start_mxguard_unix
+MX_PID=$MX_UNIX_PID
+bench_start_postfix
 PF_PORT=$(rig_free_port)
 cat >> "$RIG_PF_CONF/master.cf" <<EOF
 127.0.0.1:$PF_PORT inet n - n - - smtpd -o smtpd_milters=unix:$UNIX_SOCK

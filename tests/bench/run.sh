@@ -45,6 +45,7 @@ OPENDMARC=${OPENDMARC:-/usr/sbin/opendmarc}
 RSPAMD=${RSPAMD:-/usr/bin/rspamd}
 . "$TESTS_SRCDIR/lib/rig.sh"
 . "$TESTS_SRCDIR/lib/postfix.sh"
+. "$HERE/benchlib.sh"
 rig_init bench
 rig_need_exec loadgen "$LOADGEN"
 rig_need_exec mxguard "$MXGUARD"
@@ -79,14 +80,7 @@ esac
 rig_start_dns "$CORPUS/zone.conf"
 
 # ---- two mxguard daemons: unix socket and TCP ---------------------------
-# shellcheck disable=SC2034 # used through RIG_SUBST_VARS
-DNS_PORT=$RIG_DNS_PORT
-RIG_SUBST_VARS="SOCKET DNS_PORT"
-UNIX_SOCK=$RIG_TMP/mxguard.sock
-SOCKET="unix:$UNIX_SOCK"
-rig_subst "$HERE/mxguard.conf.in" "$RIG_TMP/mx-unix.conf"
-rig_start_mxguard "$RIG_TMP/mx-unix.conf" "$UNIX_SOCK"
-MX_UNIX_PID=$RIG_MX_PID
+bench_start_mxguard_unix
 MX_TCP_PORT=$(rig_free_port)
 SOCKET="inet:$MX_TCP_PORT@127.0.0.1"
 rig_subst "$HERE/mxguard.conf.in" "$RIG_TMP/mx-tcp.conf"
@@ -166,15 +160,7 @@ if [ -n "$HAVE_C" ]; then
 fi
 
 # ---- Postfix: smtpd without milter, with mxguard over unix, over TCP -----
-SINK_PORT=$(rig_free_port)
-# A sink that discards (no -d): the benchmark measures the MTA and milter.
-smtp-sink -u postfix -h sink.bench.example "127.0.0.1:$SINK_PORT" 256 > "$RIG_TMP/sink.out" 2>&1 &
-rig_bg smtp-sink $!
-RIG_SINK_PORT=$SINK_PORT
-rig_wait_for 10 _rig_tcp_open "$SINK_PORT" || rig_die "smtp-sink did not start"
-rig_start_postfix ""
-# The corpus' client addresses (XCLIENT) may relay.
-postconf -c "$RIG_PF_CONF" -e "mynetworks = 127.0.0.0/8 198.51.100.0/24 203.0.113.0/24"
+bench_start_postfix
 PF_UNIX_PORT=$(rig_free_port)
 PF_TCP_PORT=$(rig_free_port)
 cat >> "$RIG_PF_CONF/master.cf" <<EOF
