@@ -5,7 +5,8 @@
 #   bench_start_postfix        smtp-sink that discards (the benchmark measures
 #                              the MTA and the milter) and a private Postfix
 #                              relaying to it, the corpus' client addresses
-#                              (XCLIENT) in mynetworks
+#                              (XCLIENT) in mynetworks; IN_FLOW_DELAY, if
+#                              set, for its in_flow_delay
 
 bench_start_mxguard_unix() {
     # shellcheck disable=SC2034 # used through RIG_SUBST_VARS
@@ -27,4 +28,6 @@ bench_start_postfix() {
     rig_wait_for 10 _rig_tcp_open "$sink_port" || rig_die "smtp-sink did not start"
     rig_start_postfix ""
     postconf -c "$RIG_PF_CONF" -e "mynetworks = 127.0.0.0/8 198.51.100.0/24 203.0.113.0/24"
+    [ -n "${IN_FLOW_DELAY:-}" ] && postconf -c "$RIG_PF_CONF" -e "in_flow_delay = $IN_FLOW_DELAY"
+    return 0
 }

@@ -9,7 +9,8 @@
 #
 # Usage: tests/bench/profile.sh BUILDDIR      (as root: a private Postfix)
 # Environment: MXGUARD (another binary to compare, e.g. an older build),
-#   COUNT (1000), CONNS (20), CORPUS_N (500), STRACE, PERF, RIG_KEEP=1.
+#   COUNT (1000), CONNS (20), CORPUS_N (500), STRACE, PERF, IN_FLOW_DELAY,
+#   RIG_KEEP=1.
 # Prints figures; it never fails on a timing.
 set -u
 BUILDDIR=$(cd "${1:?usage: profile.sh BUILDDIR}" && pwd)

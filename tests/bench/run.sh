@@ -24,7 +24,9 @@
 # Usage: tests/bench/run.sh BUILDDIR      (as root: a private Postfix)
 # Environment: PEERS ("b c": which peer columns to run), ROUNDS (3), COUNT messages per run (500), CONNS (50),
 #   CORPUS_N messages in the corpus (500), LAT_COUNT for the one-connection
-#   latency runs (200), RIG_KEEP=1 keeps the temporary directory.
+#   latency runs (200), RIG_KEEP=1 keeps the temporary directory,
+#   IN_FLOW_DELAY for Postfix's in_flow_delay (default: Postfix's, 1s; "0"
+#   turns its flow control off, see README Benchmarks).
 # Prints figures; it never fails on a timing.
 set -u
 BUILDDIR=$(cd "${1:?usage: run.sh BUILDDIR}" && pwd)
