@@ -50,6 +50,11 @@
  * allows; the configured timeout bounds reads inside a packet and writes. */
 #define IDLE_LIMIT_SECONDS 7210
 #define MIN_WORKERS 2
+/* At most this many connections are served at once (each holds a thread);
+ * more wait in the listen backlog until a worker is free.  Postfix holds
+ * one milter connection per smtpd and cleanup process (default process
+ * limit 100 each). */
+#define MAX_WORKERS 1024
 
 /* Macro stages, in libmilter's order: a lookup searches the latest first;
  * connect, HELO, MAIL and RCPT clear the stages after their own (stale
@@ -72,6 +77,7 @@ struct engine {
     pthread_mutex_t mu; /* protects everything below */
     pthread_cond_t gone; /* a worker left accept() or the pool */
     int workers;        /* threads in the pool */
+    int max_workers;    /* MAX_WORKERS, or less (tests) */
     int idle;           /* of them, in (or on the way to) accept() */
     bool failed;        /* accept() failed for good */
 };
@@ -690,6 +696,7 @@ static engine_t *engine_alloc(unsigned timeout, const engine_callbacks *cb)
     e->wake[0] = e->wake[1] = -1;
     e->timeout = timeout;
     e->idle_limit = IDLE_LIMIT_SECONDS;
+    e->max_workers = MAX_WORKERS;
     e->cb = cb;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->gone, NULL);
@@ -930,7 +937,7 @@ static void *worker(void *arg)
         /* Counted before the lock goes, so that a stop that sees no idle
          * worker also sees this connection. */
         atomic_fetch_add(&e->active, 1);
-        if (e->idle == 0 && !atomic_load(&e->stopping))
+        if (e->idle == 0 && e->workers < e->max_workers && !atomic_load(&e->stopping))
             (void)spawn_worker(e); /* if it fails, this one accepts after its connection */
         pthread_mutex_unlock(&e->mu);
 
@@ -1009,6 +1016,11 @@ void engine_stop(engine_t *e)
 void engine_set_idle_limit(engine_t *e, unsigned seconds)
 {
     e->idle_limit = seconds;
+}
+
+void engine_set_max_workers(engine_t *e, unsigned n)
+{
+    e->max_workers = n == 0 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
 }
 
 int engine_active(const engine_t *e)

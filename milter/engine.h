@@ -96,6 +96,9 @@ void engine_stop(engine_t *e);
  * libmilter's; the wait is checked each timeout seconds, so a timeout of
  * 0 means no limit).  For tests; call before engine_run(). */
 void engine_set_idle_limit(engine_t *e, unsigned seconds);
+/* At most n connections served at once (default and ceiling 1024; more
+ * wait in the listen backlog).  For tests; call before engine_run(). */
+void engine_set_max_workers(engine_t *e, unsigned n);
 /* Connections being served now. */
 int engine_active(const engine_t *e);
 /* Close the listener (removing a unix socket file) and free; call after

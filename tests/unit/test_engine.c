@@ -1578,6 +1578,54 @@ static int unix_connect(const char *path)
     return fd;
 }
 
+/* With at most one worker, a second connection waits in the backlog
+ * until the first ends, then is served. */
+START_TEST(test_listener_max_workers)
+{
+    char dir[] = "/tmp/test_engine.XXXXXX", path[64], spec[80], err[256] = "";
+    runner r = {NULL, -1};
+    uint32_t d[3] = {htonl(6), htonl(0x3f), htonl(0)}, out[3];
+    unsigned char buf[64];
+    size_t len;
+    char c;
+    pthread_t th;
+    mta m1, m2;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/milter.sock", dir);
+    snprintf(spec, sizeof(spec), "unix:%s", path);
+    r.e = engine_new(spec, 5, &cbs, err, sizeof(err));
+    ck_assert_msg(r.e != NULL, "engine_new: %s", err);
+    engine_set_max_workers(r.e, 1);
+    ck_assert_int_eq(pthread_create(&th, NULL, run_engine, &r), 0);
+
+    memset(&m1, 0, sizeof(m1));
+    memset(&m2, 0, sizeof(m2));
+    m1.fd = unix_connect(path);
+    set_rcvtimeo(m1.fd, 5);
+    negotiate_v(&m1, 6, 0x3f, 0, out);
+    m2.fd = unix_connect(path); /* accepted by the kernel, not served */
+    set_rcvtimeo(m2.fd, 1);
+    send_pkt(&m2, 'O', d, sizeof(d));
+    ck_assert_msg(!read_pkt(&m2, &c, buf, sizeof(buf), &len), "second connection served beside the first");
+    send_pkt(&m1, 'Q', NULL, 0);
+    close(m1.fd);
+    set_rcvtimeo(m2.fd, 5);
+    ck_assert_msg(read_pkt(&m2, &c, buf, sizeof(buf), &len), "second connection not served after the first");
+    ck_assert_int_eq(c, 'O');
+    send_pkt(&m2, 'Q', NULL, 0);
+    close(m2.fd);
+
+    engine_stop(r.e);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(r.rc, 0);
+    for (int i = 0; i < 100 && engine_active(r.e) > 0; i++)
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    engine_free(r.e);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* A unix socket: connections are served (with engine_run's read timeout),
  * engine_stop() ends engine_run(), engine_free() removes the socket file. */
 START_TEST(test_listener_unix)
@@ -1770,6 +1818,7 @@ static Suite *engine_suite(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_listener_unix);
+    tcase_add_test(t, test_listener_max_workers);
     tcase_add_test(t, test_listener_specs);
     suite_add_tcase(s, t);
     return s;
