@@ -545,7 +545,15 @@ static bool dispatch(engine_ctx *c, unsigned char cmd, unsigned char *d, size_t 
 }
 
 /* One connection to its end (the caller counts it in e->active). */
-static void serve(engine_t *e, int fd)
+/* A worker's buffers, kept from one connection to the next: a 64 KB read
+ * buffer allocated and freed per connection costs a malloc_consolidate()
+ * each time (glibc consolidates on every free of 64 KB or more). */
+typedef struct {
+    unsigned char *rbuf, *wbuf;
+    size_t rcap, wcap;
+} conn_bufs;
+
+static void serve(engine_t *e, int fd, conn_bufs *b)
 {
     engine_ctx c;
     unsigned char cmd = 0, *data;
@@ -555,6 +563,10 @@ static void serve(engine_t *e, int fd)
     memset(&c, 0, sizeof(c));
     c.e = e;
     c.fd = fd;
+    c.rbuf = b->rbuf;
+    c.rcap = b->rcap;
+    c.wbuf = b->wbuf;
+    c.wcap = b->wcap;
     while ((r = next_packet(&c, &cmd, &data, &len)) == 1)
         if (!dispatch(&c, cmd, data, len))
             break;
@@ -562,16 +574,33 @@ static void serve(engine_t *e, int fd)
         log_warn("milter connection ended: %s (last command '%c')", c.why,
                  (cmd >= 0x20 && cmd < 0x7f) ? cmd : '-');
     end_connection(&c);
-    free(c.rbuf);
-    free(c.wbuf);
+    /* A buffer grown for one big packet goes back to the default size. */
+    if (c.rcap > READ_BUF_DEFAULT) {
+        free(c.rbuf);
+        c.rbuf = NULL;
+        c.rcap = 0;
+    }
+    b->rbuf = c.rbuf;
+    b->rcap = c.rcap;
+    b->wbuf = c.wbuf;
+    b->wcap = c.wcap;
     close(fd);
+}
+
+static void conn_bufs_free(conn_bufs *b)
+{
+    free(b->rbuf);
+    free(b->wbuf);
 }
 
 void engine_serve_fd(engine_t *e, int fd)
 {
+    conn_bufs b = {NULL, NULL, 0, 0};
+
     atomic_fetch_add(&e->active, 1);
-    serve(e, fd);
+    serve(e, fd, &b);
     atomic_fetch_sub(&e->active, 1);
+    conn_bufs_free(&b);
 }
 
 /* ---- inside callbacks ---------------------------------------------------- */
@@ -875,9 +904,10 @@ static bool spawn_worker(engine_t *e)
     return true;
 }
 
-/* Leave the pool (e->mu held, released). */
-static void *worker_exit(engine_t *e, bool was_idle)
+/* Leave the pool (e->mu held, released), freeing the worker's buffers. */
+static void *worker_exit(engine_t *e, bool was_idle, conn_bufs *bufs)
 {
+    conn_bufs_free(bufs);
     if (was_idle)
         e->idle--;
     e->workers--;
@@ -890,6 +920,7 @@ static void *worker(void *arg)
 {
     engine_t *e = arg;
     time_t idle_since = mono_now();
+    conn_bufs bufs = {NULL, NULL, 0, 0};
 
     for (;;) {
         struct timeval tv = {(time_t)e->timeout, 0};
@@ -898,13 +929,13 @@ static void *worker(void *arg)
         if (fd < 0) {
             if (atomic_load(&e->stopping)) {
                 pthread_mutex_lock(&e->mu);
-                return worker_exit(e, true);
+                return worker_exit(e, true, &bufs);
             }
             if (err == EAGAIN || err == EWOULDBLOCK) {
                 pthread_mutex_lock(&e->mu);
                 if (e->workers > MIN_WORKERS && e->idle > 1 &&
                     mono_now() - idle_since >= IDLE_WORKER_SECONDS)
-                    return worker_exit(e, true);
+                    return worker_exit(e, true, &bufs);
                 pthread_mutex_unlock(&e->mu);
                 continue;
             }
@@ -919,7 +950,7 @@ static void *worker(void *arg)
                 pthread_mutex_lock(&e->mu);
                 e->failed = true;
                 engine_stop(e);
-                return worker_exit(e, true);
+                return worker_exit(e, true, &bufs);
             }
             if (mono_now() - atomic_load(&e->last_accept_warning) >= 10) {
                 atomic_store(&e->last_accept_warning, mono_now());
@@ -941,12 +972,12 @@ static void *worker(void *arg)
             (void)spawn_worker(e); /* if it fails, this one accepts after its connection */
         pthread_mutex_unlock(&e->mu);
 
-        serve(e, fd);
+        serve(e, fd, &bufs);
         atomic_fetch_sub(&e->active, 1);
 
         pthread_mutex_lock(&e->mu);
         if (atomic_load(&e->stopping))
-            return worker_exit(e, false);
+            return worker_exit(e, false, &bufs);
         e->idle++;
         pthread_mutex_unlock(&e->mu);
         idle_since = mono_now();

@@ -12,7 +12,8 @@
 #
 # Usage: tests/bench/profile.sh BUILDDIR      (as root: a private Postfix)
 # Environment: MXGUARD (another binary to compare, e.g. an older build),
-#   COUNT (1000), CONNS (20), CORPUS_N (500), STRACE, PERF, IN_FLOW_DELAY,
+#   COUNT (1000), CONNS (20), CORPUS_N (500), STRACE, PERF, PERF_CALLGRAPH
+#   (perf's --call-graph: fp, or dwarf to see callers in libraries), IN_FLOW_DELAY,
 #   RIG_KEEP=1.
 # Prints figures; it never fails on a timing.
 set -u
@@ -92,7 +93,7 @@ if [ -n "${STRACE:-}" ]; then
         "$RIG_TMP/strace.txt" | sort -k3 -rn | head -15
 fi
 if [ -n "${PERF:-}" ]; then
-    perf record -e cpu-clock -F 4000 -g -o "$PERF" -p "$MX_PID" > "$RIG_TMP/perf.log" 2>&1 &
+    perf record -e cpu-clock -F 4000 --call-graph "${PERF_CALLGRAPH:-fp}" -o "$PERF" -p "$MX_PID" > "$RIG_TMP/perf.log" 2>&1 &
     pp=$!
     sleep 1
     send "$COUNT" > /dev/null 2>&1
