@@ -984,6 +984,19 @@ static void *worker(void *arg)
     }
 }
 
+/* Wait (e->mu held) at most seconds for *count, a count of workers, to
+ * reach 0: workers signal e->gone as they leave accept() or the pool. */
+static void wait_gone(engine_t *e, const int *count, int seconds)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += seconds;
+    while (*count > 0)
+        if (pthread_cond_timedwait(&e->gone, &e->mu, &ts) == ETIMEDOUT)
+            break;
+}
+
 /* Best effort: after a privilege drop the directory may not allow it. */
 static void remove_socket_file(engine_t *e)
 {
@@ -1000,7 +1013,6 @@ int engine_run(engine_t *e)
 {
     struct timeval tick = {1, 0};
     struct pollfd p;
-    struct timespec ts;
     bool ok;
 
     setsockopt(e->lfd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick));
@@ -1019,11 +1031,7 @@ int engine_run(engine_t *e)
      * then close: new connections are refused, not left in the backlog. */
     shutdown(e->lfd, SHUT_RDWR);
     pthread_mutex_lock(&e->mu);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 3;
-    while (e->idle > 0)
-        if (pthread_cond_timedwait(&e->gone, &e->mu, &ts) == ETIMEDOUT)
-            break;
+    wait_gone(e, &e->idle, 3);
     ok = ok && !e->failed;
     if (e->idle == 0) {
         close(e->lfd);
@@ -1061,8 +1069,6 @@ int engine_active(const engine_t *e)
 
 void engine_free(engine_t *e)
 {
-    struct timespec ts;
-
     if (e == NULL)
         return;
     if (e->lfd >= 0)
@@ -1073,11 +1079,7 @@ void engine_free(engine_t *e)
      * the caller did not wait for engine_active() to reach 0) keeps the
      * engine: leak it. */
     pthread_mutex_lock(&e->mu);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 2;
-    while (e->workers > 0)
-        if (pthread_cond_timedwait(&e->gone, &e->mu, &ts) == ETIMEDOUT)
-            break;
+    wait_gone(e, &e->workers, 2);
     if (e->workers > 0) {
         pthread_mutex_unlock(&e->mu);
         return;

@@ -89,6 +89,16 @@ static void note_queue_id(engine_ctx *ctx, session_t *s)
         session_queue_id(s, qid);
 }
 
+/* Give the connection its session, told how header values and the body
+ * come under the negotiated protocol flags. */
+static void attach_session(engine_ctx *ctx, session_t *s, uint32_t proto)
+{
+    atomic_fetch_add(&active_sessions, 1);
+    session_set_leadspc(s, (proto & ENGINE_P_HDR_LEADSPC) != 0);
+    session_set_body_skipped(s, (proto & ENGINE_P_NOBODY) != 0);
+    engine_setpriv(ctx, s);
+}
+
 static engine_status cb_negotiate(engine_ctx *ctx, uint32_t f0, uint32_t f1, uint32_t *pf0,
                                   uint32_t *pf1)
 {
@@ -121,12 +131,8 @@ static engine_status cb_negotiate(engine_ctx *ctx, uint32_t f0, uint32_t f1, uin
                  ENGINE_P_NR_EOH | ENGINE_P_NR_BODY) & f1;
     if (s == NULL || !session_reads_body(s))
         *pf1 |= ENGINE_P_NOBODY & f1;
-    if (s != NULL) {
-        atomic_fetch_add(&active_sessions, 1);
-        session_set_leadspc(s, (*pf1 & ENGINE_P_HDR_LEADSPC) != 0);
-        session_set_body_skipped(s, (*pf1 & ENGINE_P_NOBODY) != 0);
-        engine_setpriv(ctx, s);
-    }
+    if (s != NULL)
+        attach_session(ctx, s, *pf1);
     return ENGINE_CONTINUE;
 }
 
@@ -138,13 +144,8 @@ static engine_status cb_connect(engine_ctx *ctx, const char *hostname, const str
     /* A new SMTP connection on the same milter connection (Sendmail's
      * QUIT_NC), or a negotiation without config: a session now, with what
      * was negotiated. */
-    if (s == NULL && (s = session_new()) != NULL) {
-        uint32_t proto = engine_getproto(ctx);
-        atomic_fetch_add(&active_sessions, 1);
-        session_set_leadspc(s, (proto & ENGINE_P_HDR_LEADSPC) != 0);
-        session_set_body_skipped(s, (proto & ENGINE_P_NOBODY) != 0);
-        engine_setpriv(ctx, s);
-    }
+    if (s == NULL && (s = session_new()) != NULL)
+        attach_session(ctx, s, engine_getproto(ctx));
     if (s == NULL) {
         log_error("no configuration loaded: deferring connection");
         return ENGINE_TEMPFAIL;
