@@ -38,7 +38,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define DNSBL_NAME_MAX 64
 #define DNSBL_QNAME_MAX 254  /* 253 octets + NUL */
 #define DNSBL_REPLY_MAX 400
 #define DNSBL_WEIGHT_MAX 1000
@@ -86,44 +85,6 @@ static const char *const dnsbl_special_nets[] = {
     "240.0.0.0/4",    "::/128",         "::1/128",        "fc00::/7",      "fe80::/10",
     "ff00::/8",       "64:ff9b:1::/48", "100::/64",
 };
-
-typedef struct dnsbl_ctx {
-    dnsbl_error_fn errfn;
-    void *arg;
-    int nerrors;
-} dnsbl_ctx;
-
-static void dnsbl_err(dnsbl_ctx *cx, const config_setting_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void dnsbl_err(dnsbl_ctx *cx, const config_setting_t *s, const char *fmt, ...)
-{
-    char reason[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    cx->nerrors++;
-    if (cx->errfn)
-        cx->errfn(s ? config_setting_source_file(s) : NULL, s ? (int)config_setting_source_line(s) : 0,
-                  reason, cx->arg);
-}
-
-static bool dnsbl_name_valid(const char *name)
-{
-    size_t len = strlen(name);
-
-    if (len == 0 || len > DNSBL_NAME_MAX)
-        return false;
-    for (const char *p = name; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '.' || ch == '-'))
-            return false;
-    }
-    return true;
-}
 
 /* A decimal 0..255 at *pp; advances *pp. */
 static bool dnsbl_octet_num(const char **pp, unsigned *out)
@@ -253,19 +214,19 @@ void dnsbl_conf_free(dnsbl_conf_t *c)
     free(c);
 }
 
-static void dnsbl_parse_kinds(dnsbl_ctx *cx, const config_setting_t *s, dnsbl_list *li)
+static void dnsbl_parse_kinds(cfgload_t *cx, const config_setting_t *s, dnsbl_list *li)
 {
     int n = 1;
     bool single = config_setting_type(s) == CONFIG_TYPE_STRING;
 
     if (!single && !config_setting_is_array(s) && !config_setting_is_list(s)) {
-        dnsbl_err(cx, s, "dnsbl type: expected \"ip\", \"helo\", \"sender\", \"from\" or a list of them");
+        cfgload_err(cx, s, "dnsbl type: expected \"ip\", \"helo\", \"sender\", \"from\" or a list of them");
         return;
     }
     if (!single)
         n = config_setting_length(s);
     if (n == 0) {
-        dnsbl_err(cx, s, "dnsbl type: empty list");
+        cfgload_err(cx, s, "dnsbl type: empty list");
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -277,27 +238,27 @@ static void dnsbl_parse_kinds(dnsbl_ctx *cx, const config_setting_t *s, dnsbl_li
             if (strcmp(v, dnsbl_kind_names[k]) == 0)
                 break;
         if (v == NULL || k == DNSBL_NKINDS) {
-            dnsbl_err(cx, e, "dnsbl type: unknown kind %s%s%s (ip, helo, sender, from)", v ? "\"" : "",
+            cfgload_err(cx, e, "dnsbl type: unknown kind %s%s%s (ip, helo, sender, from)", v ? "\"" : "",
                       v ? v : "(not a string)", v ? "\"" : "");
             continue;
         }
         li->kinds |= 1u << (unsigned)k;
     }
     if ((li->kinds & 1u) && (li->kinds & ~1u))
-        dnsbl_err(cx, s, "dnsbl type: \"ip\" cannot be combined with domain kinds (use two lists)");
+        cfgload_err(cx, s, "dnsbl type: \"ip\" cannot be combined with domain kinds (use two lists)");
 }
 
-static void dnsbl_parse_answers(dnsbl_ctx *cx, const config_setting_t *s, dnsbl_list *li)
+static void dnsbl_parse_answers(cfgload_t *cx, const config_setting_t *s, dnsbl_list *li)
 {
     int n;
 
     if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-        dnsbl_err(cx, s, "dnsbl answers: expected a list of strings, e.g. [ \"127.0.0.[2..11]\" ]");
+        cfgload_err(cx, s, "dnsbl answers: expected a list of strings, e.g. [ \"127.0.0.[2..11]\" ]");
         return;
     }
     n = config_setting_length(s);
     if (n == 0) {
-        dnsbl_err(cx, s, "dnsbl answers: empty list (the list could never match)");
+        cfgload_err(cx, s, "dnsbl answers: empty list (the list could never match)");
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -305,11 +266,11 @@ static void dnsbl_parse_answers(dnsbl_ctx *cx, const config_setting_t *s, dnsbl_
         dnsbl_filter f;
 
         if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-            dnsbl_err(cx, e, "dnsbl answers: expected a list of strings");
+            cfgload_err(cx, e, "dnsbl answers: expected a list of strings");
             continue;
         }
         if (!dnsbl_filter_parse(config_setting_get_string(e), &f)) {
-            dnsbl_err(cx, e,
+            cfgload_err(cx, e,
                       "dnsbl answers: bad filter \"%s\" (e.g. \"127.0.0.2\", \"127.0.0.[2..11]\", "
                       "\"127.0.0.[2;4;8..9]\", \"&0.0.0.4\")",
                       config_setting_get_string(e));
@@ -321,7 +282,7 @@ static void dnsbl_parse_answers(dnsbl_ctx *cx, const config_setting_t *s, dnsbl_
 }
 
 /* One list group into li. */
-static void dnsbl_parse_list(dnsbl_ctx *cx, const config_setting_t *g, dnsbl_list *li)
+static void dnsbl_parse_list(cfgload_t *cx, const config_setting_t *g, dnsbl_list *li)
 {
     const config_setting_t *name_s = NULL, *zone_s = NULL, *type_s = NULL;
     char zone[DNSBL_QNAME_MAX];
@@ -341,12 +302,12 @@ static void dnsbl_parse_list(dnsbl_ctx *cx, const config_setting_t *g, dnsbl_lis
         } else if (strcmp(key, "weight") == 0) {
             long long w;
             if (config_setting_type(m) != CONFIG_TYPE_INT && config_setting_type(m) != CONFIG_TYPE_INT64) {
-                dnsbl_err(cx, m, "dnsbl weight: expected an integer");
+                cfgload_err(cx, m, "dnsbl weight: expected an integer");
                 continue;
             }
             w = config_setting_get_int64(m);
             if (w < -DNSBL_WEIGHT_MAX || w > DNSBL_WEIGHT_MAX || w == 0) {
-                dnsbl_err(cx, m, "dnsbl weight %lld out of range (-%d..-1 or 1..%d)", w, DNSBL_WEIGHT_MAX,
+                cfgload_err(cx, m, "dnsbl weight %lld out of range (-%d..-1 or 1..%d)", w, DNSBL_WEIGHT_MAX,
                           DNSBL_WEIGHT_MAX);
                 continue;
             }
@@ -354,28 +315,28 @@ static void dnsbl_parse_list(dnsbl_ctx *cx, const config_setting_t *g, dnsbl_lis
         } else if (strcmp(key, "answers") == 0) {
             dnsbl_parse_answers(cx, m, li);
         } else {
-            dnsbl_err(cx, m, "unknown key \"%s\" in dnsbl list (name, zone, type, weight, answers)", key);
+            cfgload_err(cx, m, "unknown key \"%s\" in dnsbl list (name, zone, type, weight, answers)", key);
         }
     }
     if (name_s == NULL)
-        dnsbl_err(cx, g, "dnsbl list has no name (name = \"...\"; is required)");
+        cfgload_err(cx, g, "dnsbl list has no name (name = \"...\"; is required)");
     else if (config_setting_type(name_s) != CONFIG_TYPE_STRING ||
-             !dnsbl_name_valid(config_setting_get_string(name_s)))
-        dnsbl_err(cx, name_s, "dnsbl name: expected 1 to %d characters of A-Z a-z 0-9 _ . -", DNSBL_NAME_MAX);
+             !cfgload_name_valid(config_setting_get_string(name_s)))
+        cfgload_err(cx, name_s, "dnsbl name: expected 1 to %d characters of A-Z a-z 0-9 _ . -", CFGLOAD_NAME_MAX);
     else
         li->name = xstrdup(config_setting_get_string(name_s));
     if (li->name == NULL)
         li->name = xasprintf("#%d", li->line);
     if (zone_s == NULL)
-        dnsbl_err(cx, g, "dnsbl list \"%s\" has no zone", li->name);
+        cfgload_err(cx, g, "dnsbl list \"%s\" has no zone", li->name);
     else if (config_setting_type(zone_s) != CONFIG_TYPE_STRING ||
              !dname_normalize(config_setting_get_string(zone_s), zone, sizeof(zone)) ||
              strchr(zone, '.') == NULL)
-        dnsbl_err(cx, zone_s, "dnsbl zone: expected a domain name such as \"zen.spamhaus.org\"");
+        cfgload_err(cx, zone_s, "dnsbl zone: expected a domain name such as \"zen.spamhaus.org\"");
     else
         li->zone = xstrdup(zone);
     if (type_s == NULL)
-        dnsbl_err(cx, g, "dnsbl list \"%s\" has no type (ip, helo, sender, from)", li->name);
+        cfgload_err(cx, g, "dnsbl list \"%s\" has no type (ip, helo, sender, from)", li->name);
     else
         dnsbl_parse_kinds(cx, type_s, li);
     li->stage = STAGE_CONNECT;
@@ -384,10 +345,24 @@ static void dnsbl_parse_list(dnsbl_ctx *cx, const config_setting_t *g, dnsbl_lis
             li->stage = dnsbl_kind_stage[k];
 }
 
-static void dnsbl_parse_options(dnsbl_ctx *cx, const config_setting_t *s, dnsbl_conf_t *c)
+/* cfgload_groups() callback: one list group appended to the conf. */
+static const char *dnsbl_parse_group(cfgload_t *cx, const config_setting_t *g, int *line, void *arg)
+{
+    dnsbl_conf_t *c = arg;
+    dnsbl_list li;
+
+    memset(&li, 0, sizeof(li));
+    dnsbl_parse_list(cx, g, &li);
+    c->v = xreallocarray(c->v, c->n + 1, sizeof(dnsbl_list));
+    c->v[c->n++] = li;
+    *line = li.line;
+    return li.name;
+}
+
+static void dnsbl_parse_options(cfgload_t *cx, const config_setting_t *s, dnsbl_conf_t *c)
 {
     if (!config_setting_is_group(s)) {
-        dnsbl_err(cx, s, "dnsbl_options: expected a group { timeout_ms = ...; }");
+        cfgload_err(cx, s, "dnsbl_options: expected a group { timeout_ms = ...; }");
         return;
     }
     for (int i = 0; i < config_setting_length(s); i++) {
@@ -396,16 +371,16 @@ static void dnsbl_parse_options(dnsbl_ctx *cx, const config_setting_t *s, dnsbl_
         long long v;
 
         if (strcmp(key, "timeout_ms") != 0) {
-            dnsbl_err(cx, m, "unknown key \"%s\" in dnsbl_options (timeout_ms)", key);
+            cfgload_err(cx, m, "unknown key \"%s\" in dnsbl_options (timeout_ms)", key);
             continue;
         }
         if (config_setting_type(m) != CONFIG_TYPE_INT && config_setting_type(m) != CONFIG_TYPE_INT64) {
-            dnsbl_err(cx, m, "dnsbl_options.timeout_ms: expected an integer");
+            cfgload_err(cx, m, "dnsbl_options.timeout_ms: expected an integer");
             continue;
         }
         v = config_setting_get_int64(m);
         if (v < 100 || v > 60000) {
-            dnsbl_err(cx, m, "dnsbl_options.timeout_ms %lld out of range (100..60000)", v);
+            cfgload_err(cx, m, "dnsbl_options.timeout_ms %lld out of range (100..60000)", v);
             continue;
         }
         c->timeout_ms = (unsigned)v;
@@ -413,9 +388,9 @@ static void dnsbl_parse_options(dnsbl_ctx *cx, const config_setting_t *s, dnsbl_
 }
 
 dnsbl_conf_t *dnsbl_conf_from_config(const config_setting_t *lists, const config_setting_t *options,
-                                     dnsbl_error_fn errfn, void *arg)
+                                     cfgload_error_fn errfn, void *arg)
 {
-    dnsbl_ctx cx = {errfn, arg, 0};
+    cfgload_t cx = {errfn, arg, 0};
     dnsbl_conf_t *c = xcalloc(1, sizeof(*c));
 
     c->special = cidr_list_new();
@@ -426,35 +401,12 @@ dnsbl_conf_t *dnsbl_conf_from_config(const config_setting_t *lists, const config
     }
     if (options)
         dnsbl_parse_options(&cx, options, c);
-    if (lists && !config_setting_is_list(lists)) {
-        dnsbl_err(&cx, lists, "dnsbl: expected a list ( { name = ...; zone = ...; type = ...; }, ... )");
+    if (lists && config_setting_is_list(lists) && config_setting_length(lists) > DNSBL_MAX_LISTS) {
+        cfgload_err(&cx, lists, "dnsbl: more than %d lists", DNSBL_MAX_LISTS);
         lists = NULL;
     }
-    if (lists && config_setting_length(lists) > DNSBL_MAX_LISTS) {
-        dnsbl_err(&cx, lists, "dnsbl: more than %d lists", DNSBL_MAX_LISTS);
-        lists = NULL;
-    }
-    for (int i = 0; lists && i < config_setting_length(lists); i++) {
-        const config_setting_t *g = config_setting_get_elem(lists, (unsigned)i);
-        dnsbl_list li;
-
-        if (!config_setting_is_group(g)) {
-            dnsbl_err(&cx, g, "dnsbl: each list must be a group { name = ...; zone = ...; type = ...; }");
-            continue;
-        }
-        memset(&li, 0, sizeof(li));
-        dnsbl_parse_list(&cx, g, &li);
-        for (size_t j = 0; j < c->n; j++) {
-            if (strcmp(c->v[j].name, li.name) == 0) {
-                const config_setting_t *ns = config_setting_get_member(g, "name");
-                dnsbl_err(&cx, ns ? ns : g, "duplicate dnsbl name \"%s\" (first defined at line %d)", li.name,
-                          c->v[j].line);
-                break;
-            }
-        }
-        c->v = xreallocarray(c->v, c->n + 1, sizeof(dnsbl_list));
-        c->v[c->n++] = li;
-    }
+    cfgload_groups(&cx, lists, "dnsbl", "list", "{ name = ...; zone = ...; type = ...; }", "dnsbl",
+                   dnsbl_parse_group, c);
     if (cx.nerrors > 0) {
         dnsbl_conf_free(c);
         return NULL;

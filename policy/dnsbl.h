@@ -40,6 +40,7 @@
 
 #include <libconfig.h>
 
+#include "cfgload.h"
 #include "dns.h"
 #include "facts.h"
 
@@ -59,14 +60,11 @@ typedef enum dnsbl_kind {
 typedef struct dnsbl_conf dnsbl_conf_t;
 typedef struct dnsbl_lookup dnsbl_lookup_t;
 
-/* Error callback of the loader (the same shape as rules_error_fn). */
-typedef void (*dnsbl_error_fn)(const char *file, int line, const char *reason, void *arg);
-
 /* Build the lists from the libconfig list "dnsbl" and the group
  * "dnsbl_options" (either may be NULL).  Reports every error through errfn
  * and returns NULL if there was any.  No lists gives an empty conf. */
 dnsbl_conf_t *dnsbl_conf_from_config(const config_setting_t *lists, const config_setting_t *options,
-                                     dnsbl_error_fn errfn, void *arg);
+                                     cfgload_error_fn errfn, void *arg);
 void dnsbl_conf_free(dnsbl_conf_t *c);
 size_t dnsbl_conf_count(const dnsbl_conf_t *c);
 /* Is a list of this name configured? */

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cfgload.h"
 #include "cidr.h"
 #include "dmarccheck.h"
 #include "dname.h"
@@ -33,7 +34,6 @@
 #include "spfcheck.h"
 #include "xalloc.h"
 
-#define RULES_NAME_MAX 64
 #define RULES_TEXT_MAX 200
 #define RULES_DOMAIN_MAX 253
 
@@ -73,6 +73,12 @@ typedef struct rules_strlist {
     size_t n;
 } rules_strlist;
 
+static void rules_strlist_add(rules_strlist *l, const char *text)
+{
+    l->v = xreallocarray(l->v, l->n + 1, sizeof(char *));
+    l->v[l->n++] = xstrdup(text);
+}
+
 struct rules_kind;
 
 typedef struct rules_cond {
@@ -82,9 +88,9 @@ typedef struct rules_cond {
         cidr_list *nets;      /* client_ip */
         bool flag;            /* trusted, authenticated */
         unsigned mask;        /* spf, spf_helo: bit (1 << spfcheck_result); dkim: (1 << dkimcheck_result) */
-        rules_strlist domains; /* sender_domain, rcpt_domain */
         int score;            /* dnsbl_score: holds when the score is >= this */
-        rules_strlist names;  /* dnsbl_listed: list names */
+        rules_strlist list;   /* domains (sender_domain, rcpt_domain, dkim_domain),
+                               * list names (dnsbl_listed) or addresses (rcpt) */
     } u;
 } rules_cond;
 
@@ -106,53 +112,29 @@ struct rules {
     rules_rule dflt;        /* default action; name "default", no conditions */
 };
 
-/* Load context: where errors go. */
-typedef struct rules_ctx {
-    rules_error_fn errfn;
-    void *arg;
-    int nerrors;
-} rules_ctx;
-
-static void rules_err(rules_ctx *cx, const config_setting_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void rules_err(rules_ctx *cx, const config_setting_t *s, const char *fmt, ...)
-{
-    char reason[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    cx->nerrors++;
-    if (cx->errfn)
-        cx->errfn(s ? config_setting_source_file(s) : NULL, s ? (int)config_setting_source_line(s) : 0,
-                  reason, cx->arg);
-}
-
 /* ---- condition kinds: parse, test, free -------------------------------- */
 
 /* Parse a list or array of strings; calls each() per element; false after an error. */
-static bool rules_each_string(rules_ctx *cx, const config_setting_t *s, const char *what,
-                              bool (*each)(rules_ctx *, const config_setting_t *, const char *, void *),
+static bool rules_each_string(cfgload_t *cx, const config_setting_t *s, const char *what,
+                              bool (*each)(cfgload_t *, const config_setting_t *, const char *, void *),
                               void *arg)
 {
     bool ok = true;
     int n;
 
     if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-        rules_err(cx, s, "%s: expected a list of strings, e.g. [ \"a\", \"b\" ]", what);
+        cfgload_err(cx, s, "%s: expected a list of strings, e.g. [ \"a\", \"b\" ]", what);
         return false;
     }
     n = config_setting_length(s);
     if (n == 0) {
-        rules_err(cx, s, "%s: empty list (the condition could never hold)", what);
+        cfgload_err(cx, s, "%s: empty list (the condition could never hold)", what);
         return false;
     }
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
         if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-            rules_err(cx, e, "%s: expected a list of strings", what);
+            cfgload_err(cx, e, "%s: expected a list of strings", what);
             ok = false;
             continue;
         }
@@ -162,44 +144,44 @@ static bool rules_each_string(rules_ctx *cx, const config_setting_t *s, const ch
     return ok;
 }
 
-static bool rules_bool(rules_ctx *cx, const config_setting_t *s, const char *what, bool *out)
+static bool rules_bool(cfgload_t *cx, const config_setting_t *s, const char *what, bool *out)
 {
     if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-        rules_err(cx, s, "%s: expected true or false", what);
+        cfgload_err(cx, s, "%s: expected true or false", what);
         return false;
     }
     *out = config_setting_get_bool(s) != 0;
     return true;
 }
 
-static bool rules_cidr_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_cidr_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     char err[256];
 
     if (!cidr_list_add(arg, text, err, sizeof(err))) {
-        rules_err(cx, e, "client_ip: %s", err);
+        cfgload_err(cx, e, "client_ip: %s", err);
         return false;
     }
     return true;
 }
 
-static bool rules_parse_client_ip(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_client_ip(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
     c->u.nets = cidr_list_new();
     return rules_each_string(cx, s, "client_ip", rules_cidr_one, c->u.nets);
 }
 
-static bool rules_parse_flag(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_flag(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
     return rules_bool(cx, s, config_setting_name(s), &c->u.flag);
 }
 
-static bool rules_spf_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_spf_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     spfcheck_result r;
 
     if (!spfcheck_result_parse(text, &r)) {
-        rules_err(cx, e,
+        cfgload_err(cx, e,
                   "unknown SPF result \"%s\" (none, neutral, pass, fail, softfail, temperror, permerror)",
                   text);
         return false;
@@ -208,7 +190,7 @@ static bool rules_spf_one(rules_ctx *cx, const config_setting_t *e, const char *
     return true;
 }
 
-static bool rules_parse_spf(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_spf(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
     c->u.mask = 0;
     return rules_each_string(cx, s, config_setting_name(s), rules_spf_one, &c->u.mask);
@@ -226,23 +208,22 @@ typedef struct rules_domain_arg {
     rules_strlist *list;
 } rules_domain_arg;
 
-static bool rules_domain_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_domain_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     rules_domain_arg *a = arg;
 
     if (!rules_domain_valid(text)) {
-        rules_err(cx, e, "%s: invalid domain \"%s\" (use \"example.com\" or \".example.com\")",
+        cfgload_err(cx, e, "%s: invalid domain \"%s\" (use \"example.com\" or \".example.com\")",
                   a->what, text);
         return false;
     }
-    a->list->v = xreallocarray(a->list->v, a->list->n + 1, sizeof(char *));
-    a->list->v[a->list->n++] = xstrdup(text);
+    rules_strlist_add(a->list, text);
     return true;
 }
 
-static bool rules_parse_domains(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_domains(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
-    rules_domain_arg a = {config_setting_name(s), &c->u.domains};
+    rules_domain_arg a = {config_setting_name(s), &c->u.list};
     return rules_each_string(cx, s, a.what, rules_domain_one, &a);
 }
 
@@ -251,11 +232,11 @@ static void rules_free_client_ip(rules_cond *c)
     cidr_list_free(c->u.nets);
 }
 
-static void rules_free_domains(rules_cond *c)
+static void rules_free_list(rules_cond *c)
 {
-    for (size_t i = 0; i < c->u.domains.n; i++)
-        free(c->u.domains.v[i]);
-    free(c->u.domains.v);
+    for (size_t i = 0; i < c->u.list.n; i++)
+        free(c->u.list.v[i]);
+    free(c->u.list.v);
 }
 
 /* Does domain (len bytes, compared case-insensitively) match pattern?
@@ -319,32 +300,32 @@ static bool rules_test_spf_helo(const rules_cond *c, const facts_t *f)
 
 static bool rules_test_sender_domain(const rules_cond *c, const facts_t *f)
 {
-    return rules_domains_match(&c->u.domains, f->sender_domain);
+    return rules_domains_match(&c->u.list, f->sender_domain);
 }
 
 /* At RCPT: the recipient being evaluated; later: any accepted recipient. */
 static bool rules_test_rcpt_domain(const rules_cond *c, const facts_t *f)
 {
     if (f->stage == STAGE_RCPT && f->rcpt != NULL)
-        return rules_domains_match(&c->u.domains, facts_addr_domain(f->rcpt));
+        return rules_domains_match(&c->u.list, facts_addr_domain(f->rcpt));
     for (size_t i = 0; i < f->nrcpts; i++)
-        if (rules_domains_match(&c->u.domains, facts_addr_domain(f->rcpts[i])))
+        if (rules_domains_match(&c->u.list, facts_addr_domain(f->rcpts[i])))
             return true;
     return false;
 }
 
 /* dnsbl_score = N: the score of the DNS lists is >= N. */
-static bool rules_parse_dnsbl_score(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_dnsbl_score(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
     long long v;
 
     if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
-        rules_err(cx, s, "dnsbl_score: expected an integer (the rule holds when the score is >= it)");
+        cfgload_err(cx, s, "dnsbl_score: expected an integer (the rule holds when the score is >= it)");
         return false;
     }
     v = config_setting_get_int64(s);
     if (v < -100000 || v > 100000) {
-        rules_err(cx, s, "dnsbl_score %lld out of range (-100000..100000)", v);
+        cfgload_err(cx, s, "dnsbl_score %lld out of range (-100000..100000)", v);
         return false;
     }
     c->u.score = (int)v;
@@ -353,29 +334,21 @@ static bool rules_parse_dnsbl_score(rules_ctx *cx, const config_setting_t *s, ru
 
 /* dnsbl_listed = [ "name", ... ]: names are checked against the lists by
  * conf.c, which knows both. */
-static bool rules_dnsbl_name_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_dnsbl_name_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     rules_strlist *l = arg;
 
-    if (*text == '\0' || strlen(text) > RULES_NAME_MAX) {
-        rules_err(cx, e, "dnsbl_listed: invalid list name \"%s\"", text);
+    if (*text == '\0' || strlen(text) > CFGLOAD_NAME_MAX) {
+        cfgload_err(cx, e, "dnsbl_listed: invalid list name \"%s\"", text);
         return false;
     }
-    l->v = xreallocarray(l->v, l->n + 1, sizeof(char *));
-    l->v[l->n++] = xstrdup(text);
+    rules_strlist_add(l, text);
     return true;
 }
 
-static bool rules_parse_dnsbl_listed(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_dnsbl_listed(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
-    return rules_each_string(cx, s, "dnsbl_listed", rules_dnsbl_name_one, &c->u.names);
-}
-
-static void rules_free_dnsbl_listed(rules_cond *c)
-{
-    for (size_t i = 0; i < c->u.names.n; i++)
-        free(c->u.names.v[i]);
-    free(c->u.names.v);
+    return rules_each_string(cx, s, "dnsbl_listed", rules_dnsbl_name_one, &c->u.list);
 }
 
 /* The score waits for the lists that feed it (dnsbl.h). */
@@ -387,8 +360,8 @@ static bool rules_test_dnsbl_score(const rules_cond *c, const facts_t *f)
 /* Any of the named lists matched. */
 static bool rules_test_dnsbl_listed(const rules_cond *c, const facts_t *f)
 {
-    for (size_t i = 0; i < c->u.names.n; i++)
-        if (dnsbl_lookup_listed(f->dnsbl, c->u.names.v[i]))
+    for (size_t i = 0; i < c->u.list.n; i++)
+        if (dnsbl_lookup_listed(f->dnsbl, c->u.list.v[i]))
             return true;
     return false;
 }
@@ -403,8 +376,8 @@ static bool rules_known_dnsbl_score(const rules_cond *c, const facts_t *f)
 
 static bool rules_known_dnsbl_listed(const rules_cond *c, const facts_t *f)
 {
-    for (size_t i = 0; i < c->u.names.n; i++)
-        if (f->stage < dnsbl_lookup_stage(f->dnsbl, c->u.names.v[i]))
+    for (size_t i = 0; i < c->u.list.n; i++)
+        if (f->stage < dnsbl_lookup_stage(f->dnsbl, c->u.list.v[i]))
             return false;
     return true;
 }
@@ -412,12 +385,12 @@ static bool rules_known_dnsbl_listed(const rules_cond *c, const facts_t *f)
 /* dkim = [ "pass", "fail", "none", ... ]: the message's aggregate result
  * (dkimcheck_aggregate).  Not evaluated (dkim disabled, trusted or
  * authenticated client) never matches. */
-static bool rules_dkim_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_dkim_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     dkimcheck_result r;
 
     if (!dkimcheck_result_parse(text, &r)) {
-        rules_err(cx, e,
+        cfgload_err(cx, e,
                   "unknown DKIM result \"%s\" (none, pass, fail, policy, neutral, temperror, permerror)",
                   text);
         return false;
@@ -426,7 +399,7 @@ static bool rules_dkim_one(rules_ctx *cx, const config_setting_t *e, const char 
     return true;
 }
 
-static bool rules_parse_dkim(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_dkim(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
     c->u.mask = 0;
     return rules_each_string(cx, s, "dkim", rules_dkim_one, &c->u.mask);
@@ -442,7 +415,7 @@ static bool rules_test_dkim(const rules_cond *c, const facts_t *f)
 static bool rules_test_dkim_domain(const rules_cond *c, const facts_t *f)
 {
     for (size_t i = 0; i < f->ndkim_sigs; i++)
-        if (f->dkim_sigs[i].result == DKIMCHECK_PASS && rules_domains_match(&c->u.domains, f->dkim_sigs[i].domain))
+        if (f->dkim_sigs[i].result == DKIMCHECK_PASS && rules_domains_match(&c->u.list, f->dkim_sigs[i].domain))
             return true;
     return false;
 }
@@ -463,19 +436,19 @@ static bool rules_test_dkim_partial(const rules_cond *c, const facts_t *f)
 
 /* dmarc = [ "pass", "fail", ... ]: the DMARC result; not evaluated never
  * matches. */
-static bool rules_dmarc_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_dmarc_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     dmarccheck_result r;
 
     if (!dmarccheck_result_parse(text, &r)) {
-        rules_err(cx, e, "unknown DMARC result \"%s\" (none, pass, fail, temperror, permerror)", text);
+        cfgload_err(cx, e, "unknown DMARC result \"%s\" (none, pass, fail, temperror, permerror)", text);
         return false;
     }
     *(unsigned *)arg |= 1u << (unsigned)r;
     return true;
 }
 
-static bool rules_parse_dmarc(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_dmarc(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
     c->u.mask = 0;
     return rules_each_string(cx, s, "dmarc", rules_dmarc_one, &c->u.mask);
@@ -489,19 +462,19 @@ static bool rules_test_dmarc(const rules_cond *c, const facts_t *f)
 /* dmarc_policy / dmarc_applied = [ "none", "quarantine", "reject" ]: the
  * published policy (the p, sp or np that applies) / the policy to apply
  * after t=y (or pct); no policy never matches. */
-static bool rules_policy_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_policy_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     dmarccheck_policy p;
 
     if (!dmarccheck_policy_parse(text, &p)) {
-        rules_err(cx, e, "unknown DMARC policy \"%s\" (none, quarantine, reject)", text);
+        cfgload_err(cx, e, "unknown DMARC policy \"%s\" (none, quarantine, reject)", text);
         return false;
     }
     *(unsigned *)arg |= 1u << (unsigned)p;
     return true;
 }
 
-static bool rules_parse_dmarc_policy(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_dmarc_policy(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
     c->u.mask = 0;
     return rules_each_string(cx, s, config_setting_name(s), rules_policy_one, &c->u.mask);
@@ -519,19 +492,19 @@ static bool rules_test_dmarc_applied(const rules_cond *c, const facts_t *f)
 
 /* dmarc_aligned = [ "spf", "dkim", "none" ]: which identifier aligned
  * (with a pass); "none": neither.  Not evaluated never matches. */
-static bool rules_aligned_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_aligned_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     unsigned bit = strcmp(text, "spf") == 0 ? 1u : strcmp(text, "dkim") == 0 ? 2u : strcmp(text, "none") == 0 ? 4u : 0u;
 
     if (bit == 0) {
-        rules_err(cx, e, "dmarc_aligned: unknown identifier \"%s\" (spf, dkim, none)", text);
+        cfgload_err(cx, e, "dmarc_aligned: unknown identifier \"%s\" (spf, dkim, none)", text);
         return false;
     }
     *(unsigned *)arg |= bit;
     return true;
 }
 
-static bool rules_parse_dmarc_aligned(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_dmarc_aligned(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
     c->u.mask = 0;
     return rules_each_string(cx, s, "dmarc_aligned", rules_aligned_one, &c->u.mask);
@@ -547,12 +520,12 @@ static bool rules_test_dmarc_aligned(const rules_cond *c, const facts_t *f)
 
 /* from_header = [ "ok", "none", "multiple", ... ]: the From header verdict
  * (fromhdr.h), known when DMARC was evaluated. */
-static bool rules_from_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_from_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     fromhdr_status st;
 
     if (!fromhdr_status_parse(text, &st)) {
-        rules_err(cx, e,
+        cfgload_err(cx, e,
                   "unknown from_header verdict \"%s\" (ok, none, multiple, multiple_domains, no_domain, "
                   "ip_literal, invalid)",
                   text);
@@ -562,7 +535,7 @@ static bool rules_from_one(rules_ctx *cx, const config_setting_t *e, const char 
     return true;
 }
 
-static bool rules_parse_from_header(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_from_header(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
     c->u.mask = 0;
     return rules_each_string(cx, s, "from_header", rules_from_one, &c->u.mask);
@@ -577,29 +550,28 @@ static bool rules_test_from_header(const rules_cond *c, const facts_t *f)
  * whole address, a local part at any domain ("x@"), or a domain ("@d");
  * case-insensitive.  At RCPT the recipient being evaluated; later any
  * accepted recipient. */
-static bool rules_rcpt_one(rules_ctx *cx, const config_setting_t *e, const char *text, void *arg)
+static bool rules_rcpt_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
 {
     rules_strlist *l = arg;
     const char *at = strchr(text, '@');
 
     if (at == NULL || strchr(at + 1, '@') != NULL || strlen(text) > 320 || (at == text && at[1] == '\0')) {
-        rules_err(cx, e, "rcpt: \"%s\" is not an address, \"local@\" or \"@domain\"", text);
+        cfgload_err(cx, e, "rcpt: \"%s\" is not an address, \"local@\" or \"@domain\"", text);
         return false;
     }
     for (const char *p = text; *p; p++) {
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '<' || *p == '>') {
-            rules_err(cx, e, "rcpt: \"%s\" contains a blank, a bracket or a non-ASCII byte", text);
+            cfgload_err(cx, e, "rcpt: \"%s\" contains a blank, a bracket or a non-ASCII byte", text);
             return false;
         }
     }
-    l->v = xreallocarray(l->v, l->n + 1, sizeof(char *));
-    l->v[l->n++] = xstrdup(text);
+    rules_strlist_add(l, text);
     return true;
 }
 
-static bool rules_parse_rcpt(rules_ctx *cx, const config_setting_t *s, rules_cond *c)
+static bool rules_parse_rcpt(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
 {
-    return rules_each_string(cx, s, "rcpt", rules_rcpt_one, &c->u.names);
+    return rules_each_string(cx, s, "rcpt", rules_rcpt_one, &c->u.list);
 }
 
 static bool rules_rcpt_match(const rules_strlist *l, const char *addr)
@@ -627,9 +599,9 @@ static bool rules_rcpt_match(const rules_strlist *l, const char *addr)
 static bool rules_test_rcpt(const rules_cond *c, const facts_t *f)
 {
     if (f->stage == STAGE_RCPT && f->rcpt != NULL)
-        return rules_rcpt_match(&c->u.names, f->rcpt);
+        return rules_rcpt_match(&c->u.list, f->rcpt);
     for (size_t i = 0; i < f->nrcpts; i++)
-        if (rules_rcpt_match(&c->u.names, f->rcpts[i]))
+        if (rules_rcpt_match(&c->u.list, f->rcpts[i]))
             return true;
     return false;
 }
@@ -637,7 +609,7 @@ static bool rules_test_rcpt(const rules_cond *c, const facts_t *f)
 typedef struct rules_kind {
     const char *name;
     facts_stage stage; /* the fact is known from this stage on */
-    bool (*parse)(rules_ctx *cx, const config_setting_t *s, rules_cond *c);
+    bool (*parse)(cfgload_t *cx, const config_setting_t *s, rules_cond *c);
     bool (*test)(const rules_cond *c, const facts_t *f);
     void (*free)(rules_cond *c); /* NULL: nothing to free */
     /* NULL: known from stage on; else also required (stage depends on the config) */
@@ -650,21 +622,21 @@ static const rules_kind rules_kinds[] = {
     {"authenticated", STAGE_MAIL, rules_parse_flag, rules_test_authenticated, NULL, NULL},
     {"spf", STAGE_MAIL, rules_parse_spf, rules_test_spf, NULL, NULL},
     {"spf_helo", STAGE_MAIL, rules_parse_spf, rules_test_spf_helo, NULL, NULL},
-    {"sender_domain", STAGE_MAIL, rules_parse_domains, rules_test_sender_domain, rules_free_domains, NULL},
-    {"rcpt_domain", STAGE_RCPT, rules_parse_domains, rules_test_rcpt_domain, rules_free_domains, NULL},
+    {"sender_domain", STAGE_MAIL, rules_parse_domains, rules_test_sender_domain, rules_free_list, NULL},
+    {"rcpt_domain", STAGE_RCPT, rules_parse_domains, rules_test_rcpt_domain, rules_free_list, NULL},
     {"dnsbl_score", STAGE_CONNECT, rules_parse_dnsbl_score, rules_test_dnsbl_score, NULL,
      rules_known_dnsbl_score},
-    {"dnsbl_listed", STAGE_CONNECT, rules_parse_dnsbl_listed, rules_test_dnsbl_listed, rules_free_dnsbl_listed,
+    {"dnsbl_listed", STAGE_CONNECT, rules_parse_dnsbl_listed, rules_test_dnsbl_listed, rules_free_list,
      rules_known_dnsbl_listed},
     {"dkim", STAGE_EOM, rules_parse_dkim, rules_test_dkim, NULL, NULL},
-    {"dkim_domain", STAGE_EOM, rules_parse_domains, rules_test_dkim_domain, rules_free_domains, NULL},
+    {"dkim_domain", STAGE_EOM, rules_parse_domains, rules_test_dkim_domain, rules_free_list, NULL},
     {"dkim_partial", STAGE_EOM, rules_parse_flag, rules_test_dkim_partial, NULL, NULL},
     {"dmarc", STAGE_EOM, rules_parse_dmarc, rules_test_dmarc, NULL, NULL},
     {"dmarc_policy", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_policy, NULL, NULL},
     {"dmarc_applied", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_applied, NULL, NULL},
     {"dmarc_aligned", STAGE_EOM, rules_parse_dmarc_aligned, rules_test_dmarc_aligned, NULL, NULL},
     {"from_header", STAGE_EOM, rules_parse_from_header, rules_test_from_header, NULL, NULL},
-    {"rcpt", STAGE_RCPT, rules_parse_rcpt, rules_test_rcpt, rules_free_dnsbl_listed, NULL},
+    {"rcpt", STAGE_RCPT, rules_parse_rcpt, rules_test_rcpt, rules_free_list, NULL},
 };
 
 static const rules_kind *rules_kind_find(const char *name)
@@ -673,6 +645,17 @@ static const rules_kind *rules_kind_find(const char *name)
         if (strcmp(rules_kinds[i].name, name) == 0)
             return &rules_kinds[i];
     return NULL;
+}
+
+/* "client_ip, trusted, ...": the names of rules_kinds[], for messages. */
+static const char *rules_kind_names(char *buf, size_t size)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(rules_kinds) / sizeof(rules_kinds[0]) && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", rules_kinds[i].name);
+    return buf;
 }
 
 /* ---- building ---------------------------------------------------------- */
@@ -706,38 +689,23 @@ size_t rules_count(const rules_t *r)
     return r ? r->n : 0;
 }
 
-static bool rules_name_valid(const char *name)
-{
-    size_t len = strlen(name);
-
-    if (len == 0 || len > RULES_NAME_MAX)
-        return false;
-    for (const char *p = name; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '.' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Reply text or quarantine reason: printable ASCII, 1..200 chars. */
-static bool rules_text_check(rules_ctx *cx, const config_setting_t *s, const char *what, const char *text)
+static bool rules_text_check(cfgload_t *cx, const config_setting_t *s, const char *what, const char *text)
 {
     size_t len = strlen(text);
 
     if (len == 0) {
-        rules_err(cx, s, "%s is empty", what);
+        cfgload_err(cx, s, "%s is empty", what);
         return false;
     }
     if (len > RULES_TEXT_MAX) {
-        rules_err(cx, s, "%s is longer than %d characters", what, RULES_TEXT_MAX);
+        cfgload_err(cx, s, "%s is longer than %d characters", what, RULES_TEXT_MAX);
         return false;
     }
     for (const char *p = text; *p; p++) {
         unsigned char ch = (unsigned char)*p;
         if (ch < 0x20 || ch > 0x7e) {
-            rules_err(cx, s, "%s contains a control or non-ASCII character (only printable ASCII)", what);
+            cfgload_err(cx, s, "%s contains a control or non-ASCII character (only printable ASCII)", what);
             return false;
         }
     }
@@ -798,7 +766,7 @@ static void rules_link_verdict(rules_rule *r)
 }
 
 /* reply = { code; xcode; text; }: check it, and fill r when have_action. */
-static void rules_parse_reply(rules_ctx *cx, const config_setting_t *s, rules_rule *r, bool have_action)
+static void rules_parse_reply(cfgload_t *cx, const config_setting_t *s, rules_rule *r, bool have_action)
 {
     rules_action a = r->verdict.action;
     const config_setting_t *xcode_s = NULL, *text_s = NULL;
@@ -806,11 +774,11 @@ static void rules_parse_reply(rules_ctx *cx, const config_setting_t *s, rules_ru
     bool ok = true;
 
     if (!config_setting_is_group(s)) {
-        rules_err(cx, s, "reply: expected a group { code = ...; xcode = \"...\"; text = \"...\"; }");
+        cfgload_err(cx, s, "reply: expected a group { code = ...; xcode = \"...\"; text = \"...\"; }");
         return;
     }
     if (have_action && a != ACTION_REJECT && a != ACTION_TEMPFAIL) {
-        rules_err(cx, s, "reply is not allowed with action %s%s", rules_action_name(a),
+        cfgload_err(cx, s, "reply is not allowed with action %s%s", rules_action_name(a),
                   a == ACTION_QUARANTINE ? " (use reason = \"...\")" : "");
         have_action = false; /* still check its contents */
     }
@@ -820,31 +788,31 @@ static void rules_parse_reply(rules_ctx *cx, const config_setting_t *s, rules_ru
 
         if (strcmp(key, "code") == 0) {
             if (config_setting_type(m) != CONFIG_TYPE_INT && config_setting_type(m) != CONFIG_TYPE_INT64) {
-                rules_err(cx, m, "reply code: expected an integer");
+                cfgload_err(cx, m, "reply code: expected an integer");
                 ok = false;
                 continue;
             }
             long long v = config_setting_get_int64(m);
             if (v < 400 || v > 599) {
-                rules_err(cx, m, "reply code %lld out of range (400..599)", v);
+                cfgload_err(cx, m, "reply code %lld out of range (400..599)", v);
                 ok = false;
                 continue;
             }
             code = (int)v;
             if (have_action && a == ACTION_REJECT && code / 100 != 5) {
-                rules_err(cx, m, "reply code %d does not fit action reject (needs 5xx)", code);
+                cfgload_err(cx, m, "reply code %d does not fit action reject (needs 5xx)", code);
                 ok = false;
             } else if (have_action && a == ACTION_TEMPFAIL && code / 100 != 4) {
-                rules_err(cx, m, "reply code %d does not fit action tempfail (needs 4xx)", code);
+                cfgload_err(cx, m, "reply code %d does not fit action tempfail (needs 4xx)", code);
                 ok = false;
             }
         } else if (strcmp(key, "xcode") == 0) {
             xcode_s = m;
             if (config_setting_type(m) != CONFIG_TYPE_STRING) {
-                rules_err(cx, m, "reply xcode: expected a string \"D.D.D\"");
+                cfgload_err(cx, m, "reply xcode: expected a string \"D.D.D\"");
                 ok = false;
             } else if (!rules_xcode_valid(config_setting_get_string(m))) {
-                rules_err(cx, m, "reply xcode \"%s\" is invalid (expected D.D.D, e.g. \"5.7.1\")",
+                cfgload_err(cx, m, "reply xcode \"%s\" is invalid (expected D.D.D, e.g. \"5.7.1\")",
                           config_setting_get_string(m));
                 ok = false;
                 xcode_s = NULL;
@@ -852,13 +820,13 @@ static void rules_parse_reply(rules_ctx *cx, const config_setting_t *s, rules_ru
         } else if (strcmp(key, "text") == 0) {
             text_s = m;
             if (config_setting_type(m) != CONFIG_TYPE_STRING) {
-                rules_err(cx, m, "reply text: expected a string");
+                cfgload_err(cx, m, "reply text: expected a string");
                 ok = false;
             } else if (!rules_text_check(cx, m, "reply text", config_setting_get_string(m))) {
                 ok = false;
             }
         } else {
-            rules_err(cx, m, "unknown key \"%s\" in reply (code, xcode, text)", key);
+            cfgload_err(cx, m, "unknown key \"%s\" in reply (code, xcode, text)", key);
             ok = false;
         }
     }
@@ -869,9 +837,9 @@ static void rules_parse_reply(rules_ctx *cx, const config_setting_t *s, rules_ru
         const char *x = config_setting_get_string(xcode_s);
         if (x[0] - '0' != klass) {
             if (code)
-                rules_err(cx, xcode_s, "reply xcode \"%s\" does not match code %d (class %d)", x, code, klass);
+                cfgload_err(cx, xcode_s, "reply xcode \"%s\" does not match code %d (class %d)", x, code, klass);
             else
-                rules_err(cx, xcode_s, "reply xcode \"%s\" does not fit action %s (class %d)", x,
+                cfgload_err(cx, xcode_s, "reply xcode \"%s\" does not fit action %s (class %d)", x,
                           rules_action_name(a), klass);
             ok = false;
         }
@@ -934,10 +902,10 @@ static char *rules_setting_text(const config_setting_t *s)
     return t;
 }
 
-static void rules_parse_match(rules_ctx *cx, const config_setting_t *s, rules_rule *r)
+static void rules_parse_match(cfgload_t *cx, const config_setting_t *s, rules_rule *r)
 {
     if (!config_setting_is_group(s)) {
-        rules_err(cx, s, "match: expected a group { condition = ...; ... }");
+        cfgload_err(cx, s, "match: expected a group { condition = ...; ... }");
         return;
     }
     for (int i = 0; i < config_setting_length(s); i++) {
@@ -947,11 +915,8 @@ static void rules_parse_match(rules_ctx *cx, const config_setting_t *s, rules_ru
         rules_cond c;
 
         if (k == NULL) {
-            rules_err(cx, m,
-                      "unknown key \"%s\" in match (client_ip, trusted, authenticated, spf, spf_helo, "
-                      "sender_domain, rcpt_domain, dnsbl_score, dnsbl_listed, dkim, dkim_domain, "
-                      "dkim_partial, dmarc, dmarc_policy, dmarc_applied, dmarc_aligned, from_header, rcpt)",
-                      key);
+            char keys[400];
+            cfgload_err(cx, m, "unknown key \"%s\" in match (%s)", key, rules_kind_names(keys, sizeof(keys)));
             continue;
         }
         memset(&c, 0, sizeof(c));
@@ -964,7 +929,7 @@ static void rules_parse_match(rules_ctx *cx, const config_setting_t *s, rules_ru
 }
 
 /* Parse one rule group into r; duplicates are checked by the caller. */
-static void rules_parse_rule(rules_ctx *cx, const config_setting_t *g, rules_rule *r)
+static void rules_parse_rule(cfgload_t *cx, const config_setting_t *g, rules_rule *r)
 {
     const config_setting_t *name_s = NULL, *action_s = NULL, *match_s = NULL, *reply_s = NULL,
                            *reason_s = NULL, *dry_s = NULL;
@@ -988,21 +953,21 @@ static void rules_parse_rule(rules_ctx *cx, const config_setting_t *g, rules_rul
         else if (strcmp(key, "dry_run") == 0)
             dry_s = m;
         else
-            rules_err(cx, m, "unknown key \"%s\" in rule (name, match, action, reply, reason, dry_run)", key);
+            cfgload_err(cx, m, "unknown key \"%s\" in rule (name, match, action, reply, reason, dry_run)", key);
     }
 
     /* name */
     if (name_s == NULL) {
-        rules_err(cx, g, "rule has no name (name = \"...\"; is required)");
+        cfgload_err(cx, g, "rule has no name (name = \"...\"; is required)");
     } else if (config_setting_type(name_s) != CONFIG_TYPE_STRING) {
-        rules_err(cx, name_s, "rule name: expected a string");
+        cfgload_err(cx, name_s, "rule name: expected a string");
     } else {
         const char *n = config_setting_get_string(name_s);
-        if (!rules_name_valid(n))
-            rules_err(cx, name_s, "rule name \"%s\" is invalid (1 to %d characters of A-Z a-z 0-9 _ . -)", n,
-                      RULES_NAME_MAX);
+        if (!cfgload_name_valid(n))
+            cfgload_err(cx, name_s, "rule name \"%s\" is invalid (1 to %d characters of A-Z a-z 0-9 _ . -)", n,
+                      CFGLOAD_NAME_MAX);
         else if (strcmp(n, "default") == 0)
-            rules_err(cx, name_s, "rule name \"default\" is reserved (it names the default action)");
+            cfgload_err(cx, name_s, "rule name \"default\" is reserved (it names the default action)");
         else
             r->name = xstrdup(n);
     }
@@ -1011,11 +976,11 @@ static void rules_parse_rule(rules_ctx *cx, const config_setting_t *g, rules_rul
 
     /* action */
     if (action_s == NULL) {
-        rules_err(cx, g, "rule \"%s\" has no action", r->name);
+        cfgload_err(cx, g, "rule \"%s\" has no action", r->name);
     } else if (config_setting_type(action_s) != CONFIG_TYPE_STRING) {
-        rules_err(cx, action_s, "action: expected a string");
+        cfgload_err(cx, action_s, "action: expected a string");
     } else if (!rules_action_parse(config_setting_get_string(action_s), &r->verdict.action)) {
-        rules_err(cx, action_s, "unknown action \"%s\" (accept, reject, tempfail, quarantine, discard)",
+        cfgload_err(cx, action_s, "unknown action \"%s\" (accept, reject, tempfail, quarantine, discard)",
                   config_setting_get_string(action_s));
     } else {
         have_action = true;
@@ -1028,12 +993,12 @@ static void rules_parse_rule(rules_ctx *cx, const config_setting_t *g, rules_rul
         rules_parse_reply(cx, reply_s, r, have_action);
     if (reason_s) {
         if (have_action && r->verdict.action != ACTION_QUARANTINE) {
-            rules_err(cx, reason_s, "reason is only allowed with action quarantine%s",
+            cfgload_err(cx, reason_s, "reason is only allowed with action quarantine%s",
                       (r->verdict.action == ACTION_REJECT || r->verdict.action == ACTION_TEMPFAIL)
                           ? " (use reply = { ... })"
                           : "");
         } else if (config_setting_type(reason_s) != CONFIG_TYPE_STRING) {
-            rules_err(cx, reason_s, "reason: expected a string");
+            cfgload_err(cx, reason_s, "reason: expected a string");
         } else if (rules_text_check(cx, reason_s, "reason", config_setting_get_string(reason_s)) &&
                    have_action) {
             free(r->text);
@@ -1044,50 +1009,40 @@ static void rules_parse_rule(rules_ctx *cx, const config_setting_t *g, rules_rul
         rules_bool(cx, dry_s, "dry_run", &r->dry_run);
 }
 
-rules_t *rules_from_config(const config_setting_t *list, const config_setting_t *dflt,
-                           rules_error_fn errfn, void *arg)
+/* cfgload_groups() callback: one rule group appended to the table. */
+static const char *rules_parse_group(cfgload_t *cx, const config_setting_t *g, int *line, void *arg)
 {
-    rules_ctx cx = {errfn, arg, 0};
+    rules_t *r = arg;
+    rules_rule rule;
+
+    memset(&rule, 0, sizeof(rule));
+    rules_parse_rule(cx, g, &rule);
+    r->v = xreallocarray(r->v, r->n + 1, sizeof(rules_rule));
+    r->v[r->n++] = rule;
+    *line = rule.line;
+    return rule.name;
+}
+
+rules_t *rules_from_config(const config_setting_t *list, const config_setting_t *dflt,
+                           cfgload_error_fn errfn, void *arg)
+{
+    cfgload_t cx = {errfn, arg, 0};
     rules_t *r = xcalloc(1, sizeof(rules_t));
     rules_action da = ACTION_ACCEPT;
 
     r->dflt.name = xstrdup("default");
     if (dflt) {
         if (config_setting_type(dflt) != CONFIG_TYPE_STRING)
-            rules_err(&cx, dflt, "default_action: expected a string");
+            cfgload_err(&cx, dflt, "default_action: expected a string");
         else if (!rules_action_parse(config_setting_get_string(dflt), &da))
-            rules_err(&cx, dflt,
+            cfgload_err(&cx, dflt,
                       "unknown default_action \"%s\" (accept, reject, tempfail, quarantine, discard)",
                       config_setting_get_string(dflt));
     }
     rules_set_defaults(&r->dflt, da);
     rules_link_verdict(&r->dflt);
 
-    if (list && !config_setting_is_list(list)) {
-        rules_err(&cx, list, "rules: expected a list ( { name = ...; ... }, ... )");
-        list = NULL;
-    }
-    for (int i = 0; list && i < config_setting_length(list); i++) {
-        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
-        rules_rule rule;
-
-        if (!config_setting_is_group(g)) {
-            rules_err(&cx, g, "rules: each rule must be a group { name = ...; ... }");
-            continue;
-        }
-        memset(&rule, 0, sizeof(rule));
-        rules_parse_rule(&cx, g, &rule);
-        for (size_t j = 0; j < r->n; j++) {
-            if (strcmp(r->v[j].name, rule.name) == 0) {
-                const config_setting_t *ns = config_setting_get_member(g, "name");
-                rules_err(&cx, ns ? ns : g, "duplicate rule name \"%s\" (first defined at line %d)", rule.name,
-                          r->v[j].line);
-                break;
-            }
-        }
-        r->v = xreallocarray(r->v, r->n + 1, sizeof(rules_rule));
-        r->v[r->n++] = rule;
-    }
+    cfgload_groups(&cx, list, "rules", "rule", "{ name = ...; ... }", "rule", rules_parse_group, r);
     /* The verdicts point at the rules' own fields: link them once the
      * array has stopped moving. */
     for (size_t i = 0; i < r->n; i++)

@@ -21,6 +21,8 @@
 
 #include <libconfig.h>
 
+#include "cfgload.h"
+
 #include "facts.h"
 
 typedef enum rules_action {
@@ -54,14 +56,11 @@ typedef void (*rules_dryrun_fn)(const rules_verdict *would, void *arg);
 
 typedef struct rules rules_t;
 
-/* Error callback of the loaders: file, line and reason. */
-typedef void (*rules_error_fn)(const char *file, int line, const char *reason, void *arg);
-
 /* Build the table from the libconfig list "rules" (may be NULL: no rules)
  * and the setting "default_action" (may be NULL: accept).  Reports every
  * error through errfn and returns NULL if there was any. */
 rules_t *rules_from_config(const config_setting_t *list, const config_setting_t *dflt,
-                           rules_error_fn errfn, void *arg);
+                           cfgload_error_fn errfn, void *arg);
 void rules_free(rules_t *r);
 size_t rules_count(const rules_t *r);
 
