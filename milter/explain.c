@@ -37,6 +37,7 @@
 
 #include "authres.h"
 #include "declog.h"
+#include "strbuf.h"
 #include "dns.h"
 #include "dnsbl.h"
 #include "explain.h"
@@ -242,7 +243,7 @@ typedef struct ex_run {
 /* A value for the terminal, quoted like on the decision line. */
 static void ex_put(FILE *fp, const char *v)
 {
-    char *q = declog_quote(v);
+    char *q = strbuf_quote(v);
     fputs(q, fp);
     free(q);
 }
@@ -284,10 +285,10 @@ static void ex_on_rule(const rules_explain_item *it, void *arg)
     }
     if (it->step == RULES_STEP_DEFAULT) {
         fprintf(fp, "  %-24s DEFAULT: no rule decided, default_action %s\n", "default",
-                rules_action_name(it->verdict->action));
+                verdict_action_name(it->verdict->action));
         return;
     }
-    fprintf(fp, "  %-24s line %-4d %-10s%s %s", it->rule, it->line, rules_action_name(it->verdict->action),
+    fprintf(fp, "  %-24s line %-4d %-10s%s %s", it->rule, it->line, verdict_action_name(it->verdict->action),
             it->dry_run ? " dry-run" : "        ", ex_step_name(it->step));
     switch (it->step) {
     case RULES_STEP_NOMATCH: fprintf(fp, ": %s is false", it->cond ? it->cond : "?"); break;
@@ -515,12 +516,16 @@ static void ex_checks(FILE *fp, session_t *s, snapshot_t *snap)
     fprintf(fp, "  dnsbl      ");
     if (dl == NULL) {
         fprintf(fp, "no lists configured\n");
-    } else if (!dnsbl_lookup_evaluated(dl)) {
-        fprintf(fp, "nothing queried (trusted, authenticated or private client)\n");
-        dnsbl_lookup_each(dl, ex_dnsbl_one, fp);
     } else {
-        fprintf(fp, "score %d\n", dnsbl_lookup_score(dl));
+        facts_dnsbl d = {0};
+
+        dnsbl_lookup_result(dl, STAGE_EOM, &d);
+        if (!d.evaluated)
+            fprintf(fp, "nothing queried (trusted, authenticated or private client)\n");
+        else
+            fprintf(fp, "score %d\n", facts_dnsbl_score(&d));
         dnsbl_lookup_each(dl, ex_dnsbl_one, fp);
+        facts_dnsbl_clear(&d);
     }
     ex_dmarc(fp, snap, f);
 }

@@ -31,31 +31,36 @@
 #include "spfcheck.h"
 #include "xalloc.h"
 
+/* One message, from MAIL FROM to the next MAIL FROM, abort or the end of
+ * the connection: made whole by msg_new() and freed whole by msg_free(), so
+ * nothing of one message can leak into the next.  After end of message it
+ * stays (ended) until then: the edits the glue applies point into it. */
+typedef struct session_msg {
+    bool active;             /* counted in flight: not ended yet */
+    struct timespec t0;      /* when MAIL FROM arrived */
+    bool have_rcpt_verdict;  /* a rule refused a recipient */
+    verdict_t rcpt_verdict;
+    const char **dry;        /* names of dry-run rules that matched (borrowed from snap) */
+    size_t ndry;
+    int nauthres;            /* A-R headers seen so far */
+    int *authres_delete;     /* indexes (1-based) of ours */
+    size_t ndelete;
+    char *authres_insert;    /* our header value at end of message */
+    fromhdr_msg from;        /* the From fields, parsed once (DMARC, from lists) */
+    dmarccheck_t *dmarc;     /* DMARC of the message (from end of headers), or NULL */
+    dkimcheck_t *dkim;       /* DKIM verifier of the message, NULL if not checked */
+    char *rcpt_text;         /* expanded reply text of a refused recipient */
+    char *eom_text;          /* expanded reply text at end of message */
+} session_msg;
+
 struct session {
     snapshot_t *snap;        /* snapshot of the current message (or connection) */
     facts_t *f;              /* evidence so far */
     char *spf_helo_for;      /* HELO value spf_helo was computed for */
-    /* message state, reset by msg_reset() */
-    bool in_message;         /* MAIL FROM seen, message not ended */
-    struct timespec t0;      /* when MAIL FROM arrived */
-    bool have_rcpt_verdict;  /* a rule refused a recipient */
-    rules_verdict rcpt_verdict;
-    const char **dry;        /* names of dry-run rules that matched (borrowed from snap) */
-    size_t ndry;
-    int nauthres;            /* A-R headers seen so far */
-    int *authres_delete;     /* indexes (1-based) of ours, ascending */
-    size_t ndelete;
-    char *authres_insert;    /* our header value at end of message */
+    session_msg *msg;        /* the current message, or NULL */
     /* DNS lists: the lookup borrows the snapshot's lists and resolver, so
      * it is freed (its queries waited for) before that snapshot is released */
     dnsbl_lookup_t *dnsbl;   /* NULL when no lists are configured */
-    int nfrom;               /* From headers seen */
-    char from_domain[256];   /* domain of the (single) From header, or "" */
-    fromhdr_msg from;        /* the From fields, for DMARC */
-    dmarccheck_t *dmarc;     /* DMARC of the message (from end of headers), or NULL */
-    char *rcpt_text;         /* expanded reply text of a refused recipient */
-    char *eom_text;          /* expanded reply text at end of message */
-    dkimcheck_t *dkim;       /* DKIM verifier of the message, NULL if not checked */
     bool leadspc;            /* header values verbatim, leading space included */
     bool body_skipped;       /* the MTA does not send the body (negotiated) */
     rules_explain_fn explain; /* mxguard explain: every rule walk, or NULL */
@@ -64,12 +69,13 @@ struct session {
 
 static const session_reply reply_continue = {SESSION_CONTINUE, NULL, NULL, NULL};
 
-/* Mark the message started or ended (the in-flight gauge of the metrics). */
-static void msg_active(session_t *s, bool on)
+/* Mark the message ended (the in-flight gauge of the metrics). */
+static void msg_inactive(session_t *s)
 {
-    if (s->in_message != on)
-        metrics_in_flight(s->snap->metrics, on ? 1 : -1);
-    s->in_message = on;
+    if (s->msg != NULL && s->msg->active) {
+        metrics_in_flight(s->snap->metrics, -1);
+        s->msg->active = false;
+    }
 }
 
 static long elapsed_ms(const struct timespec *t0)
@@ -79,33 +85,49 @@ static long elapsed_ms(const struct timespec *t0)
     return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Forget the current message (keeps the connection and its snapshot). */
-static void msg_reset(session_t *s)
+/* A new message; an active one is counted in flight. */
+static session_msg *msg_new(session_t *s, bool active)
 {
+    session_msg *m = xcalloc(1, sizeof(*m));
+
+    m->active = active;
+    if (active)
+        metrics_in_flight(s->snap->metrics, 1);
+    clock_gettime(CLOCK_MONOTONIC, &m->t0);
+    fromhdr_msg_reset(&m->from);
+    return m;
+}
+
+/* Forget the current message (keeps the connection and its snapshot). */
+static void msg_free(session_t *s)
+{
+    session_msg *m = s->msg;
+
     facts_reset_message(s->f);
-    msg_active(s, false);
-    s->have_rcpt_verdict = false;
-    free(s->dry);
-    s->dry = NULL;
-    s->ndry = 0;
-    s->nauthres = 0;
-    free(s->authres_delete);
-    s->authres_delete = NULL;
-    s->ndelete = 0;
-    free(s->authres_insert);
-    s->authres_insert = NULL;
     dnsbl_lookup_end_message(s->dnsbl);
-    s->nfrom = 0;
-    s->from_domain[0] = '\0';
-    free(s->rcpt_text);
-    s->rcpt_text = NULL;
-    free(s->eom_text);
-    s->eom_text = NULL;
-    dkimcheck_free(s->dkim);
-    s->dkim = NULL;
-    fromhdr_msg_reset(&s->from);
-    dmarccheck_free(s->dmarc);
-    s->dmarc = NULL;
+    if (m == NULL)
+        return;
+    msg_inactive(s);
+    free(m->dry);
+    free(m->authres_delete);
+    free(m->authres_insert);
+    free(m->rcpt_text);
+    free(m->eom_text);
+    dkimcheck_free(m->dkim);
+    fromhdr_msg_reset(&m->from);
+    dmarccheck_free(m->dmarc);
+    free(m);
+    s->msg = NULL;
+}
+
+/* The current message; a recipient, headers or a body without MAIL FROM
+ * (no MTA sends them, the fuzzer does) get an inactive one of their own:
+ * not in flight, no decision line unless it reaches end of message. */
+static session_msg *msg_cur(session_t *s)
+{
+    if (s->msg == NULL)
+        s->msg = msg_new(s, false);
+    return s->msg;
 }
 
 /* Start the DNS lists of the connection under the current snapshot. */
@@ -116,7 +138,6 @@ static void dnsbl_open(session_t *s)
     if (dnsbl_conf_count(conf->dnsbl) == 0)
         return;
     s->dnsbl = dnsbl_lookup_new(conf->dnsbl, s->snap->dns);
-    s->f->dnsbl = s->dnsbl;
     dnsbl_lookup_client(s->dnsbl, s->f->client_addr, s->f->trusted);
     dnsbl_lookup_helo(s->dnsbl, s->f->helo);
 }
@@ -126,12 +147,20 @@ static void dnsbl_close(session_t *s)
 {
     dnsbl_lookup_free(s->dnsbl);
     s->dnsbl = NULL;
-    s->f->dnsbl = NULL;
+    facts_dnsbl_clear(&s->f->dnsbl);
+}
+
+/* Put the results of the DNS lists known by the current stage into the
+ * facts (waiting for their queries): the rules, the decision line, the A-R
+ * header and the metrics read them there. */
+static void dnsbl_fill(session_t *s)
+{
+    dnsbl_lookup_result(s->dnsbl, s->f->stage, &s->f->dnsbl);
 }
 
 /* Fill ${dnsbl...} in the text of a verdict; the copy lives in *buf until
  * the message is reset. */
-static void expand_reply(session_t *s, rules_verdict *v, char **buf)
+static void expand_reply(session_t *s, verdict_t *v, char **buf)
 {
     if (v->text == NULL || strstr(v->text, "${dnsbl") == NULL)
         return;
@@ -141,17 +170,21 @@ static void expand_reply(session_t *s, rules_verdict *v, char **buf)
 }
 
 /* Log the one decision line of the current message. */
-static void msg_log(session_t *s, const rules_verdict *v, facts_stage stage)
+static void msg_log(session_t *s, const verdict_t *v, facts_stage stage)
 {
+    session_msg *m = msg_cur(s);
     declog_entry e = {
         .facts = s->f,
         .verdict = v,
         .stage = stage,
-        .dry_run = s->dry,
-        .ndry_run = s->ndry,
-        .elapsed_ms = elapsed_ms(&s->t0),
+        .dry_run = m->dry,
+        .ndry_run = m->ndry,
+        .elapsed_ms = elapsed_ms(&m->t0),
     };
-    char *line = declog_format(&e);
+    char *line;
+
+    dnsbl_fill(s);
+    line = declog_format(&e);
     log_info("%s", line);
     free(line);
     metrics_decision(s->snap->metrics, &e);
@@ -161,23 +194,23 @@ static void msg_log(session_t *s, const rules_verdict *v, facts_stage stage)
  * that was our decision and gets its line. */
 static void msg_end_early(session_t *s)
 {
-    if (s->in_message && s->have_rcpt_verdict)
-        msg_log(s, &s->rcpt_verdict, STAGE_RCPT);
-    msg_reset(s);
+    if (s->msg != NULL && s->msg->active && s->msg->have_rcpt_verdict)
+        msg_log(s, &s->msg->rcpt_verdict, STAGE_RCPT);
+    msg_free(s);
 }
 
-static void on_dryrun(const rules_verdict *would, void *arg)
+static void on_dryrun(const verdict_t *would, void *arg)
 {
-    session_t *s = arg;
+    session_msg *m = msg_cur(arg);
 
-    for (size_t i = 0; i < s->ndry; i++)
-        if (strcmp(s->dry[i], would->rule) == 0)
+    for (size_t i = 0; i < m->ndry; i++)
+        if (strcmp(m->dry[i], would->rule) == 0)
             return;
-    s->dry = xreallocarray(s->dry, s->ndry + 1, sizeof(char *));
-    s->dry[s->ndry++] = would->rule;
+    m->dry = xreallocarray(m->dry, m->ndry + 1, sizeof(char *));
+    m->dry[m->ndry++] = would->rule;
 }
 
-static session_reply verdict_reply(const rules_verdict *v)
+static session_reply verdict_reply(const verdict_t *v)
 {
     session_reply r = {SESSION_CONTINUE, v->code, v->xcode, v->text};
 
@@ -200,7 +233,6 @@ session_t *session_new(void)
     s = xcalloc(1, sizeof(*s));
     s->snap = snap;
     s->f = facts_new();
-    clock_gettime(CLOCK_MONOTONIC, &s->t0);
     return s;
 }
 
@@ -341,8 +373,7 @@ session_reply session_mail(session_t *s, const char *from, const char *auth_user
     } else if (now != NULL) {
         snapshot_release(now);
     }
-    msg_active(s, true);
-    clock_gettime(CLOCK_MONOTONIC, &s->t0);
+    s->msg = msg_new(s, true);
 
     addr = envelope_address(from);
     facts_set(&s->f->mail_from, addr);
@@ -356,7 +387,7 @@ session_reply session_mail(session_t *s, const char *from, const char *auth_user
     /* DKIM, like SPF, is not checked for trusted or authenticated clients,
      * nor when the body was negotiated away before a reload turned it on. */
     if (s->snap->dkim != NULL && !s->body_skipped && !s->f->trusted && !s->f->authenticated)
-        s->dkim = dkimcheck_new(s->snap->dkim, s->f->queue_id);
+        s->msg->dkim = dkimcheck_new(s->snap->dkim, s->f->queue_id);
     return reply_continue;
 }
 
@@ -365,25 +396,27 @@ void session_queue_id(session_t *s, const char *queue_id)
     if (queue_id && *queue_id && (s->f->queue_id == NULL || strcmp(s->f->queue_id, queue_id) != 0)) {
         facts_set(&s->f->queue_id, queue_id);
         /* The verifier starts at MAIL, before the glue hands over {i}. */
-        dkimcheck_set_id(s->dkim, queue_id);
+        dkimcheck_set_id(s->msg ? s->msg->dkim : NULL, queue_id);
     }
 }
 
 session_reply session_rcpt(session_t *s, const char *rcpt)
 {
-    rules_verdict v;
+    session_msg *m = msg_cur(s);
+    verdict_t v;
     rules_outcome o;
     char *addr = envelope_address(rcpt);
 
     s->f->stage = STAGE_RCPT;
+    dnsbl_fill(s);
     s->f->rcpt = addr;
     o = rules_eval_explain(s->snap->conf->rules, s->f, &v, on_dryrun, s, s->explain, s->explain_arg);
     s->f->rcpt = NULL;
     if (o == RULES_DECIDED && (v.action == ACTION_REJECT || v.action == ACTION_TEMPFAIL)) {
         s->f->nrcpts_rejected++;
-        expand_reply(s, &v, &s->rcpt_text);
-        s->rcpt_verdict = v;
-        s->have_rcpt_verdict = true;
+        expand_reply(s, &v, &m->rcpt_text);
+        m->rcpt_verdict = v;
+        m->have_rcpt_verdict = true;
         free(addr);
         return verdict_reply(&v);
     }
@@ -395,53 +428,59 @@ session_reply session_rcpt(session_t *s, const char *rcpt)
 session_reply session_header(session_t *s, const char *name, const char *value)
 {
     const conf_t *conf = s->snap->conf;
+    session_msg *m = msg_cur(s);
 
     /* The verifier gets the value exactly as in the message (leading
      * white space included: SMFIP_HDR_LEADSPC; without it, the usual one
      * space is put back); the other checks skip it. */
-    if (s->dkim != NULL && s->leadspc) {
-        dkimcheck_header(s->dkim, name, value ? value : "");
-    } else if (s->dkim != NULL) {
+    if (m->dkim != NULL && s->leadspc) {
+        dkimcheck_header(m->dkim, name, value ? value : "");
+    } else if (m->dkim != NULL) {
         char *v = xasprintf(" %s", value ? value : "");
-        dkimcheck_header(s->dkim, name, v);
+        dkimcheck_header(m->dkim, name, v);
         free(v);
     }
     while (value && (*value == ' ' || *value == '\t'))
         value++;
     if (strcasecmp(name, "From") == 0)
-        fromhdr_msg_add(&s->from, value);
-    if (strcasecmp(name, "From") == 0 && s->nfrom++ == 0 &&
-        !dnsbl_header_domain(value, s->from_domain, sizeof(s->from_domain)))
-        s->from_domain[0] = '\0';
+        fromhdr_msg_add(&m->from, value);
     if (strcasecmp(name, AUTHRES_HEADER) != 0)
         return reply_continue;
-    s->nauthres++;
+    m->nauthres++;
     if (conf->authres_strip && authres_is_ours(conf->authserv_id, value ? value : "")) {
-        s->authres_delete = xreallocarray(s->authres_delete, s->ndelete + 1, sizeof(int));
-        s->authres_delete[s->ndelete++] = s->nauthres;
+        m->authres_delete = xreallocarray(m->authres_delete, m->ndelete + 1, sizeof(int));
+        m->authres_delete[m->ndelete++] = m->nauthres;
     }
     return reply_continue;
 }
 
 session_reply session_eoh(session_t *s)
 {
+    session_msg *m = msg_cur(s);
+    char from_domain[256];
+
     s->f->stage = STAGE_DATA;
-    /* One From mailbox, or no domain to query. */
-    dnsbl_lookup_from(s->dnsbl, s->nfrom == 1 && s->from_domain[0] ? s->from_domain : NULL);
-    if (s->dkim != NULL)
-        dkimcheck_eoh(s->dkim);
+    /* One From field with one mailbox, or no domain to query. */
+    dnsbl_lookup_from(s->dnsbl, m->from.nfields == 1 && dnsbl_from_domain(&m->from.first, from_domain,
+                                                                             sizeof(from_domain))
+                                    ? from_domain
+                                    : NULL);
+    if (m->dkim != NULL)
+        dkimcheck_eoh(m->dkim);
     /* DMARC, like SPF and DKIM, is not checked for trusted or authenticated
      * clients; the From domain's lookups start now, during the body. */
-    if (s->snap->dmarc != NULL && !s->f->trusted && !s->f->authenticated && s->dmarc == NULL)
-        s->dmarc = dmarccheck_start(s->snap->dmarc, &s->from);
+    if (s->snap->dmarc != NULL && !s->f->trusted && !s->f->authenticated && m->dmarc == NULL)
+        m->dmarc = dmarccheck_start(s->snap->dmarc, &m->from);
     return reply_continue;
 }
 
 session_reply session_body(session_t *s, const unsigned char *chunk, size_t len)
 {
     /* Streamed: each chunk is hashed and forgotten. */
-    if (s->dkim != NULL)
-        dkimcheck_body(s->dkim, chunk, len);
+    session_msg *m = msg_cur(s);
+
+    if (m->dkim != NULL)
+        dkimcheck_body(m->dkim, chunk, len);
     return reply_continue;
 }
 
@@ -453,41 +492,43 @@ static int cmp_int_desc(const void *a, const void *b)
 
 session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn apply, void *arg)
 {
-    static const rules_verdict internal = {
+    static const verdict_t internal = {
         .action = ACTION_TEMPFAIL, .rule = "internal", .code = "451", .xcode = "4.3.0",
         .text = "Internal policy error, try again later",
     };
-    static const rules_verdict refused = {
+    static const verdict_t refused = {
         .action = ACTION_TEMPFAIL, .rule = "internal", .code = "451", .xcode = "4.3.0",
         .text = "Message could not be quarantined, try again later",
     };
     const conf_t *conf = s->snap->conf;
-    rules_verdict v;
+    session_msg *m = msg_cur(s);
+    verdict_t v;
     session_reply r;
 
     memset(edits, 0, sizeof(*edits));
     s->f->stage = STAGE_EOM;
-    if (s->dkim != NULL) {
-        s->f->dkim = dkimcheck_eom(s->dkim, &s->f->dkim_sigs, &s->f->ndkim_sigs);
-        dkimcheck_free(s->dkim);
-        s->dkim = NULL;
+    dnsbl_fill(s);
+    if (m->dkim != NULL) {
+        s->f->dkim = dkimcheck_eom(m->dkim, &s->f->dkim_sigs, &s->f->ndkim_sigs);
+        dkimcheck_free(m->dkim);
+        m->dkim = NULL;
     }
-    if (s->dmarc != NULL) {
+    if (m->dmarc != NULL) {
         dmarccheck_input din = {
             .spf = s->f->spf_mfrom,
             .spf_domain = s->f->spf_domain,
             .sigs = s->f->dkim_sigs,
             .nsigs = s->f->ndkim_sigs,
         };
-        dmarccheck_eval(s->dmarc, &din, &s->f->dmarc);
-        dmarccheck_free(s->dmarc);
-        s->dmarc = NULL;
+        dmarccheck_eval(m->dmarc, &din, &s->f->dmarc);
+        dmarccheck_free(m->dmarc);
+        m->dmarc = NULL;
     }
     if (rules_eval_explain(conf->rules, s->f, &v, on_dryrun, s, s->explain, s->explain_arg) != RULES_DECIDED) {
         log_error("policy table undecided at end of message: deferring it");
         v = internal;
     }
-    expand_reply(s, &v, &s->eom_text);
+    expand_reply(s, &v, &m->eom_text);
     r = verdict_reply(&v);
     if (r.status == SESSION_CONTINUE) {
         /* Deletion indexes are applied from the last one up, so that no
@@ -495,33 +536,33 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
          * Sorted, not just reversed: whatever came since an earlier end
          * of message (fuzz_session found headers after one), the order
          * holds. */
-        if (s->ndelete > 1)
-            qsort(s->authres_delete, s->ndelete, sizeof(*s->authres_delete), cmp_int_desc);
-        edits->authres_delete = s->authres_delete;
-        edits->nauthres_delete = s->ndelete;
+        if (m->ndelete > 1)
+            qsort(m->authres_delete, m->ndelete, sizeof(*m->authres_delete), cmp_int_desc);
+        edits->authres_delete = m->authres_delete;
+        edits->nauthres_delete = m->ndelete;
         if (conf->authres_add) {
-            free(s->authres_insert); /* a repeated end of message */
-            s->authres_insert = authres_format(conf->authserv_id, s->f);
+            free(m->authres_insert); /* a repeated end of message */
+            m->authres_insert = authres_format(conf->authserv_id, s->f);
             if (s->leadspc) {
-                char *spaced = xasprintf(" %s", s->authres_insert);
-                free(s->authres_insert);
-                s->authres_insert = spaced;
+                char *spaced = xasprintf(" %s", m->authres_insert);
+                free(m->authres_insert);
+                m->authres_insert = spaced;
             }
-            edits->authres_insert = s->authres_insert;
+            edits->authres_insert = m->authres_insert;
         }
         if (v.action == ACTION_QUARANTINE)
             edits->quarantine = v.text ? v.text : v.rule;
         if (apply != NULL && !apply(edits, arg)) {
-            log_error("the MTA refused the %s of the message: deferring it", rules_action_name(v.action));
+            log_error("the MTA refused the %s of the message: deferring it", verdict_action_name(v.action));
             v = refused;
             r = verdict_reply(&v);
         }
     }
     msg_log(s, &v, STAGE_EOM);
     /* The message is done; its state stays readable through edits until the
-     * next call, which resets it. */
-    msg_active(s, false);
-    s->have_rcpt_verdict = false;
+     * next call, which frees it. */
+    msg_inactive(s);
+    m->have_rcpt_verdict = false;
     return r;
 }
 

@@ -11,7 +11,7 @@
  *
  * SECURITY: log lines carry values that came from SMTP clients (HELO, MAIL
  * FROM).  They are only counted and printed back: in text output through
- * declog_quote() (no control byte reaches the terminal), in JSON as escaped
+ * strbuf_quote() (no control byte reaches the terminal), in JSON as escaped
  * strings.  Memory grows with the number of distinct names, not lines.
  */
 #include "config.h"
@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "declog.h"
+#include "strbuf.h"
 #include "summary.h"
 #include "xalloc.h"
 
@@ -504,7 +505,7 @@ static void sm_time_text(time_t t, char *buf, size_t len)
 /* A name for the terminal: quoted like a decision-line value. */
 static void sm_text_name(FILE *fp, const char *name, int width)
 {
-    char *q = declog_quote(name);
+    char *q = strbuf_quote(name);
 
     fprintf(fp, "%-*s", width, q);
     free(q);

@@ -23,10 +23,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "authres.h"
-#include "dnsbl.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -314,11 +314,11 @@ static void ar_dnsbl_comment(ar_builder *b, const facts_t *f)
 {
     char *lists, *c;
 
-    if (!dnsbl_lookup_evaluated(f->dnsbl))
+    if (!f->dnsbl.evaluated)
         return;
-    if ((lists = dnsbl_lookup_matches(f->dnsbl)) == NULL)
+    if ((lists = facts_dnsbl_matches(&f->dnsbl)) == NULL)
         return;
-    c = xasprintf("(dnsbl score=%d listed=%s)", dnsbl_lookup_score(f->dnsbl), lists);
+    c = xasprintf("(dnsbl score=%d listed=%s)", facts_dnsbl_score(&f->dnsbl), lists);
     ar_space_or_fold(b, strlen(c));
     ar_puts(b, c);
     free(c);

@@ -2,11 +2,11 @@
  * declog.c - the decision line: one key=value log line per message.
  *
  * SECURITY: most values come from the SMTP client or the MTA (HELO, MAIL
- * FROM, client name, queue id).  declog_quote() makes each one a single
+ * FROM, client name, queue id).  strbuf_quote() (strbuf.h) makes each one a single
  * field: a value with a space, '"', '\', '=', control or non-ASCII byte is
  * quoted, and inside the quotes no raw control byte, CR or LF remains, so a
  * value can neither add a key nor start a new log line.  Each value is cut
- * at DECLOG_VALUE_MAX bytes of output, so a 64 KB HELO cannot make a giant
+ * at STRBUF_QUOTE_MAX bytes of output, so a 64 KB HELO cannot make a giant
  * line.
  */
 #include "config.h"
@@ -17,65 +17,13 @@
 #include <string.h>
 
 #include "declog.h"
-#include "dnsbl.h"
 #include "strbuf.h"
 #include "xalloc.h"
-
-static bool dl_needs_quote(const char *v)
-{
-    /* Empty, and a real "-" (which bare would read as "unknown"). */
-    if (*v == '\0' || strcmp(v, "-") == 0)
-        return true;
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '=')
-            return true;
-    return false;
-}
-
-char *declog_quote(const char *v)
-{
-    static const char hex[] = "0123456789abcdef";
-    strbuf b = {0};
-    bool quote;
-
-    if (v == NULL)
-        return xstrdup("-");
-    quote = dl_needs_quote(v);
-    if (quote)
-        strbuf_adds(&b, "\"");
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        char esc[4];
-        size_t n;
-
-        if (*p < 0x20 || *p >= 0x7f) {
-            esc[0] = '\\';
-            esc[1] = 'x';
-            esc[2] = hex[*p >> 4];
-            esc[3] = hex[*p & 0xf];
-            n = 4;
-        } else if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            n = 2;
-        } else {
-            esc[0] = (char)*p;
-            n = 1;
-        }
-        if (b.len - (quote ? 1 : 0) + n > DECLOG_VALUE_MAX) {
-            strbuf_adds(&b, "...");
-            break;
-        }
-        strbuf_add(&b, esc, n);
-    }
-    if (quote)
-        strbuf_adds(&b, "\"");
-    return b.s;
-}
 
 /* Append " key=VALUE" with VALUE quoted (NULL gives "-"). */
 static void dl_field(strbuf *b, const char *key, const char *val)
 {
-    char *q = declog_quote(val);
+    char *q = strbuf_quote(val);
 
     strbuf_adds(b, " ");
     strbuf_adds(b, key);
@@ -156,11 +104,11 @@ static void dl_dnsbl(strbuf *b, const facts_t *f)
 {
     char score[32];
     char *lists = NULL;
-    bool known = f != NULL && dnsbl_lookup_evaluated(f->dnsbl);
+    bool known = f != NULL && f->dnsbl.evaluated;
 
     if (known) {
-        snprintf(score, sizeof(score), "%d", dnsbl_lookup_score(f->dnsbl));
-        lists = dnsbl_lookup_matches(f->dnsbl);
+        snprintf(score, sizeof(score), "%d", facts_dnsbl_score(&f->dnsbl));
+        lists = facts_dnsbl_matches(&f->dnsbl);
     }
     dl_field(b, "dnsbl_score", known ? score : NULL);
     dl_field(b, "dnsbl", lists);
@@ -169,7 +117,7 @@ static void dl_dnsbl(strbuf *b, const facts_t *f)
 
 /* The reply the verdict gives: "CODE XCODE TEXT" for reject/tempfail, the
  * reason for quarantine, NULL otherwise.  Caller frees. */
-static char *dl_reply(const rules_verdict *v)
+static char *dl_reply(const verdict_t *v)
 {
     strbuf b = {0};
     const char *parts[3];
@@ -215,7 +163,7 @@ static char *dl_dry_run(const declog_entry *e)
 char *declog_format(const declog_entry *e)
 {
     const facts_t *f = e->facts;
-    const rules_verdict *v = e->verdict;
+    const verdict_t *v = e->verdict;
     strbuf b = {0};
     char *from = NULL, *dry, *reply, *dkim, elapsed[32];
 
@@ -246,7 +194,7 @@ char *declog_format(const declog_entry *e)
     dl_field(&b, "from_domain", f && f->dmarc.result != DMARCCHECK_UNSET && f->dmarc.domain[0] ? f->dmarc.domain : NULL);
     dl_field(&b, "rule", v ? (v->rule ? v->rule : "default") : NULL);
     dl_field(&b, "dry_run", dry);
-    dl_field(&b, "action", v ? rules_action_name(v->action) : NULL);
+    dl_field(&b, "action", v ? verdict_action_name(v->action) : NULL);
     dl_field(&b, "reply", reply);
     dl_field(&b, "elapsed_ms", e->elapsed_ms >= 0 ? elapsed : NULL);
 
@@ -275,7 +223,7 @@ static int dl_hexval(char c)
     return -1;
 }
 
-/* A bare value byte: what declog_quote() writes without quotes. */
+/* A bare value byte: what strbuf_quote() writes without quotes. */
 static bool dl_bare(unsigned char c)
 {
     return c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '=';

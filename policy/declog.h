@@ -12,25 +12,12 @@
 #include <stddef.h>
 
 #include "facts.h"
-#include "rules.h"
-
-/* Bytes of output a value may take (escapes counted as written, never
- * split); a longer value is cut there and "..." appended (inside the quotes
- * when quoted).  A cut mail_from thus ends in "..." instead of ">". */
-#define DECLOG_VALUE_MAX 256
-
-/* One value for a key=value log line, in a new string (caller frees):
- * NULL gives "-" (unknown); a value that is empty or contains a space, '"',
- * '\\', '=', a control byte (< 0x20, 0x7f) or a byte >= 0x80 is written as
- * "..." with '"' and '\\' backslash-escaped and control/non-ASCII bytes as
- * \xHH (lower-case hex); anything else is written as is.  The result never
- * contains a control byte.  Bounded by DECLOG_VALUE_MAX. */
-char *declog_quote(const char *v);
+#include "verdict.h"
 
 /* What the decision line is made of; nothing is owned by the entry. */
 typedef struct declog_entry {
     const facts_t *facts;           /* may be NULL: its keys are "-" */
-    const rules_verdict *verdict;   /* the verdict applied; NULL: rule, action, reply "-" */
+    const verdict_t *verdict;   /* the verdict applied; NULL: rule, action, reply "-" */
     facts_stage stage;              /* stage at which it was applied */
     const char *const *dry_run;     /* names of dry-run rules that matched */
     size_t ndry_run;
@@ -40,7 +27,7 @@ typedef struct declog_entry {
 /* The line, starting with "decision ", keys always present in this order:
  * stage queue_id client_addr client_name helo mail_from rcpts rcpts_rejected
  * spf spf_domain spf_helo rule dry_run action reply elapsed_ms.  Each value
- * goes through declog_quote() ("-" when unknown).  mail_from is "<ADDR>",
+ * goes through strbuf_quote() (strbuf.h) ("-" when unknown).  mail_from is "<ADDR>",
  * "<>" for the null sender; spf/spf_helo are "-" when not evaluated; rule is
  * "default" when the verdict names none; dry_run is "r1,r2" or "-"; reply is
  * "CODE XCODE TEXT" for reject/tempfail, the reason for quarantine, "-"
@@ -70,7 +57,7 @@ typedef struct declog_fields {
 } declog_fields;
 
 /* Parse one line that starts with "decision " (the exact inverse of
- * declog_quote() per value: bare values are printable ASCII without space,
+ * strbuf_quote() (strbuf.h) per value: bare values are printable ASCII without space,
  * '"', '\\' or '='; quoted ones may hold \" \\ and \xHH, \x00 excepted).
  * Keys are [a-z_]+, separated by one space, each at most once.  Unknown
  * keys are kept (newer versions may add some).  On a malformed line returns

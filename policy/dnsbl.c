@@ -31,11 +31,11 @@
 #include <string.h>
 
 #include "cidr.h"
-#include "declog.h"
 #include "dname.h"
 #include "dnsbl.h"
 #include "fromhdr.h"
 #include "log.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 #define DNSBL_QNAME_MAX 254  /* 253 octets + NUL */
@@ -525,16 +525,14 @@ void dnsbl_txt_sanitize(const char *in, size_t len, char *out)
     out[o] = '\0';
 }
 
-bool dnsbl_header_domain(const char *value, char *out, size_t outsz)
+bool dnsbl_from_domain(const fromhdr_value *v, char *out, size_t outsz)
 {
-    fromhdr_value v;
     char dom[DNSBL_QNAME_MAX];
 
-    /* fromhdr.c parses; a list query needs exactly one plain mailbox */
-    fromhdr_parse(value, &v);
-    if (v.status != FROMHDR_OK || v.group || v.nmailboxes != 1)
+    /* a list query needs exactly one plain mailbox */
+    if (v->status != FROMHDR_OK || v->group || v->nmailboxes != 1)
         return false;
-    if (!dname_normalize(v.domain, dom, sizeof(dom)) || strlen(dom) >= outsz)
+    if (!dname_normalize(v->domain, dom, sizeof(dom)) || strlen(dom) >= outsz)
         return false;
     memcpy(out, dom, strlen(dom) + 1);
     return true;
@@ -635,7 +633,7 @@ static void dnsbl_start(dnsbl_lookup_t *l, dnsbl_kind kind, const char *input)
         ok = kind == DNSBL_IP ? dnsbl_ip_qname(input, li->zone, en.qname, sizeof(en.qname))
                               : dnsbl_domain_qname(input, li->zone, en.qname, sizeof(en.qname));
         if (!ok) {
-            char *q = declog_quote(input); /* client input: quoted for the log */
+            char *q = strbuf_quote(input); /* client input: quoted for the log */
             log_info("dnsbl %s: %s %s cannot be queried (not a plain %s): skipped", li->name,
                      dnsbl_kind_names[kind], q, kind == DNSBL_IP ? "address" : "domain");
             free(q);
@@ -732,53 +730,31 @@ static dnsbl_entry *dnsbl_list_hit(dnsbl_lookup_t *l, const dnsbl_list *li)
     return hit;
 }
 
-int dnsbl_lookup_score(dnsbl_lookup_t *l)
+void dnsbl_lookup_result(dnsbl_lookup_t *l, facts_stage upto, facts_dnsbl *out)
 {
-    int score = 0;
-
-    for (size_t i = 0; l && i < l->c->n; i++)
-        if (dnsbl_list_hit(l, &l->c->v[i]))
-            score += l->c->v[i].weight;
-    return score;
-}
-
-bool dnsbl_lookup_listed(dnsbl_lookup_t *l, const char *name)
-{
-    const dnsbl_list *li = l ? dnsbl_conf_find(l->c, name) : NULL;
-
-    return li != NULL && dnsbl_list_hit(l, li) != NULL;
-}
-
-facts_stage dnsbl_lookup_stage(const dnsbl_lookup_t *l, const char *name)
-{
-    return l ? dnsbl_conf_stage(l->c, name) : STAGE_CONNECT;
-}
-
-bool dnsbl_lookup_evaluated(const dnsbl_lookup_t *l)
-{
-    return l != NULL && l->queried && !l->msg_skip;
-}
-
-char *dnsbl_lookup_matches(dnsbl_lookup_t *l)
-{
-    char *out = NULL;
-    size_t len = 0;
-
-    for (size_t i = 0; l && i < l->c->n; i++) {
-        const dnsbl_entry *hit = dnsbl_list_hit(l, &l->c->v[i]);
-        char *piece;
-        size_t plen;
-
-        if (hit == NULL)
-            continue;
-        piece = xasprintf("%s%s:%s", out ? "," : "", l->c->v[i].name, hit->answer);
-        plen = strlen(piece);
-        out = xrealloc(out, len + plen + 1);
-        memcpy(out + len, piece, plen + 1);
-        len += plen;
-        free(piece);
+    if (l == NULL || l->c->n == 0)
+        return;
+    if (out->n != l->c->n) {
+        facts_dnsbl_clear(out);
+        out->v = xcalloc(l->c->n, sizeof(facts_dnsbl_list));
+        out->n = l->c->n;
+        for (size_t i = 0; i < l->c->n; i++) {
+            out->v[i].name = xstrdup(l->c->v[i].name);
+            out->v[i].weight = l->c->v[i].weight;
+        }
     }
-    return out;
+    for (size_t i = 0; i < l->c->n; i++) {
+        facts_dnsbl_list *r = &out->v[i];
+        const dnsbl_entry *hit;
+
+        if (r->known || l->c->v[i].stage > upto)
+            continue;
+        hit = dnsbl_list_hit(l, &l->c->v[i]);
+        r->known = true;
+        r->listed = hit != NULL;
+        snprintf(r->answer, sizeof(r->answer), "%s", hit ? hit->answer : "");
+    }
+    out->evaluated = l->queried && !l->msg_skip;
 }
 
 /* The TXT reason of a listing, sanitized into out ("" when none). */

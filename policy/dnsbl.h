@@ -43,6 +43,7 @@
 #include "cfgload.h"
 #include "dns.h"
 #include "facts.h"
+#include "fromhdr.h"
 
 /* Bound of a sanitized TXT reason in a reply or log line. */
 #define DNSBL_TXT_MAX 160
@@ -91,10 +92,11 @@ bool dnsbl_addr_special(const dnsbl_conf_t *c, const char *addr);
  * (every other byte becomes a space, runs of blanks collapse), at most
  * DNSBL_TXT_MAX bytes (cut with "..."); out has room for DNSBL_TXT_MAX+1. */
 void dnsbl_txt_sanitize(const char *in, size_t len, char *out);
-/* The domain of a From header value holding one mailbox ("Name
- * <user@example.com>" or "user@example.com", comments allowed); false when
- * there is none, several, or it is not a plain domain. */
-bool dnsbl_header_domain(const char *value, char *out, size_t outsz);
+/* The domain to query for a From header value parsed by fromhdr.h: one
+ * plain mailbox ("Name <user@example.com>", "user@example.com", comments
+ * allowed); false when there is none, several, a group, or not a plain
+ * domain. */
+bool dnsbl_from_domain(const fromhdr_value *v, char *out, size_t outsz);
 
 /* ---- one connection ---- */
 
@@ -116,18 +118,11 @@ void dnsbl_lookup_from(dnsbl_lookup_t *l, const char *domain);
 /* The message ended: wait for and drop its sender and from queries. */
 void dnsbl_lookup_end_message(dnsbl_lookup_t *l);
 
-/* Results; each waits for the queries that feed it (NULL l: 0 / false). */
-/* Sum of the weights of the lists that matched. */
-int dnsbl_lookup_score(dnsbl_lookup_t *l);
-/* dnsbl_conf_stage() of the lookup's lists (STAGE_CONNECT for NULL l). */
-facts_stage dnsbl_lookup_stage(const dnsbl_lookup_t *l, const char *name);
-/* Did list name match? */
-bool dnsbl_lookup_listed(dnsbl_lookup_t *l, const char *name);
-/* Was anything queried for the current message? (false: "not evaluated") */
-bool dnsbl_lookup_evaluated(const dnsbl_lookup_t *l);
-/* "zen:127.0.0.2,dbl:127.0.1.2" (lists that matched, first answer each)
- * or NULL when none matched.  Waits for every query.  Caller frees. */
-char *dnsbl_lookup_matches(dnsbl_lookup_t *l);
+/* Wait for the queries of every list whose result is known from a stage
+ * up to upto (dnsbl_conf_stage) and write their results into out, which
+ * is (re)made to hold every configured list on first use.  Lists already
+ * known in out are not asked again; nothing to do for a NULL l. */
+void dnsbl_lookup_result(dnsbl_lookup_t *l, facts_stage upto, facts_dnsbl *out);
 /* Expand ${dnsbl} (name of the listed list with the highest weight),
  * ${dnsbl_zone}, ${dnsbl_answer} and ${dnsbl_txt} (its TXT reason, fetched
  * now, sanitized; "" when none) in a reply text; other text is copied.  The

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "facts.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 const char *facts_stage_name(facts_stage s)
@@ -49,6 +50,7 @@ void facts_reset_message(facts_t *f)
     f->ndkim_sigs = 0;
     f->dkim = DKIMCHECK_UNSET;
     memset(&f->dmarc, 0, sizeof(f->dmarc));
+    facts_dnsbl_clear(&f->dnsbl);
     if (f->stage > STAGE_HELO)
         f->stage = f->helo ? STAGE_HELO : STAGE_CONNECT;
 }
@@ -78,4 +80,52 @@ const char *facts_addr_domain(const char *addr)
         return "";
     at = strrchr(addr, '@');
     return at ? at + 1 : "";
+}
+
+int facts_dnsbl_score(const facts_dnsbl *d)
+{
+    int score = 0;
+
+    for (size_t i = 0; i < d->n; i++)
+        if (d->v[i].known && d->v[i].listed)
+            score += d->v[i].weight;
+    return score;
+}
+
+const facts_dnsbl_list *facts_dnsbl_find(const facts_dnsbl *d, const char *name)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->v[i].name, name) == 0)
+            return &d->v[i];
+    return NULL;
+}
+
+bool facts_dnsbl_known(const facts_dnsbl *d, const char *name)
+{
+    const facts_dnsbl_list *li;
+
+    if (name != NULL)
+        return (li = facts_dnsbl_find(d, name)) == NULL || li->known;
+    for (size_t i = 0; i < d->n; i++)
+        if (!d->v[i].known)
+            return false;
+    return true;
+}
+
+char *facts_dnsbl_matches(const facts_dnsbl *d)
+{
+    strbuf b = {0};
+
+    for (size_t i = 0; i < d->n; i++)
+        if (d->v[i].known && d->v[i].listed)
+            strbuf_addf(&b, "%s%s:%s", b.len ? "," : "", d->v[i].name, d->v[i].answer);
+    return b.s; /* NULL when nothing was added */
+}
+
+void facts_dnsbl_clear(facts_dnsbl *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->v[i].name);
+    free(d->v);
+    memset(d, 0, sizeof(*d));
 }

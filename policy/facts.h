@@ -29,6 +29,33 @@ typedef enum facts_stage {
 
 const char *facts_stage_name(facts_stage s); /* "connect", "helo", ... */
 
+/* One configured DNS list, for the current message. */
+typedef struct facts_dnsbl_list {
+    char *name;             /* the list's name */
+    int weight;             /* its weight (negative: an allow-list) */
+    bool known;             /* its queries were waited for: listed is final */
+    bool listed;            /* an answer that counts passed the list's filter */
+    char answer[16];        /* that answer ("127.0.0.2"), or "" */
+} facts_dnsbl_list;
+
+typedef struct facts_dnsbl {
+    bool evaluated;         /* something was queried that counts for this message */
+    facts_dnsbl_list *v;    /* every configured list, in config order */
+    size_t n;               /* 0: none configured (or not filled yet) */
+} facts_dnsbl;
+
+/* Sum of the weights of the lists known to have matched. */
+int facts_dnsbl_score(const facts_dnsbl *d);
+/* The list of that name, or NULL. */
+const facts_dnsbl_list *facts_dnsbl_find(const facts_dnsbl *d, const char *name);
+/* Is the result of list name (NULL: of every list) final? */
+bool facts_dnsbl_known(const facts_dnsbl *d, const char *name);
+/* "zen:127.0.0.2,dbl:127.0.1.2": the lists that matched, in config order,
+ * or NULL when none did.  Caller frees. */
+char *facts_dnsbl_matches(const facts_dnsbl *d);
+/* Forget every list. */
+void facts_dnsbl_clear(facts_dnsbl *d);
+
 typedef struct facts {
     facts_stage stage;      /* latest stage reached */
     /* connection (kept across transactions of one connection) */
@@ -57,9 +84,9 @@ typedef struct facts {
     size_t ndkim_sigs;
     /* DMARC (known at end of message; dmarc.result UNSET: not evaluated) */
     dmarccheck_output dmarc;
-    /* DNS lists of the connection (dnsbl.h); borrowed from the session,
-     * not freed here; NULL when no lists are configured */
-    struct dnsbl_lookup *dnsbl;
+    /* DNS lists (dnsbl.h): filled by the session once a stage's lookups
+     * are done (dnsbl_lookup_result); plain values, nothing here waits */
+    facts_dnsbl dnsbl;
 } facts_t;
 
 facts_t *facts_new(void);

@@ -31,7 +31,6 @@
 
 #include "dkimcheck.h"
 #include "dmarccheck.h"
-#include "dnsbl.h"
 #include "log.h"
 #include "metrics.h"
 #include "spfcheck.h"
@@ -62,7 +61,7 @@ typedef struct metrics_names {
 } metrics_names;
 
 struct metrics {
-    atomic_ulong actions[NACTIONS];     /* decisions per rules_action */
+    atomic_ulong actions[NACTIONS];     /* decisions per verdict_action */
     atomic_ulong spf[NSPF];             /* MAIL FROM results (UNSET unused) */
     atomic_ulong spf_helo[NSPF];        /* HELO results */
     atomic_ulong dkim[NDKIM];           /* aggregate DKIM results */
@@ -208,7 +207,7 @@ static void names_inc(metrics_names *t, const char *name, size_t len, int idx)
 void metrics_decision(metrics_t *m, const declog_entry *e)
 {
     const facts_t *f = e->facts;
-    char *lists = NULL;
+    bool listed = false;
 
     if (m == NULL)
         return;
@@ -223,9 +222,10 @@ void metrics_decision(metrics_t *m, const declog_entry *e)
             inc(&m->dkim[f->dkim]);
         if (f->dmarc.result != DMARCCHECK_UNSET && (unsigned)f->dmarc.result < NDMARC)
             inc(&m->dmarc[f->dmarc.result]);
-        if (dnsbl_lookup_evaluated(f->dnsbl)) {
-            lists = dnsbl_lookup_matches(f->dnsbl); /* answered already: the line waited */
-            inc(lists ? &m->dnsbl_listed : &m->dnsbl_clean);
+        if (f->dnsbl.evaluated) {
+            for (size_t i = 0; i < f->dnsbl.n; i++)
+                listed |= f->dnsbl.v[i].known && f->dnsbl.v[i].listed;
+            inc(listed ? &m->dnsbl_listed : &m->dnsbl_clean);
         }
     }
     pthread_mutex_lock(&m->mu);
@@ -235,18 +235,11 @@ void metrics_decision(metrics_t *m, const declog_entry *e)
     }
     for (size_t i = 0; i < e->ndry_run; i++)
         names_inc(&m->rules, e->dry_run[i], strlen(e->dry_run[i]), 1);
-    /* "zen:127.0.0.2,dbl:127.0.1.2": count each list name */
-    for (const char *p = lists; p && *p;) {
-        const char *end = strchr(p, ',');
-        const char *colon = memchr(p, ':', end ? (size_t)(end - p) : strlen(p));
-        size_t len = colon ? (size_t)(colon - p) : end ? (size_t)(end - p) : strlen(p);
-
-        if (len > 0)
-            names_inc(&m->lists, p, len, 0);
-        p = end ? end + 1 : NULL;
-    }
+    /* each list that matched */
+    for (size_t i = 0; f && f->dnsbl.evaluated && i < f->dnsbl.n; i++)
+        if (f->dnsbl.v[i].known && f->dnsbl.v[i].listed)
+            names_inc(&m->lists, f->dnsbl.v[i].name, strlen(f->dnsbl.v[i].name), 0);
     pthread_mutex_unlock(&m->mu);
-    free(lists);
 }
 
 void metrics_in_flight(metrics_t *m, int delta)
@@ -359,7 +352,7 @@ char *metrics_format(metrics_t *m, const char *extra)
 
     out_head(&b, "mxguard_decisions_total", "counter", "Messages decided (one per decision line), by action.");
     for (int a = 0; a < NACTIONS; a++)
-        strbuf_addf(&b, "mxguard_decisions_total{action=\"%s\"} %lu\n", rules_action_name((rules_action)a),
+        strbuf_addf(&b, "mxguard_decisions_total{action=\"%s\"} %lu\n", verdict_action_name((verdict_action)a),
             get(&m->actions[a]));
 
     out_head(&b, "mxguard_rule_matches_total", "counter",

@@ -28,7 +28,6 @@
 #include "cidr.h"
 #include "dmarccheck.h"
 #include "dname.h"
-#include "dnsbl.h"
 #include "fromhdr.h"
 #include "rules.h"
 #include "spfcheck.h"
@@ -38,31 +37,6 @@
 #define RULES_DOMAIN_MAX 253
 
 /* ---- names ------------------------------------------------------------ */
-
-static const char *const rules_action_names[] = {
-    [ACTION_ACCEPT] = "accept",         [ACTION_REJECT] = "reject",
-    [ACTION_TEMPFAIL] = "tempfail",     [ACTION_QUARANTINE] = "quarantine",
-    [ACTION_DISCARD] = "discard",
-};
-#define RULES_NACTIONS (sizeof(rules_action_names) / sizeof(rules_action_names[0]))
-
-const char *rules_action_name(rules_action a)
-{
-    return (unsigned)a < RULES_NACTIONS ? rules_action_names[a] : "?";
-}
-
-bool rules_action_parse(const char *name, rules_action *out)
-{
-    if (name == NULL)
-        return false;
-    for (size_t i = 0; i < RULES_NACTIONS; i++) {
-        if (strcasecmp(name, rules_action_names[i]) == 0) {
-            *out = (rules_action)i;
-            return true;
-        }
-    }
-    return false;
-}
 
 /* ---- the table -------------------------------------------------------- */
 
@@ -100,7 +74,7 @@ typedef struct rules_rule {
     rules_cond *conds;      /* all must hold; none: always */
     size_t nconds;
     bool dry_run;
-    rules_verdict verdict;  /* points into the fields below */
+    verdict_t verdict;  /* points into the fields below */
     char code[4];           /* "550" */
     char xcode[16];         /* "5.7.1" */
     char *text;             /* reply text or quarantine reason */
@@ -351,33 +325,35 @@ static bool rules_parse_dnsbl_listed(cfgload_t *cx, const config_setting_t *s, r
     return rules_each_string(cx, s, "dnsbl_listed", rules_dnsbl_name_one, &c->u.list);
 }
 
-/* The score waits for the lists that feed it (dnsbl.h). */
 static bool rules_test_dnsbl_score(const rules_cond *c, const facts_t *f)
 {
-    return dnsbl_lookup_score(f->dnsbl) >= c->u.score;
+    return facts_dnsbl_score(&f->dnsbl) >= c->u.score;
 }
 
 /* Any of the named lists matched. */
 static bool rules_test_dnsbl_listed(const rules_cond *c, const facts_t *f)
 {
-    for (size_t i = 0; i < c->u.list.n; i++)
-        if (dnsbl_lookup_listed(f->dnsbl, c->u.list.v[i]))
+    for (size_t i = 0; i < c->u.list.n; i++) {
+        const facts_dnsbl_list *li = facts_dnsbl_find(&f->dnsbl, c->u.list.v[i]);
+        if (li != NULL && li->listed)
             return true;
+    }
     return false;
 }
 
-/* Known once every list that feeds it can have been started: ip lists at
- * connect, helo at HELO, sender at MAIL, from at end of headers. */
+/* Known once the session has put the results of every list that feeds it
+ * into the facts: ip lists from connect, helo from HELO, sender from MAIL,
+ * from lists from end of headers (dnsbl_lookup_result). */
 static bool rules_known_dnsbl_score(const rules_cond *c, const facts_t *f)
 {
     (void)c;
-    return f->stage >= dnsbl_lookup_stage(f->dnsbl, NULL);
+    return facts_dnsbl_known(&f->dnsbl, NULL);
 }
 
 static bool rules_known_dnsbl_listed(const rules_cond *c, const facts_t *f)
 {
     for (size_t i = 0; i < c->u.list.n; i++)
-        if (f->stage < dnsbl_lookup_stage(f->dnsbl, c->u.list.v[i]))
+        if (!facts_dnsbl_known(&f->dnsbl, c->u.list.v[i]))
             return false;
     return true;
 }
@@ -735,7 +711,7 @@ static bool rules_xcode_valid(const char *x)
 }
 
 /* Set the default reply of an action that has one; else clear it. */
-static void rules_set_defaults(rules_rule *r, rules_action a)
+static void rules_set_defaults(rules_rule *r, verdict_action a)
 {
     r->verdict.action = a;
     r->verdict.code = r->verdict.xcode = r->verdict.text = NULL;
@@ -755,7 +731,7 @@ static void rules_set_defaults(rules_rule *r, rules_action a)
 /* Point the verdict at the rule's own strings. */
 static void rules_link_verdict(rules_rule *r)
 {
-    rules_action a = r->verdict.action;
+    verdict_action a = r->verdict.action;
 
     r->verdict.rule = r->name;
     r->verdict.dry_run = false;
@@ -768,7 +744,7 @@ static void rules_link_verdict(rules_rule *r)
 /* reply = { code; xcode; text; }: check it, and fill r when have_action. */
 static void rules_parse_reply(cfgload_t *cx, const config_setting_t *s, rules_rule *r, bool have_action)
 {
-    rules_action a = r->verdict.action;
+    verdict_action a = r->verdict.action;
     const config_setting_t *xcode_s = NULL, *text_s = NULL;
     int code = 0;
     bool ok = true;
@@ -778,7 +754,7 @@ static void rules_parse_reply(cfgload_t *cx, const config_setting_t *s, rules_ru
         return;
     }
     if (have_action && a != ACTION_REJECT && a != ACTION_TEMPFAIL) {
-        cfgload_err(cx, s, "reply is not allowed with action %s%s", rules_action_name(a),
+        cfgload_err(cx, s, "reply is not allowed with action %s%s", verdict_action_name(a),
                   a == ACTION_QUARANTINE ? " (use reason = \"...\")" : "");
         have_action = false; /* still check its contents */
     }
@@ -840,7 +816,7 @@ static void rules_parse_reply(cfgload_t *cx, const config_setting_t *s, rules_ru
                 cfgload_err(cx, xcode_s, "reply xcode \"%s\" does not match code %d (class %d)", x, code, klass);
             else
                 cfgload_err(cx, xcode_s, "reply xcode \"%s\" does not fit action %s (class %d)", x,
-                          rules_action_name(a), klass);
+                          verdict_action_name(a), klass);
             ok = false;
         }
     }
@@ -979,7 +955,7 @@ static void rules_parse_rule(cfgload_t *cx, const config_setting_t *g, rules_rul
         cfgload_err(cx, g, "rule \"%s\" has no action", r->name);
     } else if (config_setting_type(action_s) != CONFIG_TYPE_STRING) {
         cfgload_err(cx, action_s, "action: expected a string");
-    } else if (!rules_action_parse(config_setting_get_string(action_s), &r->verdict.action)) {
+    } else if (!verdict_action_parse(config_setting_get_string(action_s), &r->verdict.action)) {
         cfgload_err(cx, action_s, "unknown action \"%s\" (accept, reject, tempfail, quarantine, discard)",
                   config_setting_get_string(action_s));
     } else {
@@ -1028,13 +1004,13 @@ rules_t *rules_from_config(const config_setting_t *list, const config_setting_t 
 {
     cfgload_t cx = {errfn, arg, 0};
     rules_t *r = xcalloc(1, sizeof(rules_t));
-    rules_action da = ACTION_ACCEPT;
+    verdict_action da = ACTION_ACCEPT;
 
     r->dflt.name = xstrdup("default");
     if (dflt) {
         if (config_setting_type(dflt) != CONFIG_TYPE_STRING)
             cfgload_err(&cx, dflt, "default_action: expected a string");
-        else if (!rules_action_parse(config_setting_get_string(dflt), &da))
+        else if (!verdict_action_parse(config_setting_get_string(dflt), &da))
             cfgload_err(&cx, dflt,
                       "unknown default_action \"%s\" (accept, reject, tempfail, quarantine, discard)",
                       config_setting_get_string(dflt));
@@ -1100,7 +1076,7 @@ static void rules_report_rest(const rules_t *r, size_t i, rules_explain_fn expla
         rules_report(explain, xarg, &r->v[i], RULES_STEP_NOT_REACHED, NULL);
 }
 
-rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, rules_verdict *verdict,
+rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, verdict_t *verdict,
                                  rules_dryrun_fn dryrun, void *arg, rules_explain_fn explain, void *xarg)
 {
     memset(verdict, 0, sizeof(*verdict));
@@ -1128,7 +1104,7 @@ rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, rules_verdi
         if (rule->dry_run) {
             rules_report(explain, xarg, rule, RULES_STEP_DRYRUN, NULL);
             if (dryrun) {
-                rules_verdict would = rule->verdict;
+                verdict_t would = rule->verdict;
                 would.dry_run = true;
                 dryrun(&would, arg);
             }
@@ -1144,7 +1120,7 @@ rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, rules_verdi
     return RULES_DECIDED;
 }
 
-rules_outcome rules_eval(const rules_t *r, const facts_t *f, rules_verdict *verdict, rules_dryrun_fn dryrun,
+rules_outcome rules_eval(const rules_t *r, const facts_t *f, verdict_t *verdict, rules_dryrun_fn dryrun,
                          void *arg)
 {
     return rules_eval_explain(r, f, verdict, dryrun, arg, NULL, NULL);

@@ -24,35 +24,14 @@
 #include "cfgload.h"
 
 #include "facts.h"
-
-typedef enum rules_action {
-    ACTION_ACCEPT = 0,
-    ACTION_REJECT,
-    ACTION_TEMPFAIL,
-    ACTION_QUARANTINE, /* MTA's hold queue (Postfix: postqueue -j shows it) */
-    ACTION_DISCARD,
-} rules_action;
-
-const char *rules_action_name(rules_action a); /* "accept", "reject", ... */
-bool rules_action_parse(const char *name, rules_action *out);
-
-/* A verdict points into the rules_t it came from: it stays valid as long as
- * the config snapshot that owns the rules. */
-typedef struct rules_verdict {
-    rules_action action;
-    const char *rule;  /* name of the rule, or "default" */
-    const char *code;  /* "550"; set for reject and tempfail, else NULL */
-    const char *xcode; /* "5.7.1"; set for reject and tempfail, else NULL */
-    const char *text;  /* reply text (reject/tempfail) or quarantine reason */
-    bool dry_run;      /* only in the dry-run callback */
-} rules_verdict;
+#include "verdict.h"
 
 typedef enum rules_outcome {
     RULES_PENDING = 0, /* a rule cannot be decided yet at this stage */
     RULES_DECIDED,     /* *verdict holds the rule that fired or the default */
 } rules_outcome;
 
-typedef void (*rules_dryrun_fn)(const rules_verdict *would, void *arg);
+typedef void (*rules_dryrun_fn)(const verdict_t *would, void *arg);
 
 typedef struct rules rules_t;
 
@@ -70,7 +49,7 @@ size_t rules_count(const rules_t *r);
  * no rule below it) and reported at a later evaluation.  On RULES_PENDING
  * *verdict is zeroed (rule NULL) and the callbacks made were for rules above
  * the pending one: keep those of the evaluation whose verdict is applied. */
-rules_outcome rules_eval(const rules_t *r, const facts_t *f, rules_verdict *verdict,
+rules_outcome rules_eval(const rules_t *r, const facts_t *f, verdict_t *verdict,
                          rules_dryrun_fn dryrun, void *arg);
 
 /* ---- explanation (mxguard explain) ---- */
@@ -91,7 +70,7 @@ typedef struct rules_explain_item {
     const char *rule;            /* rule name ("default" for RULES_STEP_DEFAULT) */
     int line;                    /* config line of the rule, 0 for the default */
     bool dry_run;
-    const rules_verdict *verdict; /* the rule's own verdict (action, reply) */
+    const verdict_t *verdict; /* the rule's own verdict (action, reply) */
     const char *cond;            /* NOMATCH, PENDING, PASSED_OVER: the condition as
                                   * configured, e.g. "spf = [ \"fail\" ]"; else NULL */
     size_t nconds;               /* conditions of the rule (0: always) */
@@ -102,7 +81,7 @@ typedef void (*rules_explain_fn)(const rules_explain_item *item, void *arg);
 /* rules_eval(), reporting every rule of the table (and the default) to
  * explain (may be NULL) as the walk treats it.  The same walk: the outcome
  * and verdict are those of rules_eval(). */
-rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, rules_verdict *verdict,
+rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, verdict_t *verdict,
                                  rules_dryrun_fn dryrun, void *arg, rules_explain_fn explain,
                                  void *xarg);
 

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,4 +57,55 @@ char *strbuf_take(strbuf *b)
     b->s = NULL;
     b->len = b->cap = 0;
     return s;
+}
+
+static bool strbuf_needs_quote(const char *v)
+{
+    /* Empty, and a real "-" (which bare would read as "unknown"). */
+    if (*v == '\0' || strcmp(v, "-") == 0)
+        return true;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '=')
+            return true;
+    return false;
+}
+
+char *strbuf_quote(const char *v)
+{
+    static const char hex[] = "0123456789abcdef";
+    strbuf b = {0};
+    bool quote;
+
+    if (v == NULL)
+        return xstrdup("-");
+    quote = strbuf_needs_quote(v);
+    if (quote)
+        strbuf_adds(&b, "\"");
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        char esc[4];
+        size_t n;
+
+        if (*p < 0x20 || *p >= 0x7f) {
+            esc[0] = '\\';
+            esc[1] = 'x';
+            esc[2] = hex[*p >> 4];
+            esc[3] = hex[*p & 0xf];
+            n = 4;
+        } else if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            n = 2;
+        } else {
+            esc[0] = (char)*p;
+            n = 1;
+        }
+        if (b.len - (quote ? 1 : 0) + n > STRBUF_QUOTE_MAX) {
+            strbuf_adds(&b, "...");
+            break;
+        }
+        strbuf_add(&b, esc, n);
+    }
+    if (quote)
+        strbuf_adds(&b, "\"");
+    return b.s;
 }

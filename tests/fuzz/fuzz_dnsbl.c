@@ -51,12 +51,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *s = fuzz_str(data, size);
     char txt[DNSBL_TXT_MAX + 1], dom[256], q[300];
     dnsbl_lookup_t *l;
+    fromhdr_value fv;
+    facts_dnsbl d = {0};
     char *m, *e;
 
     dnsbl_txt_sanitize(s, size, txt);
     if (strlen(txt) > DNSBL_TXT_MAX)
         abort();
-    if (dnsbl_header_domain(s, dom, sizeof(dom)))
+    fromhdr_parse(s, &fv);
+    if (dnsbl_from_domain(&fv, dom, sizeof(dom)))
         (void)dnsbl_domain_qname(dom, "dbl.example", q, sizeof(q));
     (void)dnsbl_domain_qname(s, "dbl.example", q, sizeof(q));
     (void)dnsbl_ip_qname(s, "zen.example", q, sizeof(q));
@@ -67,8 +70,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dnsbl_lookup_helo(l, "helo.example");
     dnsbl_lookup_sender(l, "sender.example", false);
     dnsbl_lookup_from(l, "from.example");
-    (void)dnsbl_lookup_score(l);
-    m = dnsbl_lookup_matches(l);
+    dnsbl_lookup_result(l, STAGE_RCPT, &d);
+    dnsbl_lookup_result(l, STAGE_EOM, &d);
+    m = facts_dnsbl_matches(&d);
+    if (facts_dnsbl_score(&d) != 0 && m == NULL)
+        abort(); /* a score without a list that matched */
     e = dnsbl_lookup_expand(l, "blocked by ${dnsbl} ${dnsbl_zone} ${dnsbl_answer}: ${dnsbl_txt}");
     if (strlen(e) > 400)
         abort();
@@ -77,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* the reply text stays printable ASCII */
     free(m);
     free(e);
+    facts_dnsbl_clear(&d);
     dnsbl_lookup_free(l);
     free(s);
     return 0;
