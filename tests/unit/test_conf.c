@@ -313,7 +313,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(rules_count(c->rules), 0);
     {
         facts_t *f = facts_new();
-        rules_verdict v;
+        verdict_t v;
         ck_assert_int_eq(rules_eval(c->rules, f, &v, NULL, NULL), RULES_DECIDED);
         ck_assert_int_eq(v.action, ACTION_ACCEPT);
         ck_assert_str_eq(v.rule, "default");
@@ -324,7 +324,7 @@ START_TEST(test_defaults)
 END_TEST
 
 /* Dry-run callback: keep the first rule name. */
-static void test_dry_first(const rules_verdict *would, void *arg)
+static void test_dry_first(const verdict_t *would, void *arg)
 {
     const char **first = arg;
 
@@ -341,7 +341,7 @@ START_TEST(test_dkim_values_and_rules)
     conf_t *d = conf_load_string("", "empty", NULL, NULL);
     facts_t *f = facts_new();
     dkimcheck_sig sigs[2];
-    rules_verdict v;
+    verdict_t v;
     const char *dry = NULL;
 
     ck_assert_msg(c != NULL, "%s", errlist_text(&e));
@@ -410,7 +410,7 @@ START_TEST(test_full_values)
     errlist e = {0};
     conf_t *c = conf_load(tu_path("conf/good/full.conf"), errlist_add, &e);
     facts_t *f;
-    rules_verdict v;
+    verdict_t v;
 
     ck_assert_msg(c != NULL, "%s", errlist_text(&e));
     ck_assert_str_eq(c->socket, "inet:8891@127.0.0.1");

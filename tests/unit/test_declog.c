@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "declog.h"
+#include "strbuf.h"
 #include "facts.h"
 #include "rules.h"
 #include "testutil.h"
@@ -136,7 +137,7 @@ static facts_t *full_facts(void)
     return f;
 }
 
-static char *format(const facts_t *f, const rules_verdict *v, facts_stage st, const char *const *dry,
+static char *format(const facts_t *f, const verdict_t *v, facts_stage st, const char *const *dry,
                     size_t ndry, long ms)
 {
     declog_entry e = {.facts = f, .verdict = v, .stage = st, .dry_run = dry, .ndry_run = ndry, .elapsed_ms = ms};
@@ -249,7 +250,7 @@ END_TEST
 START_TEST(test_spec_example)
 {
     facts_t *f = full_facts();
-    rules_verdict v = {ACTION_REJECT, "spf-fail", "550", "5.7.23", "SPF validation failed", false};
+    verdict_t v = {ACTION_REJECT, "spf-fail", "550", "5.7.23", "SPF validation failed", false};
     const char *dry[] = {"r1", "r2"};
     char *line = format(f, &v, STAGE_RCPT, dry, 2, 12);
 
@@ -267,7 +268,7 @@ END_TEST
 START_TEST(test_keys_in_order)
 {
     facts_t *full = full_facts(), *empty = facts_new();
-    rules_verdict v = {ACTION_ACCEPT, NULL, NULL, NULL, NULL, false};
+    verdict_t v = {ACTION_ACCEPT, NULL, NULL, NULL, NULL, false};
     char *lines[3];
 
     lines[0] = format(full, &v, STAGE_EOM, NULL, 0, 5);
@@ -310,7 +311,7 @@ END_TEST
 START_TEST(test_null_sender_and_counts)
 {
     facts_t *f = full_facts();
-    rules_verdict v = {ACTION_ACCEPT, "default", NULL, NULL, NULL, false};
+    verdict_t v = {ACTION_ACCEPT, "default", NULL, NULL, NULL, false};
     char *line;
     parsed ps;
 
@@ -367,7 +368,7 @@ END_TEST
 /* ---- reply and action per verdict ----------------------------------------- */
 
 typedef struct reply_case {
-    rules_verdict v;
+    verdict_t v;
     const char *want_rule, *want_action, *want_reply;
 } reply_case;
 
@@ -448,7 +449,7 @@ static const quote_case quote_cases[] = {
 START_TEST(test_quote_table)
 {
     const quote_case *c = &quote_cases[_i];
-    char *got = declog_quote(c->in);
+    char *got = strbuf_quote(c->in);
 
     ck_assert_msg(strcmp(got, c->want) == 0, "quote(%s): got [%s] want [%s]", c->in ? c->in : "NULL", got,
                   c->want);
@@ -472,7 +473,7 @@ START_TEST(test_quote_roundtrip_all_bytes)
 
         memcpy(piece, in + off, n);
         piece[n] = '\0';
-        q = declog_quote(piece);
+        q = strbuf_quote(piece);
         for (const char *p = q; *p; p++)
             ck_assert_msg((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f, "raw byte in [%s]", q);
         ck_assert_ptr_null(strstr(q, "..."));
@@ -499,16 +500,16 @@ START_TEST(test_bound)
     char *s, *q, *want;
 
     /* exactly at the bound: untouched */
-    s = repeat('a', DECLOG_VALUE_MAX);
-    q = declog_quote(s);
+    s = repeat('a', STRBUF_QUOTE_MAX);
+    q = strbuf_quote(s);
     ck_assert_str_eq(q, s);
     free(q);
     free(s);
 
     /* one over: cut, "..." added */
-    s = repeat('a', DECLOG_VALUE_MAX + 1);
-    q = declog_quote(s);
-    s[DECLOG_VALUE_MAX] = '\0';
+    s = repeat('a', STRBUF_QUOTE_MAX + 1);
+    q = strbuf_quote(s);
+    s[STRBUF_QUOTE_MAX] = '\0';
     want = xasprintf("%s...", s);
     ck_assert_str_eq(q, want);
     free(want);
@@ -517,8 +518,8 @@ START_TEST(test_bound)
 
     /* quoted: the content is bounded, the quotes stay */
     s = repeat(' ', 64 * 1024);
-    q = declog_quote(s);
-    s[DECLOG_VALUE_MAX] = '\0';
+    q = strbuf_quote(s);
+    s[STRBUF_QUOTE_MAX] = '\0';
     want = xasprintf("\"%s...\"", s);
     ck_assert_str_eq(q, want);
     free(want);
@@ -527,17 +528,17 @@ START_TEST(test_bound)
 
     /* escapes count as written and are never split */
     s = repeat('\x01', 64 * 1024);
-    q = declog_quote(s);
-    ck_assert_uint_eq(strlen(q), 1 + DECLOG_VALUE_MAX / 4 * 4 + 3 + 1);
+    q = strbuf_quote(s);
+    ck_assert_uint_eq(strlen(q), 1 + STRBUF_QUOTE_MAX / 4 * 4 + 3 + 1);
     ck_assert_int_eq(strncmp(q, "\"\\x01\\x01", 9), 0);
     ck_assert_str_eq(q + strlen(q) - 8, "\\x01...\"");
     free(q);
     free(s);
 
-    s = repeat('a', DECLOG_VALUE_MAX);
-    s[DECLOG_VALUE_MAX - 1] = '\n'; /* 255 a + an escape that does not fit */
-    q = declog_quote(s);
-    s[DECLOG_VALUE_MAX - 1] = '\0';
+    s = repeat('a', STRBUF_QUOTE_MAX);
+    s[STRBUF_QUOTE_MAX - 1] = '\n'; /* 255 a + an escape that does not fit */
+    q = strbuf_quote(s);
+    s[STRBUF_QUOTE_MAX - 1] = '\0';
     want = xasprintf("\"%s...\"", s);
     ck_assert_str_eq(q, want);
     free(want);
@@ -560,8 +561,8 @@ START_TEST(test_line_bound)
     ck_assert_uint_lt(strlen(line), 1200);
     parse_line(line, &ps);
     ck_assert_uint_eq(ps.n, NKEYS);
-    ck_assert_uint_eq(strlen(raw_of(&ps, "helo")), DECLOG_VALUE_MAX + 3);
-    ck_assert_uint_eq(strlen(raw_of(&ps, "mail_from")), DECLOG_VALUE_MAX + 3);
+    ck_assert_uint_eq(strlen(raw_of(&ps, "helo")), STRBUF_QUOTE_MAX + 3);
+    ck_assert_uint_eq(strlen(raw_of(&ps, "mail_from")), STRBUF_QUOTE_MAX + 3);
     ck_assert_int_eq(raw_of(&ps, "mail_from")[0], '<');
     parsed_free(&ps);
     free(line);
@@ -575,7 +576,7 @@ END_TEST
 START_TEST(test_injection)
 {
     facts_t *f = full_facts();
-    rules_verdict v = {ACTION_QUARANTINE, "q", NULL, NULL, "why\nnot action=accept", false};
+    verdict_t v = {ACTION_QUARANTINE, "q", NULL, NULL, "why\nnot action=accept", false};
     const char *evil_helo = "x\r\ndecision stage=eom action=accept";
     const char *evil_from = "a\" action=accept rule=\"x@example.com";
     char *line, *back;

@@ -210,6 +210,55 @@ END_TEST
 
 /* ---- weights, filters, IPv6, special addresses ------------------------------ */
 
+/* The lookup's results as the session puts them into the facts at end of
+ * message (dnsbl_lookup_result), read the way the rules and outputs do. */
+static int t_score(dnsbl_lookup_t *l)
+{
+    facts_dnsbl d = {0};
+    int score;
+
+    dnsbl_lookup_result(l, STAGE_EOM, &d);
+    score = facts_dnsbl_score(&d);
+    facts_dnsbl_clear(&d);
+    return score;
+}
+
+static bool t_listed(dnsbl_lookup_t *l, const char *name)
+{
+    facts_dnsbl d = {0};
+    const facts_dnsbl_list *li;
+    bool listed;
+
+    dnsbl_lookup_result(l, STAGE_EOM, &d);
+    li = facts_dnsbl_find(&d, name);
+    ck_assert_msg(li != NULL && li->known, "list %s not in the results", name);
+    listed = li->listed;
+    facts_dnsbl_clear(&d);
+    return listed;
+}
+
+static bool t_evaluated(dnsbl_lookup_t *l)
+{
+    facts_dnsbl d = {0};
+    bool ev;
+
+    dnsbl_lookup_result(l, STAGE_EOM, &d);
+    ev = d.evaluated;
+    facts_dnsbl_clear(&d);
+    return ev;
+}
+
+static char *t_matches(dnsbl_lookup_t *l)
+{
+    facts_dnsbl d = {0};
+    char *m;
+
+    dnsbl_lookup_result(l, STAGE_EOM, &d);
+    m = facts_dnsbl_matches(&d);
+    facts_dnsbl_clear(&d);
+    return m;
+}
+
 /* Score and matches for one client address under the standard lists. */
 static int score_of(fixture *fx, const char *addr, char **matches)
 {
@@ -217,9 +266,9 @@ static int score_of(fixture *fx, const char *addr, char **matches)
     int score;
 
     dnsbl_lookup_client(l, addr, false);
-    score = dnsbl_lookup_score(l);
+    score = t_score(l);
     if (matches)
-        *matches = dnsbl_lookup_matches(l);
+        *matches = t_matches(l);
     dnsbl_lookup_free(l);
     return score;
 }
@@ -312,8 +361,8 @@ START_TEST(test_special_not_queried)
         dns_cache_get_stats(fx.dns, &after);
         /* no lookup at all, not even from the cache */
         ck_assert_msg(after.hits + after.misses == before.hits + before.misses, "%s: queried", *a);
-        ck_assert(!dnsbl_lookup_evaluated(l));
-        ck_assert_int_eq(dnsbl_lookup_score(l), 0);
+        ck_assert(!t_evaluated(l));
+        ck_assert_int_eq(t_score(l), 0);
         dnsbl_lookup_free(l);
     }
     /* documentation and global addresses are queried */
@@ -335,21 +384,21 @@ START_TEST(test_trusted_and_authenticated)
     l = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
     dnsbl_lookup_client(l, "192.0.2.20", true);
     dnsbl_lookup_helo(l, "Spammer.Example"); /* a trusted client's HELO is not queried either */
-    ck_assert(!dnsbl_lookup_evaluated(l));
-    ck_assert(!dnsbl_lookup_listed(l, "dbl"));
-    ck_assert_int_eq(dnsbl_lookup_score(l), 0);
+    ck_assert(!t_evaluated(l));
+    ck_assert(!t_listed(l, "dbl"));
+    ck_assert_int_eq(t_score(l), 0);
     dnsbl_lookup_free(l);
 
     l = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
     dnsbl_lookup_client(l, "192.0.2.20", false);
-    ck_assert_int_eq(dnsbl_lookup_score(l), 5);
+    ck_assert_int_eq(t_score(l), 5);
     dnsbl_lookup_sender(l, "badsender.example", true); /* AUTH: nothing counts */
-    ck_assert(!dnsbl_lookup_evaluated(l));
-    ck_assert_int_eq(dnsbl_lookup_score(l), 0);
-    ck_assert(!dnsbl_lookup_listed(l, "bl1"));
+    ck_assert(!t_evaluated(l));
+    ck_assert_int_eq(t_score(l), 0);
+    ck_assert(!t_listed(l, "bl1"));
     dnsbl_lookup_end_message(l);
     dnsbl_lookup_sender(l, "badsender.example", false); /* next message, no AUTH */
-    ck_assert_int_eq(dnsbl_lookup_score(l), 9);
+    ck_assert_int_eq(t_score(l), 9);
     dnsbl_lookup_free(l);
     fx_close(&fx);
 }
@@ -367,32 +416,32 @@ START_TEST(test_domain_lists)
     l = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
     dnsbl_lookup_client(l, "192.0.2.99", false);
     dnsbl_lookup_helo(l, "Spammer.Example");
-    ck_assert(dnsbl_lookup_listed(l, "dbl"));
-    m = dnsbl_lookup_matches(l);
+    ck_assert(t_listed(l, "dbl"));
+    m = t_matches(l);
     ck_assert_str_eq(m, "dbl:127.0.1.2");
     free(m);
     /* a new HELO replaces the old one */
     dnsbl_lookup_helo(l, "clean.example");
-    ck_assert(!dnsbl_lookup_listed(l, "dbl"));
+    ck_assert(!t_listed(l, "dbl"));
     /* an address literal is not a domain: not queried */
     dnsbl_lookup_helo(l, "[192.0.2.99]");
-    ck_assert(!dnsbl_lookup_listed(l, "dbl"));
+    ck_assert(!t_listed(l, "dbl"));
     /* sender and From domains; each list counts once */
     dnsbl_lookup_sender(l, "badsender.example", false);
-    ck_assert_int_eq(dnsbl_lookup_score(l), 4);
+    ck_assert_int_eq(t_score(l), 4);
     dnsbl_lookup_from(l, "badfrom.example");
-    ck_assert_int_eq(dnsbl_lookup_score(l), 4);
-    m = dnsbl_lookup_matches(l);
+    ck_assert_int_eq(t_score(l), 4);
+    m = t_matches(l);
     ck_assert_str_eq(m, "dbl:127.0.1.3");
     free(m);
     /* the message ends: its sender and From results go */
     dnsbl_lookup_end_message(l);
-    ck_assert_int_eq(dnsbl_lookup_score(l), 0);
+    ck_assert_int_eq(t_score(l), 0);
     /* the RFC 5782 domain test entries */
     dnsbl_lookup_sender(l, "TEST", false);
-    ck_assert(dnsbl_lookup_listed(l, "dbl"));
+    ck_assert(t_listed(l, "dbl"));
     dnsbl_lookup_sender(l, "INVALID", false);
-    ck_assert(!dnsbl_lookup_listed(l, "dbl"));
+    ck_assert(!t_listed(l, "dbl"));
     dnsbl_lookup_free(l);
     fx_close(&fx);
 }
@@ -419,7 +468,11 @@ START_TEST(test_header_domain)
     char out[256];
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        bool ok = dnsbl_header_domain(cases[i].v, out, sizeof(out));
+        fromhdr_value fv;
+        bool ok;
+
+        fromhdr_parse(cases[i].v, &fv);
+        ok = dnsbl_from_domain(&fv, out, sizeof(out));
         ck_assert_msg(ok == (cases[i].want != NULL), "[%s]", cases[i].v);
         if (ok)
             ck_assert_str_eq(out, cases[i].want);
@@ -445,14 +498,14 @@ START_TEST(test_timeout_not_listed)
     tu_log_start();
     t0 = now_s();
     dnsbl_lookup_client(l, "192.0.2.10", false);
-    ck_assert_int_eq(dnsbl_lookup_score(l), 2);
+    ck_assert_int_eq(t_score(l), 2);
     dt = now_s() - t0;
     ck_assert_msg(strstr(tu_log_text(), "dnsbl s1: 10.2.0.192.slow1.sink-tld: timeout, counted as not listed") != NULL, "log: %s", tu_log_text());
     ck_assert_ptr_nonnull(strstr(tu_log_text(), "dnsbl s3: "));
     tu_log_stop();
     /* the deadline holds: all three time out together, not one after another */
     ck_assert_msg(dt >= 0.25 && dt < 0.9, "took %.3f s", dt);
-    ck_assert(!dnsbl_lookup_listed(l, "s2"));
+    ck_assert(!t_listed(l, "s2"));
     dnsbl_lookup_free(l);
     fx_close(&fx);
 }
@@ -462,14 +515,24 @@ START_TEST(test_free_with_queries_in_flight)
 {
     fixture fx;
     dnsbl_lookup_t *l;
+    double t0, dt;
 
     fx_open(&fx, "dnsbl_options = { timeout_ms = 200; };\n"
                  "dnsbl = ( { name = \"s1\"; zone = \"slow1.sink-tld\"; type = [\"helo\", \"sender\"]; } );");
     l = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
+    tu_log_start();
+    t0 = now_s();
     dnsbl_lookup_helo(l, "a.example");
     dnsbl_lookup_sender(l, "b.example", false);
     dnsbl_lookup_from(l, "c.example"); /* not a from list: nothing */
     dnsbl_lookup_free(l); /* waits: dns_free() below needs no query in flight */
+    dt = now_s() - t0;
+    /* both queries were waited for, together, up to their deadline */
+    ck_assert_msg(strstr(tu_log_text(), "a.example.slow1.sink-tld: timeout") != NULL, "log: %s", tu_log_text());
+    ck_assert_msg(strstr(tu_log_text(), "b.example.slow1.sink-tld: timeout") != NULL, "log: %s", tu_log_text());
+    ck_assert_ptr_null(strstr(tu_log_text(), "c.example"));
+    tu_log_stop();
+    ck_assert_msg(dt >= 0.15 && dt < 0.9, "took %.3f s", dt);
     fx_close(&fx);
 }
 END_TEST
@@ -532,7 +595,8 @@ START_TEST(test_rules_stages)
 {
     fixture fx;
     facts_t *f;
-    rules_verdict v;
+    verdict_t v;
+    dnsbl_lookup_t *l;
 
     fx_open(&fx, LISTS "rules = (\n"
                        " { name = \"listed-bl2\"; match = { dnsbl_listed = [\"bl2\"]; }; action = \"quarantine\"; dry_run = true; },\n"
@@ -542,11 +606,12 @@ START_TEST(test_rules_stages)
                        "   reply = { text = \"Blocked using ${dnsbl}\"; }; }\n"
                        ");\n");
     f = facts_new();
-    f->dnsbl = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
+    l = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
     /* 192.0.2.20: bl1 only (5).  ip-block holds at RCPT for x.example. */
     facts_set(&f->client_addr, "192.0.2.20");
-    dnsbl_lookup_client(f->dnsbl, f->client_addr, false);
+    dnsbl_lookup_client(l, f->client_addr, false);
     f->stage = STAGE_RCPT;
+    dnsbl_lookup_result(l, f->stage, &f->dnsbl);
     f->rcpt = "a@x.example";
     ck_assert_int_eq(rules_eval(fx.conf->rules, f, &v, NULL, NULL), RULES_DECIDED);
     ck_assert_str_eq(v.rule, "ip-block");
@@ -554,17 +619,21 @@ START_TEST(test_rules_stages)
     f->rcpt = "a@y.example";
     ck_assert_int_eq(rules_eval(fx.conf->rules, f, &v, NULL, NULL), RULES_PENDING);
     f->stage = STAGE_DATA;
+    ck_assert_int_eq(rules_eval(fx.conf->rules, f, &v, NULL, NULL), RULES_PENDING); /* not filled yet */
+    dnsbl_lookup_result(l, f->stage, &f->dnsbl);
     ck_assert_int_eq(rules_eval(fx.conf->rules, f, &v, NULL, NULL), RULES_DECIDED);
     ck_assert_str_eq(v.rule, "score");
-    dnsbl_lookup_free(f->dnsbl);
+    dnsbl_lookup_free(l);
+    facts_dnsbl_clear(&f->dnsbl);
 
     /* 192.0.2.10: -2, the allow-list cancels the block */
-    f->dnsbl = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
-    dnsbl_lookup_client(f->dnsbl, "192.0.2.10", false);
+    l = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
+    dnsbl_lookup_client(l, "192.0.2.10", false);
+    dnsbl_lookup_result(l, f->stage, &f->dnsbl);
     ck_assert_int_eq(rules_eval(fx.conf->rules, f, &v, NULL, NULL), RULES_DECIDED);
     ck_assert_str_eq(v.rule, "default");
-    dnsbl_lookup_free(f->dnsbl);
-    f->dnsbl = NULL;
+    dnsbl_lookup_free(l);
+    facts_dnsbl_clear(&f->dnsbl);
     /* no lookup at all: score 0, nothing listed */
     ck_assert_int_eq(rules_eval(fx.conf->rules, f, &v, NULL, NULL), RULES_DECIDED);
     ck_assert_str_eq(v.rule, "default");
@@ -578,7 +647,8 @@ START_TEST(test_rules_ip_only_at_rcpt)
 {
     fixture fx;
     facts_t *f;
-    rules_verdict v;
+    verdict_t v;
+    dnsbl_lookup_t *l;
 
     fx_open(&fx, "dnsbl = ( { name = \"bl1\"; zone = \"bl1.test\"; type = \"ip\"; weight = 5; },\n"
                  "          { name = \"dbl\"; zone = \"dbl.test\"; type = \"helo\"; weight = 1; } );\n"
@@ -586,14 +656,18 @@ START_TEST(test_rules_ip_only_at_rcpt)
     ck_assert_int_eq(dnsbl_conf_stage(fx.conf->dnsbl, NULL), STAGE_HELO);
     ck_assert_int_eq(dnsbl_conf_stage(fx.conf->dnsbl, "bl1"), STAGE_CONNECT);
     f = facts_new();
-    f->dnsbl = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
-    dnsbl_lookup_client(f->dnsbl, "192.0.2.20", false);
+    l = dnsbl_lookup_new(fx.conf->dnsbl, fx.dns);
+    dnsbl_lookup_client(l, "192.0.2.20", false);
     f->stage = STAGE_CONNECT;
+    dnsbl_lookup_result(l, f->stage, &f->dnsbl);
+    ck_assert(facts_dnsbl_known(&f->dnsbl, "bl1"));
+    ck_assert(!facts_dnsbl_known(&f->dnsbl, "dbl"));
     ck_assert_int_eq(rules_eval(fx.conf->rules, f, &v, NULL, NULL), RULES_PENDING);
     f->stage = STAGE_RCPT;
+    dnsbl_lookup_result(l, f->stage, &f->dnsbl);
     ck_assert_int_eq(rules_eval(fx.conf->rules, f, &v, NULL, NULL), RULES_DECIDED);
     ck_assert_str_eq(v.rule, "score");
-    dnsbl_lookup_free(f->dnsbl);
+    dnsbl_lookup_free(l);
     facts_free(f);
     fx_close(&fx);
 }

@@ -91,11 +91,11 @@ END_TEST
 
 /* ---- counters from decisions --------------------------------------------- */
 
-static void decide(metrics_t *m, rules_action a, const char *rule, spfcheck_result spf,
+static void decide(metrics_t *m, verdict_action a, const char *rule, spfcheck_result spf,
                    dkimcheck_result dkim, const char *const *dry, size_t ndry)
 {
     facts_t *f = facts_new();
-    rules_verdict v = {.action = a, .rule = rule};
+    verdict_t v = {.action = a, .rule = rule};
     declog_entry e = {.facts = f, .verdict = &v, .stage = STAGE_EOM, .dry_run = dry, .ndry_run = ndry};
 
     f->spf_mfrom = spf;

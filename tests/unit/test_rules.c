@@ -52,13 +52,13 @@ static void unload(loaded *l)
 }
 
 /* Dry-run callback: append "name:action" to a comma-separated list. */
-static void collect_dry(const rules_verdict *would, void *arg)
+static void collect_dry(const verdict_t *would, void *arg)
 {
     char *buf = arg;
     size_t used = strlen(buf);
 
     ck_assert(would->dry_run);
-    snprintf(buf + used, 256 - used, "%s%s:%s", used ? "," : "", would->rule, rules_action_name(would->action));
+    snprintf(buf + used, 256 - used, "%s%s:%s", used ? "," : "", would->rule, verdict_action_name(would->action));
 }
 
 /* ---- the tables under test -------------------------------------------- */
@@ -132,7 +132,7 @@ typedef struct rule_case {
     const char *rcpts[3];      /* accepted recipients */
     rules_outcome want_outcome;
     const char *want_rule;     /* when decided */
-    rules_action want_action;
+    verdict_action want_action;
     const char *want_code;     /* NULL: no code expected */
     const char *want_xcode;
     const char *want_text;     /* NULL: no text expected */
@@ -272,7 +272,7 @@ START_TEST(test_case)
     const rule_case *c = &cases[_i];
     loaded l;
     facts_t *f = facts_new();
-    rules_verdict v;
+    verdict_t v;
     char dry[256] = "";
     rules_outcome out;
 
@@ -297,8 +297,8 @@ START_TEST(test_case)
     ck_assert_msg(strcmp(dry, c->want_dry) == 0, "%s: dry-run \"%s\", want \"%s\"", c->name, dry, c->want_dry);
     if (out == RULES_DECIDED) {
         check_str("rule", v.rule, c->want_rule, c->name);
-        ck_assert_msg(v.action == c->want_action, "%s: action %s, want %s", c->name, rules_action_name(v.action),
-                      rules_action_name(c->want_action));
+        ck_assert_msg(v.action == c->want_action, "%s: action %s, want %s", c->name, verdict_action_name(v.action),
+                      verdict_action_name(c->want_action));
         check_str("code", v.code, c->want_code, c->name);
         check_str("xcode", v.xcode, c->want_xcode, c->name);
         check_str("text", v.text, c->want_text, c->name);
@@ -323,7 +323,7 @@ START_TEST(test_stage_progression)
     };
     loaded l;
     facts_t *f = facts_new();
-    rules_verdict v;
+    verdict_t v;
 
     load(&l, table);
     ck_assert_ptr_nonnull(l.rules);
@@ -345,18 +345,18 @@ END_TEST
 START_TEST(test_action_names)
 {
     static const char *const names[] = {"accept", "reject", "tempfail", "quarantine", "discard"};
-    rules_action a;
+    verdict_action a;
 
     for (int i = 0; i < 5; i++) {
-        ck_assert_str_eq(rules_action_name((rules_action)i), names[i]);
-        ck_assert(rules_action_parse(names[i], &a));
+        ck_assert_str_eq(verdict_action_name((verdict_action)i), names[i]);
+        ck_assert(verdict_action_parse(names[i], &a));
         ck_assert_int_eq(a, i);
     }
-    ck_assert(rules_action_parse("REJECT", &a));
+    ck_assert(verdict_action_parse("REJECT", &a));
     ck_assert_int_eq(a, ACTION_REJECT);
-    ck_assert(!rules_action_parse("drop", &a));
-    ck_assert(!rules_action_parse("", &a));
-    ck_assert(!rules_action_parse(NULL, &a));
+    ck_assert(!verdict_action_parse("drop", &a));
+    ck_assert(!verdict_action_parse("", &a));
+    ck_assert(!verdict_action_parse(NULL, &a));
 }
 END_TEST
 
@@ -392,7 +392,7 @@ START_TEST(test_verdict_points_into_table)
 {
     loaded l;
     facts_t *f = facts_new();
-    rules_verdict v1, v2;
+    verdict_t v1, v2;
 
     load(&l, table_main);
     ck_assert_ptr_nonnull(l.rules);
@@ -508,7 +508,7 @@ START_TEST(test_dmarc_conditions)
 {
     loaded l;
     facts_t *f = facts_new();
-    rules_verdict v;
+    verdict_t v;
 
     load(&l, "rules = (\n"
              "  { name = \"pm\"; match = { rcpt = [ \"postmaster@\", \"abuse@example.org\" ]; }; action = \"accept\"; },\n"

@@ -1,6 +1,6 @@
 /*
  * test_summary.c - reading decision lines back: declog_parse() is the exact
- * inverse of declog_quote()/declog_format() (round trips over awkward
+ * inverse of strbuf_quote()/declog_format() (round trips over awkward
  * values, every malformed shape refused with a reason); mxguard summary's
  * counts over syslog, journal and stderr lines (other programs skipped,
  * malformed lines counted, --since and --rule); the envelope explain reads
@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "declog.h"
+#include "strbuf.h"
 #include "explain.h"
 #include "facts.h"
 #include "rules.h"
@@ -27,7 +28,7 @@
 /* quote v, parse "decision k=<quoted>", get v back */
 static void round_trip(const char *v)
 {
-    char *q = declog_quote(v), *line = xasprintf("decision k=%s z=1", q);
+    char *q = strbuf_quote(v), *line = xasprintf("decision k=%s z=1", q);
     declog_fields d;
     const char *got;
     char err[128];
@@ -72,7 +73,7 @@ END_TEST
 START_TEST(parse_format_round_trip)
 {
     facts_t *f = facts_new();
-    rules_verdict v = {.action = ACTION_REJECT, .rule = "spf-fail", .code = "550", .xcode = "5.7.23",
+    verdict_t v = {.action = ACTION_REJECT, .rule = "spf-fail", .code = "550", .xcode = "5.7.23",
                        .text = "SPF \"validation\" failed"};
     const char *dry[] = {"would-a", "would-b"};
     declog_entry e = {.facts = f, .verdict = &v, .stage = STAGE_RCPT, .dry_run = dry, .ndry_run = 2,
@@ -298,7 +299,7 @@ static void on_step(const rules_explain_item *it, void *arg)
     size_t n = strlen(w->text);
 
     snprintf(w->text + n, sizeof(w->text) - n, "%s:%d:%s%s%s;", it->rule, it->step, it->dry_run ? "dry:" : "",
-             it->cond ? it->cond : "", it->step == RULES_STEP_DEFAULT ? rules_action_name(it->verdict->action) : "");
+             it->cond ? it->cond : "", it->step == RULES_STEP_DEFAULT ? verdict_action_name(it->verdict->action) : "");
 }
 
 START_TEST(explain_walk)
@@ -312,7 +313,7 @@ START_TEST(explain_walk)
                        "default_action = \"tempfail\";\n";
     conf_t *c = conf_load_string(text, "t.conf", NULL, NULL);
     facts_t *f = facts_new();
-    rules_verdict v, v2;
+    verdict_t v, v2;
     walk w = {{0}};
 
     ck_assert_ptr_nonnull(c);
