@@ -1,6 +1,6 @@
 /*
  * fuzz_spf.c - SPF over hostile DNS answers: the whole check path of
- * spfcheck.c (record selection, our bounds for CVE-2023-42118, the
+ * spfcheck.c, spfdns.c and spfrecord.c (record selection, our bounds for CVE-2023-42118, the
  * normalizer, libspf2's compiler and interpreter, includes, redirects,
  * macros, exp=, mx/ptr/a answers, the RFC 7208 limits) with the answers
  * taken from the input as a zone (fakedns.h), served at once.

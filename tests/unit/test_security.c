@@ -696,7 +696,7 @@ static void spf_expect_libspf2(const char *sender, const char *want)
 }
 
 /* libspf2 drops, without an error, every mechanism after the compiled
- * ones reach 511 octets (spfcheck.c, top).  63 ip4 terms and "-all" (64
+ * ones reach 511 octets (spfdns.h).  63 ip4 terms and "-all" (64
  * mechanisms, 508 octets) fail; with 64 ip4 terms libspf2 dropped "-all"
  * and gave neutral: now permerror. */
 START_TEST(spf_libspf2_limit_ip4_all)
