@@ -82,3 +82,13 @@ void cfgload_groups(cfgload_t *cx, const config_setting_t *list, const char *wha
     }
     free(seen);
 }
+
+bool cfgload_bool(cfgload_t *cx, const config_setting_t *s, const char *what, bool *out)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+        cfgload_err(cx, s, "%s: expected true or false", what);
+        return false;
+    }
+    *out = config_setting_get_bool(s) != 0;
+    return true;
+}

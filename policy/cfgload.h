@@ -34,6 +34,10 @@ typedef struct cfgload {
 void cfgload_err(cfgload_t *cx, const config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A boolean setting into *out; false (and an error "WHAT: expected true
+ * or false") otherwise. */
+bool cfgload_bool(cfgload_t *cx, const config_setting_t *s, const char *what, bool *out);
+
 /* A rule or list name: 1 to CFGLOAD_NAME_MAX of A-Z a-z 0-9 _ . - */
 bool cfgload_name_valid(const char *name);
 

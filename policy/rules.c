@@ -2,18 +2,16 @@
  * rules.c - the policy table: building it from the libconfig "rules" list
  * and evaluating it over the facts of a message.
  *
- * Conditions are described by one table (rules_kinds[]): name, the stage
- * from which the fact is known, how to parse the setting and how to test
- * it.  A new check (DKIM, DMARC, a DNS list) adds one row.
+ * A rule is a name, conditions (rulecond.h: one table of kinds, where a
+ * new check adds one row), an action and its reply.
  *
  * Evaluation is three-valued per condition: TRUE, FALSE, or UNKNOWN (the
  * stage that provides the fact has not been reached).  A rule with any FALSE
  * condition is skipped; otherwise any UNKNOWN makes the walk stop PENDING;
  * otherwise the rule matches.
  *
- * SECURITY: the facts (addresses, domains) come from the SMTP client; they
- * are only compared (inet_pton via cidr.h, case-insensitive string compare),
- * never copied into the verdict.  Verdict texts come from the config and are
+ * SECURITY: the facts (addresses, domains) come from the SMTP client; the
+ * conditions only compare them, nothing of them is copied into the verdict.  Verdict texts come from the config and are
  * checked at load to be printable ASCII without CR/LF.
  */
 #include "config.h"
@@ -25,53 +23,18 @@
 #include <strings.h>
 
 #include "cfgload.h"
-#include "cidr.h"
-#include "dmarccheck.h"
-#include "dname.h"
-#include "fromhdr.h"
+#include "rulecond.h"
 #include "rules.h"
-#include "spfcheck.h"
 #include "xalloc.h"
 
 #define RULES_TEXT_MAX 200
-#define RULES_DOMAIN_MAX 253
-
-/* ---- names ------------------------------------------------------------ */
 
 /* ---- the table -------------------------------------------------------- */
-
-typedef enum rules_tri { TRI_FALSE = 0, TRI_TRUE, TRI_UNKNOWN } rules_tri;
-
-typedef struct rules_strlist {
-    char **v;
-    size_t n;
-} rules_strlist;
-
-static void rules_strlist_add(rules_strlist *l, const char *text)
-{
-    l->v = xreallocarray(l->v, l->n + 1, sizeof(char *));
-    l->v[l->n++] = xstrdup(text);
-}
-
-struct rules_kind;
-
-typedef struct rules_cond {
-    const struct rules_kind *kind;
-    char *text;               /* "name = value" as configured, for explain */
-    union {
-        cidr_list *nets;      /* client_ip */
-        bool flag;            /* trusted, authenticated */
-        unsigned mask;        /* spf, spf_helo: bit (1 << spfcheck_result); dkim: (1 << dkimcheck_result) */
-        int score;            /* dnsbl_score: holds when the score is >= this */
-        rules_strlist list;   /* domains (sender_domain, rcpt_domain, dkim_domain),
-                               * list names (dnsbl_listed) or addresses (rcpt) */
-    } u;
-} rules_cond;
 
 typedef struct rules_rule {
     char *name;
     int line;               /* line of the rule, for duplicate-name errors */
-    rules_cond *conds;      /* all must hold; none: always */
+    rulecond_t **conds;     /* all must hold; none: always */
     size_t nconds;
     bool dry_run;
     verdict_t verdict;  /* points into the fields below */
@@ -86,562 +49,12 @@ struct rules {
     rules_rule dflt;        /* default action; name "default", no conditions */
 };
 
-/* ---- condition kinds: parse, test, free -------------------------------- */
-
-/* Parse a list or array of strings; calls each() per element; false after an error. */
-static bool rules_each_string(cfgload_t *cx, const config_setting_t *s, const char *what,
-                              bool (*each)(cfgload_t *, const config_setting_t *, const char *, void *),
-                              void *arg)
-{
-    bool ok = true;
-    int n;
-
-    if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-        cfgload_err(cx, s, "%s: expected a list of strings, e.g. [ \"a\", \"b\" ]", what);
-        return false;
-    }
-    n = config_setting_length(s);
-    if (n == 0) {
-        cfgload_err(cx, s, "%s: empty list (the condition could never hold)", what);
-        return false;
-    }
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-            cfgload_err(cx, e, "%s: expected a list of strings", what);
-            ok = false;
-            continue;
-        }
-        if (!each(cx, e, config_setting_get_string(e), arg))
-            ok = false;
-    }
-    return ok;
-}
-
-static bool rules_bool(cfgload_t *cx, const config_setting_t *s, const char *what, bool *out)
-{
-    if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-        cfgload_err(cx, s, "%s: expected true or false", what);
-        return false;
-    }
-    *out = config_setting_get_bool(s) != 0;
-    return true;
-}
-
-static bool rules_cidr_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    char err[256];
-
-    if (!cidr_list_add(arg, text, err, sizeof(err))) {
-        cfgload_err(cx, e, "client_ip: %s", err);
-        return false;
-    }
-    return true;
-}
-
-static bool rules_parse_client_ip(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    c->u.nets = cidr_list_new();
-    return rules_each_string(cx, s, "client_ip", rules_cidr_one, c->u.nets);
-}
-
-static bool rules_parse_flag(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    return rules_bool(cx, s, config_setting_name(s), &c->u.flag);
-}
-
-static bool rules_spf_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    spfcheck_result r;
-
-    if (!spfcheck_result_parse(text, &r)) {
-        cfgload_err(cx, e,
-                  "unknown SPF result \"%s\" (none, neutral, pass, fail, softfail, temperror, permerror)",
-                  text);
-        return false;
-    }
-    *(unsigned *)arg |= 1u << (unsigned)r;
-    return true;
-}
-
-static bool rules_parse_spf(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    c->u.mask = 0;
-    return rules_each_string(cx, s, config_setting_name(s), rules_spf_one, &c->u.mask);
-}
-
-/* A domain pattern: "example.com" or ".example.com"; LDH and '_' labels. */
-static bool rules_domain_valid(const char *d)
-{
-    const char *p = d + (*d == '.'); /* ".example.com": its subdomains */
-    return strlen(d) <= RULES_DOMAIN_MAX && dname_valid(p, strlen(p));
-}
-
-typedef struct rules_domain_arg {
-    const char *what;
-    rules_strlist *list;
-} rules_domain_arg;
-
-static bool rules_domain_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    rules_domain_arg *a = arg;
-
-    if (!rules_domain_valid(text)) {
-        cfgload_err(cx, e, "%s: invalid domain \"%s\" (use \"example.com\" or \".example.com\")",
-                  a->what, text);
-        return false;
-    }
-    rules_strlist_add(a->list, text);
-    return true;
-}
-
-static bool rules_parse_domains(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    rules_domain_arg a = {config_setting_name(s), &c->u.list};
-    return rules_each_string(cx, s, a.what, rules_domain_one, &a);
-}
-
-static void rules_free_client_ip(rules_cond *c)
-{
-    cidr_list_free(c->u.nets);
-}
-
-static void rules_free_list(rules_cond *c)
-{
-    for (size_t i = 0; i < c->u.list.n; i++)
-        free(c->u.list.v[i]);
-    free(c->u.list.v);
-}
-
-/* Does domain (len bytes, compared case-insensitively) match pattern?
- * "example.com" matches itself; ".example.com" any proper subdomain. */
-static bool rules_domain_match(const char *pattern, const char *domain, size_t len)
-{
-    size_t plen = strlen(pattern);
-
-    if (len == 0)
-        return false;
-    if (pattern[0] != '.')
-        return plen == len && strncasecmp(pattern, domain, len) == 0;
-    return len > plen && strncasecmp(pattern, domain + len - plen, plen) == 0;
-}
-
-/* Is the domain of this address (or the domain itself) in the list?  A
- * trailing '>' (address still in brackets) and a trailing root dot are
- * ignored. */
-static bool rules_domains_match(const rules_strlist *l, const char *domain)
-{
-    size_t len;
-
-    if (domain == NULL)
-        return false;
-    len = strlen(domain);
-    if (len > 0 && domain[len - 1] == '>')
-        len--;
-    if (len > 0 && domain[len - 1] == '.')
-        len--;
-    for (size_t i = 0; i < l->n; i++)
-        if (rules_domain_match(l->v[i], domain, len))
-            return true;
-    return false;
-}
-
-static bool rules_test_client_ip(const rules_cond *c, const facts_t *f)
-{
-    return cidr_list_match(c->u.nets, f->client_addr);
-}
-
-static bool rules_test_trusted(const rules_cond *c, const facts_t *f)
-{
-    return f->trusted == c->u.flag;
-}
-
-static bool rules_test_authenticated(const rules_cond *c, const facts_t *f)
-{
-    return f->authenticated == c->u.flag;
-}
-
-/* Not evaluated (UNSET) never matches: the condition is then false. */
-static bool rules_test_spf(const rules_cond *c, const facts_t *f)
-{
-    return f->spf_mfrom != SPFCHECK_UNSET && (c->u.mask & (1u << (unsigned)f->spf_mfrom)) != 0;
-}
-
-static bool rules_test_spf_helo(const rules_cond *c, const facts_t *f)
-{
-    return f->spf_helo != SPFCHECK_UNSET && (c->u.mask & (1u << (unsigned)f->spf_helo)) != 0;
-}
-
-static bool rules_test_sender_domain(const rules_cond *c, const facts_t *f)
-{
-    return rules_domains_match(&c->u.list, f->sender_domain);
-}
-
-/* At RCPT: the recipient being evaluated; later: any accepted recipient. */
-static bool rules_test_rcpt_domain(const rules_cond *c, const facts_t *f)
-{
-    if (f->stage == STAGE_RCPT && f->rcpt != NULL)
-        return rules_domains_match(&c->u.list, facts_addr_domain(f->rcpt));
-    for (size_t i = 0; i < f->nrcpts; i++)
-        if (rules_domains_match(&c->u.list, facts_addr_domain(f->rcpts[i])))
-            return true;
-    return false;
-}
-
-/* dnsbl_score = N: the score of the DNS lists is >= N. */
-static bool rules_parse_dnsbl_score(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    long long v;
-
-    if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
-        cfgload_err(cx, s, "dnsbl_score: expected an integer (the rule holds when the score is >= it)");
-        return false;
-    }
-    v = config_setting_get_int64(s);
-    if (v < -100000 || v > 100000) {
-        cfgload_err(cx, s, "dnsbl_score %lld out of range (-100000..100000)", v);
-        return false;
-    }
-    c->u.score = (int)v;
-    return true;
-}
-
-/* dnsbl_listed = [ "name", ... ]: names are checked against the lists by
- * conf.c, which knows both. */
-static bool rules_dnsbl_name_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    rules_strlist *l = arg;
-
-    if (*text == '\0' || strlen(text) > CFGLOAD_NAME_MAX) {
-        cfgload_err(cx, e, "dnsbl_listed: invalid list name \"%s\"", text);
-        return false;
-    }
-    rules_strlist_add(l, text);
-    return true;
-}
-
-static bool rules_parse_dnsbl_listed(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    return rules_each_string(cx, s, "dnsbl_listed", rules_dnsbl_name_one, &c->u.list);
-}
-
-static bool rules_test_dnsbl_score(const rules_cond *c, const facts_t *f)
-{
-    return facts_dnsbl_score(&f->dnsbl) >= c->u.score;
-}
-
-/* Any of the named lists matched. */
-static bool rules_test_dnsbl_listed(const rules_cond *c, const facts_t *f)
-{
-    for (size_t i = 0; i < c->u.list.n; i++) {
-        const facts_dnsbl_list *li = facts_dnsbl_find(&f->dnsbl, c->u.list.v[i]);
-        if (li != NULL && li->listed)
-            return true;
-    }
-    return false;
-}
-
-/* Known once the session has put the results of every list that feeds it
- * into the facts: ip lists from connect, helo from HELO, sender from MAIL,
- * from lists from end of headers (dnsbl_lookup_result). */
-static bool rules_known_dnsbl_score(const rules_cond *c, const facts_t *f)
-{
-    (void)c;
-    return facts_dnsbl_known(&f->dnsbl, NULL);
-}
-
-static bool rules_known_dnsbl_listed(const rules_cond *c, const facts_t *f)
-{
-    for (size_t i = 0; i < c->u.list.n; i++)
-        if (!facts_dnsbl_known(&f->dnsbl, c->u.list.v[i]))
-            return false;
-    return true;
-}
-
-/* dkim = [ "pass", "fail", "none", ... ]: the message's aggregate result
- * (dkimcheck_aggregate).  Not evaluated (dkim disabled, trusted or
- * authenticated client) never matches. */
-static bool rules_dkim_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    dkimcheck_result r;
-
-    if (!dkimcheck_result_parse(text, &r)) {
-        cfgload_err(cx, e,
-                  "unknown DKIM result \"%s\" (none, pass, fail, policy, neutral, temperror, permerror)",
-                  text);
-        return false;
-    }
-    *(unsigned *)arg |= 1u << (unsigned)r;
-    return true;
-}
-
-static bool rules_parse_dkim(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    c->u.mask = 0;
-    return rules_each_string(cx, s, "dkim", rules_dkim_one, &c->u.mask);
-}
-
-static bool rules_test_dkim(const rules_cond *c, const facts_t *f)
-{
-    return f->dkim != DKIMCHECK_UNSET && (c->u.mask & (1u << (unsigned)f->dkim)) != 0;
-}
-
-/* dkim_domain = [ "example.com", ".example.org" ]: a signature of such a
- * d= passed (one covering only l= octets of the body counts too). */
-static bool rules_test_dkim_domain(const rules_cond *c, const facts_t *f)
-{
-    for (size_t i = 0; i < f->ndkim_sigs; i++)
-        if (f->dkim_sigs[i].result == DKIMCHECK_PASS && rules_domains_match(&c->u.list, f->dkim_sigs[i].domain))
-            return true;
-    return false;
-}
-
-/* dkim_partial = true: a passing signature covers only part of the body
- * (l= shorter than the body: text may have been appended). */
-static bool rules_test_dkim_partial(const rules_cond *c, const facts_t *f)
-{
-    bool partial = false;
-
-    for (size_t i = 0; i < f->ndkim_sigs; i++)
-        if (f->dkim_sigs[i].result == DKIMCHECK_PASS && f->dkim_sigs[i].partial)
-            partial = true;
-    return partial == c->u.flag;
-}
-
-/* ---- DMARC ---------------------------------------------------------------- */
-
-/* dmarc = [ "pass", "fail", ... ]: the DMARC result; not evaluated never
- * matches. */
-static bool rules_dmarc_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    dmarccheck_result r;
-
-    if (!dmarccheck_result_parse(text, &r)) {
-        cfgload_err(cx, e, "unknown DMARC result \"%s\" (none, pass, fail, temperror, permerror)", text);
-        return false;
-    }
-    *(unsigned *)arg |= 1u << (unsigned)r;
-    return true;
-}
-
-static bool rules_parse_dmarc(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    c->u.mask = 0;
-    return rules_each_string(cx, s, "dmarc", rules_dmarc_one, &c->u.mask);
-}
-
-static bool rules_test_dmarc(const rules_cond *c, const facts_t *f)
-{
-    return f->dmarc.result != DMARCCHECK_UNSET && (c->u.mask & (1u << (unsigned)f->dmarc.result)) != 0;
-}
-
-/* dmarc_policy / dmarc_applied = [ "none", "quarantine", "reject" ]: the
- * published policy (the p, sp or np that applies) / the policy to apply
- * after t=y (or pct); no policy never matches. */
-static bool rules_policy_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    dmarccheck_policy p;
-
-    if (!dmarccheck_policy_parse(text, &p)) {
-        cfgload_err(cx, e, "unknown DMARC policy \"%s\" (none, quarantine, reject)", text);
-        return false;
-    }
-    *(unsigned *)arg |= 1u << (unsigned)p;
-    return true;
-}
-
-static bool rules_parse_dmarc_policy(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    c->u.mask = 0;
-    return rules_each_string(cx, s, config_setting_name(s), rules_policy_one, &c->u.mask);
-}
-
-static bool rules_test_dmarc_policy(const rules_cond *c, const facts_t *f)
-{
-    return f->dmarc.published != DMARCCHECK_POLICY_UNSET && (c->u.mask & (1u << (unsigned)f->dmarc.published)) != 0;
-}
-
-static bool rules_test_dmarc_applied(const rules_cond *c, const facts_t *f)
-{
-    return f->dmarc.applied != DMARCCHECK_POLICY_UNSET && (c->u.mask & (1u << (unsigned)f->dmarc.applied)) != 0;
-}
-
-/* dmarc_aligned = [ "spf", "dkim", "none" ]: which identifier aligned
- * (with a pass); "none": neither.  Not evaluated never matches. */
-static bool rules_aligned_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    unsigned bit = strcmp(text, "spf") == 0 ? 1u : strcmp(text, "dkim") == 0 ? 2u : strcmp(text, "none") == 0 ? 4u : 0u;
-
-    if (bit == 0) {
-        cfgload_err(cx, e, "dmarc_aligned: unknown identifier \"%s\" (spf, dkim, none)", text);
-        return false;
-    }
-    *(unsigned *)arg |= bit;
-    return true;
-}
-
-static bool rules_parse_dmarc_aligned(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    c->u.mask = 0;
-    return rules_each_string(cx, s, "dmarc_aligned", rules_aligned_one, &c->u.mask);
-}
-
-static bool rules_test_dmarc_aligned(const rules_cond *c, const facts_t *f)
-{
-    if (f->dmarc.result == DMARCCHECK_UNSET)
-        return false;
-    return ((c->u.mask & 1u) && f->dmarc.spf_aligned) || ((c->u.mask & 2u) && f->dmarc.dkim_aligned) ||
-           ((c->u.mask & 4u) && !f->dmarc.spf_aligned && !f->dmarc.dkim_aligned);
-}
-
-/* from_header = [ "ok", "none", "multiple", ... ]: the From header verdict
- * (fromhdr.h), known when DMARC was evaluated. */
-static bool rules_from_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    fromhdr_status st;
-
-    if (!fromhdr_status_parse(text, &st)) {
-        cfgload_err(cx, e,
-                  "unknown from_header verdict \"%s\" (ok, none, multiple, multiple_domains, no_domain, "
-                  "ip_literal, invalid)",
-                  text);
-        return false;
-    }
-    *(unsigned *)arg |= 1u << (unsigned)st;
-    return true;
-}
-
-static bool rules_parse_from_header(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    c->u.mask = 0;
-    return rules_each_string(cx, s, "from_header", rules_from_one, &c->u.mask);
-}
-
-static bool rules_test_from_header(const rules_cond *c, const facts_t *f)
-{
-    return f->dmarc.from != FROMHDR_UNSET && (c->u.mask & (1u << (unsigned)f->dmarc.from)) != 0;
-}
-
-/* rcpt = [ "postmaster@example.com", "postmaster@", "@example.org" ]: a
- * whole address, a local part at any domain ("x@"), or a domain ("@d");
- * case-insensitive.  At RCPT the recipient being evaluated; later any
- * accepted recipient. */
-static bool rules_rcpt_one(cfgload_t *cx, const config_setting_t *e, const char *text, void *arg)
-{
-    rules_strlist *l = arg;
-    const char *at = strchr(text, '@');
-
-    if (at == NULL || strchr(at + 1, '@') != NULL || strlen(text) > 320 || (at == text && at[1] == '\0')) {
-        cfgload_err(cx, e, "rcpt: \"%s\" is not an address, \"local@\" or \"@domain\"", text);
-        return false;
-    }
-    for (const char *p = text; *p; p++) {
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '<' || *p == '>') {
-            cfgload_err(cx, e, "rcpt: \"%s\" contains a blank, a bracket or a non-ASCII byte", text);
-            return false;
-        }
-    }
-    rules_strlist_add(l, text);
-    return true;
-}
-
-static bool rules_parse_rcpt(cfgload_t *cx, const config_setting_t *s, rules_cond *c)
-{
-    return rules_each_string(cx, s, "rcpt", rules_rcpt_one, &c->u.list);
-}
-
-static bool rules_rcpt_match(const rules_strlist *l, const char *addr)
-{
-    const char *at = addr ? strrchr(addr, '@') : NULL;
-
-    if (at == NULL)
-        return false;
-    for (size_t i = 0; i < l->n; i++) {
-        const char *p = l->v[i];
-        size_t plen = strlen(p);
-        if (p[plen - 1] == '@') {
-            if ((size_t)(at - addr) + 1 == plen && strncasecmp(addr, p, plen) == 0)
-                return true;
-        } else if (p[0] == '@') {
-            if (strcasecmp(at, p) == 0)
-                return true;
-        } else if (strcasecmp(addr, p) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool rules_test_rcpt(const rules_cond *c, const facts_t *f)
-{
-    if (f->stage == STAGE_RCPT && f->rcpt != NULL)
-        return rules_rcpt_match(&c->u.list, f->rcpt);
-    for (size_t i = 0; i < f->nrcpts; i++)
-        if (rules_rcpt_match(&c->u.list, f->rcpts[i]))
-            return true;
-    return false;
-}
-
-typedef struct rules_kind {
-    const char *name;
-    facts_stage stage; /* the fact is known from this stage on */
-    bool (*parse)(cfgload_t *cx, const config_setting_t *s, rules_cond *c);
-    bool (*test)(const rules_cond *c, const facts_t *f);
-    void (*free)(rules_cond *c); /* NULL: nothing to free */
-    /* NULL: known from stage on; else also required (stage depends on the config) */
-    bool (*known)(const rules_cond *c, const facts_t *f);
-} rules_kind;
-
-static const rules_kind rules_kinds[] = {
-    {"client_ip", STAGE_CONNECT, rules_parse_client_ip, rules_test_client_ip, rules_free_client_ip, NULL},
-    {"trusted", STAGE_CONNECT, rules_parse_flag, rules_test_trusted, NULL, NULL},
-    {"authenticated", STAGE_MAIL, rules_parse_flag, rules_test_authenticated, NULL, NULL},
-    {"spf", STAGE_MAIL, rules_parse_spf, rules_test_spf, NULL, NULL},
-    {"spf_helo", STAGE_MAIL, rules_parse_spf, rules_test_spf_helo, NULL, NULL},
-    {"sender_domain", STAGE_MAIL, rules_parse_domains, rules_test_sender_domain, rules_free_list, NULL},
-    {"rcpt_domain", STAGE_RCPT, rules_parse_domains, rules_test_rcpt_domain, rules_free_list, NULL},
-    {"dnsbl_score", STAGE_CONNECT, rules_parse_dnsbl_score, rules_test_dnsbl_score, NULL,
-     rules_known_dnsbl_score},
-    {"dnsbl_listed", STAGE_CONNECT, rules_parse_dnsbl_listed, rules_test_dnsbl_listed, rules_free_list,
-     rules_known_dnsbl_listed},
-    {"dkim", STAGE_EOM, rules_parse_dkim, rules_test_dkim, NULL, NULL},
-    {"dkim_domain", STAGE_EOM, rules_parse_domains, rules_test_dkim_domain, rules_free_list, NULL},
-    {"dkim_partial", STAGE_EOM, rules_parse_flag, rules_test_dkim_partial, NULL, NULL},
-    {"dmarc", STAGE_EOM, rules_parse_dmarc, rules_test_dmarc, NULL, NULL},
-    {"dmarc_policy", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_policy, NULL, NULL},
-    {"dmarc_applied", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_applied, NULL, NULL},
-    {"dmarc_aligned", STAGE_EOM, rules_parse_dmarc_aligned, rules_test_dmarc_aligned, NULL, NULL},
-    {"from_header", STAGE_EOM, rules_parse_from_header, rules_test_from_header, NULL, NULL},
-    {"rcpt", STAGE_RCPT, rules_parse_rcpt, rules_test_rcpt, rules_free_list, NULL},
-};
-
-static const rules_kind *rules_kind_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof(rules_kinds) / sizeof(rules_kinds[0]); i++)
-        if (strcmp(rules_kinds[i].name, name) == 0)
-            return &rules_kinds[i];
-    return NULL;
-}
-
-/* "client_ip, trusted, ...": the names of rules_kinds[], for messages. */
-static const char *rules_kind_names(char *buf, size_t size)
-{
-    size_t len = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < sizeof(rules_kinds) / sizeof(rules_kinds[0]) && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", rules_kinds[i].name);
-    return buf;
-}
-
 /* ---- building ---------------------------------------------------------- */
 
 static void rules_rule_clear(rules_rule *r)
 {
     for (size_t i = 0; i < r->nconds; i++) {
-        if (r->conds[i].kind->free)
-            r->conds[i].kind->free(&r->conds[i]);
-        free(r->conds[i].text);
+        rulecond_free(r->conds[i]);
     }
     free(r->conds);
     free(r->name);
@@ -837,47 +250,6 @@ static void rules_parse_reply(cfgload_t *cx, const config_setting_t *s, rules_ru
     }
 }
 
-/* Append the value of a setting in config syntax (strings quoted as
- * configured, without escapes: rule values are plain ASCII names). */
-static void rules_value_text(char **out, const config_setting_t *s)
-{
-    char *old = *out;
-
-    switch (config_setting_type(s)) {
-    case CONFIG_TYPE_STRING: *out = xasprintf("%s\"%s\"", old, config_setting_get_string(s)); break;
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: *out = xasprintf("%s%lld", old, config_setting_get_int64(s)); break;
-    case CONFIG_TYPE_BOOL: *out = xasprintf("%s%s", old, config_setting_get_bool(s) ? "true" : "false"); break;
-    case CONFIG_TYPE_FLOAT: *out = xasprintf("%s%g", old, config_setting_get_float(s)); break;
-    case CONFIG_TYPE_ARRAY:
-    case CONFIG_TYPE_LIST:
-        *out = xasprintf("%s[ ", old);
-        for (int i = 0; i < config_setting_length(s) && i < 32; i++) {
-            char *sep = *out;
-            if (i > 0) {
-                *out = xasprintf("%s, ", sep);
-                free(sep);
-            }
-            rules_value_text(out, config_setting_get_elem(s, (unsigned)i));
-        }
-        free(old);
-        old = *out;
-        *out = xasprintf("%s ]", old);
-        break;
-    default: *out = xasprintf("%s...", old); break;
-    }
-    free(old);
-}
-
-/* "name = value" of a match condition.  Caller frees. */
-static char *rules_setting_text(const config_setting_t *s)
-{
-    char *t = xasprintf("%s = ", config_setting_name(s));
-
-    rules_value_text(&t, s);
-    return t;
-}
-
 static void rules_parse_match(cfgload_t *cx, const config_setting_t *s, rules_rule *r)
 {
     if (!config_setting_is_group(s)) {
@@ -886,20 +258,11 @@ static void rules_parse_match(cfgload_t *cx, const config_setting_t *s, rules_ru
     }
     for (int i = 0; i < config_setting_length(s); i++) {
         const config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
-        const char *key = config_setting_name(m);
-        const rules_kind *k = rules_kind_find(key);
-        rules_cond c;
+        rulecond_t *c = rulecond_parse(cx, m);
 
-        if (k == NULL) {
-            char keys[400];
-            cfgload_err(cx, m, "unknown key \"%s\" in match (%s)", key, rules_kind_names(keys, sizeof(keys)));
+        if (c == NULL)
             continue;
-        }
-        memset(&c, 0, sizeof(c));
-        c.kind = k;
-        c.text = rules_setting_text(m);
-        k->parse(cx, m, &c); /* errors are counted in cx */
-        r->conds = xreallocarray(r->conds, r->nconds + 1, sizeof(rules_cond));
+        r->conds = xreallocarray(r->conds, r->nconds + 1, sizeof(rulecond_t *));
         r->conds[r->nconds++] = c; /* kept even if bad, so it is freed */
     }
 }
@@ -982,7 +345,7 @@ static void rules_parse_rule(cfgload_t *cx, const config_setting_t *g, rules_rul
         }
     }
     if (dry_s)
-        rules_bool(cx, dry_s, "dry_run", &r->dry_run);
+        cfgload_bool(cx, dry_s, "dry_run", &r->dry_run);
 }
 
 /* cfgload_groups() callback: one rule group appended to the table. */
@@ -1033,28 +396,29 @@ rules_t *rules_from_config(const config_setting_t *list, const config_setting_t 
 /* ---- evaluation -------------------------------------------------------- */
 
 /* *why: the condition that made it FALSE, or the first UNKNOWN one. */
-static rules_tri rules_rule_eval(const rules_rule *r, const facts_t *f, const rules_cond **why)
+static rulecond_value rules_rule_eval(const rules_rule *r, const facts_t *f, const rulecond_t **why)
 {
     bool unknown = false;
 
     *why = NULL;
     for (size_t i = 0; i < r->nconds; i++) {
-        const rules_cond *c = &r->conds[i];
-        if (f->stage < c->kind->stage || (c->kind->known && !c->kind->known(c, f))) {
+        const rulecond_t *c = r->conds[i];
+        rulecond_value v = rulecond_eval(c, f);
+        if (v == RULECOND_UNKNOWN) {
             if (!unknown)
                 *why = c;
             unknown = true;
-        } else if (!c->kind->test(c, f)) {
+        } else if (v == RULECOND_FALSE) {
             *why = c;
-            return TRI_FALSE;
+            return RULECOND_FALSE;
         }
     }
-    return unknown ? TRI_UNKNOWN : TRI_TRUE;
+    return unknown ? RULECOND_UNKNOWN : RULECOND_TRUE;
 }
 
 /* Report one rule to the explain callback. */
 static void rules_report(rules_explain_fn explain, void *xarg, const rules_rule *rule, rules_step step,
-                         const rules_cond *why)
+                         const rulecond_t *why)
 {
     rules_explain_item it = {
         .step = step,
@@ -1062,7 +426,7 @@ static void rules_report(rules_explain_fn explain, void *xarg, const rules_rule 
         .line = step == RULES_STEP_DEFAULT ? 0 : rule->line,
         .dry_run = rule->dry_run,
         .verdict = &rule->verdict,
-        .cond = why ? why->text : NULL,
+        .cond = why ? rulecond_text(why) : NULL,
         .nconds = rule->nconds,
     };
     if (explain)
@@ -1082,13 +446,13 @@ rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, verdict_t *
     memset(verdict, 0, sizeof(*verdict));
     for (size_t i = 0; i < r->n; i++) {
         const rules_rule *rule = &r->v[i];
-        const rules_cond *why;
+        const rulecond_t *why;
 
         switch (rules_rule_eval(rule, f, &why)) {
-        case TRI_FALSE:
+        case RULECOND_FALSE:
             rules_report(explain, xarg, rule, RULES_STEP_NOMATCH, why);
             continue;
-        case TRI_UNKNOWN:
+        case RULECOND_UNKNOWN:
             /* A dry-run rule never decides, so it cannot hold back the
              * rules below it; it is reported once it is known. */
             if (rule->dry_run) {
@@ -1098,7 +462,7 @@ rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, verdict_t *
             rules_report(explain, xarg, rule, RULES_STEP_PENDING, why);
             rules_report_rest(r, i + 1, explain, xarg);
             return RULES_PENDING;
-        case TRI_TRUE:
+        case RULECOND_TRUE:
             break;
         }
         if (rule->dry_run) {
