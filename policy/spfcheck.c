@@ -169,6 +169,68 @@ static bool spfcheck_set_ip(SPF_request_t *req, const char *ip)
     return false;
 }
 
+/* The result when no record could be evaluated (rec, if any, is freed). */
+static spfcheck_result spfcheck_no_record(const spfdns_t *c, const SPF_response_t *resp, SPF_record_t *rec,
+                                          SPF_errcode_t err, char *reason, size_t rsize)
+{
+    if (rec)
+        SPF_record_free(rec);
+    if (spfdns_stopped(c) == SPFDNS_STOP_NONE && resp->result == SPF_RESULT_NONE) {
+        snprintf(reason, rsize, "no SPF record");
+        return SPFCHECK_NONE;
+    }
+    if (spfdns_stopped(c) == SPFDNS_STOP_NONE && err == SPF_E_DNS_ERROR) {
+        snprintf(reason, rsize, "DNS error looking up the SPF record");
+        return SPFCHECK_TEMPERROR;
+    }
+    snprintf(reason, rsize, "%s", spfdns_detail(c)[0] ? spfdns_detail(c) : SPF_strerror(err));
+    return SPFCHECK_PERMERROR;
+}
+
+/* Interpret the record (freed here) for the request; a fail's explanation
+ * goes into out. */
+static spfcheck_result spfcheck_interpret(const spfdns_t *c, SPF_request_t *req, SPF_response_t *resp,
+                                          SPF_record_t *rec, char *reason, size_t rsize, spfcheck_output *out)
+{
+    SPF_errcode_t err;
+    spfcheck_result r;
+
+    resp->spf_record_exp = rec;
+    err = SPF_record_interpret(rec, req, resp, 0);
+    resp->spf_record_exp = NULL;
+    SPF_record_free(rec);
+    r = spfcheck_map(resp->result);
+    if (resp->reason == SPF_REASON_MECH)
+        snprintf(reason, rsize, "mechanism matched");
+    else if (resp->reason == SPF_REASON_DEFAULT)
+        snprintf(reason, rsize, "no mechanism matched");
+    else if (r == SPFCHECK_TEMPERROR)
+        snprintf(reason, rsize, "DNS error during evaluation");
+    else if (spfdns_detail(c)[0])
+        snprintf(reason, rsize, "%s", spfdns_detail(c));
+    else
+        snprintf(reason, rsize, "%s", SPF_strerror(err != SPF_E_SUCCESS ? err : resp->err));
+    if (r == SPFCHECK_FAIL && resp->explanation && spfdns_stopped(c) == SPFDNS_STOP_NONE)
+        out->explanation = spfcheck_sanitize(resp->explanation, SPFCHECK_MAX_EXPLANATION);
+    return r;
+}
+
+/* A check the DNS layer stopped has the result of its limit, whatever
+ * libspf2 made of the TRY_AGAIN that stopped it. */
+static spfcheck_result spfcheck_stopped(const spfdns_t *c, spfcheck_result r, char *reason, size_t rsize)
+{
+    switch (spfdns_stopped(c)) {
+    case SPFDNS_STOP_NONE: return r;
+    case SPFDNS_STOP_DNS_TERMS: snprintf(reason, rsize, "DNS lookup limit exceeded"); return SPFCHECK_PERMERROR;
+    case SPFDNS_STOP_VOID: snprintf(reason, rsize, "void lookup limit exceeded"); return SPFCHECK_PERMERROR;
+    case SPFDNS_STOP_MX: snprintf(reason, rsize, "more than 10 MX records"); return SPFCHECK_PERMERROR;
+    case SPFDNS_STOP_TIME:
+        snprintf(reason, rsize, "overall time limit of %d s exceeded", SPFDNS_MAX_SECONDS);
+        return SPFCHECK_TEMPERROR;
+    }
+    return r;
+}
+
 /* Evaluate check_host() for domain, with sender (an address with a local
  * part) and the HELO name for the macros. */
 static spfcheck_result spfcheck_run(dns_t *dns, const spfcheck_input *in, const char *sender,
@@ -215,57 +277,11 @@ static spfcheck_result spfcheck_run(dns_t *dns, const spfcheck_input *in, const 
     if (resp == NULL)
         log_fatal("spf: out of memory");
     err = SPF_server_get_record(server, req, resp, &rec);
-    if (err != SPF_E_SUCCESS) {
-        if (rec)
-            SPF_record_free(rec);
-        if (spfdns_stopped(c) == SPFDNS_STOP_NONE && resp->result == SPF_RESULT_NONE) {
-            r = SPFCHECK_NONE;
-            snprintf(reason, sizeof(reason), "no SPF record");
-        } else if (spfdns_stopped(c) == SPFDNS_STOP_NONE && err == SPF_E_DNS_ERROR) {
-            r = SPFCHECK_TEMPERROR;
-            snprintf(reason, sizeof(reason), "DNS error looking up the SPF record");
-        } else {
-            r = SPFCHECK_PERMERROR;
-            snprintf(reason, sizeof(reason), "%s", spfdns_detail(c)[0] ? spfdns_detail(c) : SPF_strerror(err));
-        }
-    } else {
-        resp->spf_record_exp = rec;
-        err = SPF_record_interpret(rec, req, resp, 0);
-        resp->spf_record_exp = NULL;
-        SPF_record_free(rec);
-        r = spfcheck_map(resp->result);
-        switch (resp->reason) {
-        case SPF_REASON_MECH:
-            snprintf(reason, sizeof(reason), "mechanism matched");
-            break;
-        case SPF_REASON_DEFAULT:
-            snprintf(reason, sizeof(reason), "no mechanism matched");
-            break;
-        default:
-            if (r == SPFCHECK_TEMPERROR)
-                snprintf(reason, sizeof(reason), "DNS error during evaluation");
-            else if (spfdns_detail(c)[0])
-                snprintf(reason, sizeof(reason), "%s", spfdns_detail(c));
-            else
-                snprintf(reason, sizeof(reason), "%s", SPF_strerror(err != SPF_E_SUCCESS ? err : resp->err));
-            break;
-        }
-        if (r == SPFCHECK_FAIL && resp->explanation && spfdns_stopped(c) == SPFDNS_STOP_NONE)
-            out->explanation = spfcheck_sanitize(resp->explanation, SPFCHECK_MAX_EXPLANATION);
-    }
-    if (spfdns_stopped(c) == SPFDNS_STOP_DNS_TERMS) {
-        r = SPFCHECK_PERMERROR;
-        snprintf(reason, sizeof(reason), "DNS lookup limit exceeded");
-    } else if (spfdns_stopped(c) == SPFDNS_STOP_VOID) {
-        r = SPFCHECK_PERMERROR;
-        snprintf(reason, sizeof(reason), "void lookup limit exceeded");
-    } else if (spfdns_stopped(c) == SPFDNS_STOP_MX) {
-        r = SPFCHECK_PERMERROR;
-        snprintf(reason, sizeof(reason), "more than 10 MX records");
-    } else if (spfdns_stopped(c) == SPFDNS_STOP_TIME) {
-        r = SPFCHECK_TEMPERROR;
-        snprintf(reason, sizeof(reason), "overall time limit of %d s exceeded", SPFDNS_MAX_SECONDS);
-    }
+    if (err != SPF_E_SUCCESS)
+        r = spfcheck_no_record(c, resp, rec, err, reason, sizeof(reason));
+    else
+        r = spfcheck_interpret(c, req, resp, rec, reason, sizeof(reason), out);
+    r = spfcheck_stopped(c, r, reason, sizeof(reason));
     if (r != SPFCHECK_FAIL) {
         free(out->explanation);
         out->explanation = NULL;

@@ -215,78 +215,42 @@ static int spfdns_fill(SPF_dns_rr_t *rr, const dns_answer *a, ns_type type, int 
     return n;
 }
 
-static SPF_dns_rr_t *spfdns_lookup(SPF_dns_server_t *srv, const char *domain,
-                                     ns_type type, int should_cache)
+/* Is this lookup a term of its own (a, mx, ptr, exists) rather than an
+ * address lookup of an MX/PTR name just returned?  Keeps the pending names
+ * in order; *cidr0 becomes true for the names of an mx/0 term, *max the
+ * number of records to keep. */
+static bool spfdns_is_term(struct spfdns *c, const char *domain, ns_type type, int should_cache, bool *cidr0,
+                           int *max)
 {
-    struct spfdns *c = srv->hook;
-    char *stripped = NULL;
-    const char *qname = domain;
-    bool cidr0 = false;
-    bool term = false;
-    dns_answer *a = NULL;
-    dns_status st;
-    SPF_dns_rr_t *rr;
-    int max = 1 << 16;
-
-    spfdns_check_time(c);
-    if (c->stop != SPFDNS_STOP_NONE)
-        return spfdns_rr_status(srv, domain, type, TRY_AGAIN);
-    {
-        size_t dl = strlen(domain), ml = strlen(c->cidr0_marker);
-        if (dl > ml && strcasecmp(domain + dl - ml, c->cidr0_marker) == 0) {
-            stripped = xstrndup(domain, dl - ml);
-            qname = stripped;
-            cidr0 = true;
-        }
-    }
-
     switch (type) {
     case ns_t_a:
     case ns_t_aaaa:
-        if (c->nextpending < c->npending &&
-            spfdns_same_name(domain, c->pending[c->nextpending])) {
+        if (c->nextpending < c->npending && spfdns_same_name(domain, c->pending[c->nextpending])) {
             c->nextpending++; /* address of an MX/PTR name: part of its term */
-            cidr0 = c->pending_cidr0;
-
-        } else {
-            spfdns_pending_clear(c);
-            term = true; /* a, exists */
+            *cidr0 = c->pending_cidr0;
+            return false;
         }
-        break;
+        spfdns_pending_clear(c);
+        return true; /* a, exists */
     case ns_t_mx:
         spfdns_pending_clear(c);
-        term = true;
-        break;
+        return true;
     case ns_t_ptr:
         spfdns_pending_clear(c);
+        *max = SPFDNS_MAX_NAMES;
         /* libspf2 asks with should_cache for the ptr mechanism, without
          * for the %{p} macro, which is not a term. */
-        term = should_cache != 0;
-        max = SPFDNS_MAX_NAMES;
-        break;
+        return should_cache != 0;
     default:
-        break;
+        return false;
     }
-    if (term && !spfdns_count_term(c)) {
-        free(stripped);
-        return spfdns_rr_status(srv, domain, type, TRY_AGAIN);
-    }
+}
 
-    if (spfdns_name_valid(qname)) {
-        st = dns_lookup(c->dns, qname, (int)type, &a);
-    } else {
-        /* RFC 7208 4.8/5: a target that is no valid DNS name (empty or
-         * long label, empty name) does not exist; no query is made. */
-        st = DNS_NXDOMAIN;
-        term = false;
-    }
-    rr = spfdns_rr_status(srv, domain, type, spfdns_herrno(st));
-    if (st == DNS_ANSWER) {
-        if (spfdns_fill(rr, a, type, max) == 0)
-            rr->herrno = NO_DATA;
-    }
-    dns_answer_free(a);
-    free(stripped);
+/* The RFC 7208 4.6.4 limits and the mx/0, a/0 answer on the answer rr of a
+ * lookup (term: it counted as a term); when the check stops, rr says
+ * TRY_AGAIN. */
+static void spfdns_apply_limits(struct spfdns *c, SPF_dns_rr_t *rr, ns_type type, bool term, bool cidr0)
+{
     if (type == ns_t_ptr)
         c->pending_cidr0 = false; /* PTR names never inherit an mx/0 */
     if (type == ns_t_mx) {
@@ -298,7 +262,7 @@ static SPF_dns_rr_t *spfdns_lookup(SPF_dns_server_t *srv, const char *domain,
             c->stop = SPFDNS_STOP_MX;
             rr->herrno = TRY_AGAIN;
             rr->num_rr = 0;
-            return rr;
+            return;
         }
     }
     if (cidr0 && (type == ns_t_a || type == ns_t_aaaa) && rr->herrno == NETDB_SUCCESS) {
@@ -309,56 +273,85 @@ static SPF_dns_rr_t *spfdns_lookup(SPF_dns_server_t *srv, const char *domain,
             rr->rr[0]->aaaa = c->req->ipv6;
         rr->num_rr = 1;
     }
-
     if (term && (rr->herrno == HOST_NOT_FOUND || rr->herrno == NO_DATA)) {
         if (++c->void_lookups > SPFDNS_MAX_VOID) {
             c->stop = SPFDNS_STOP_VOID;
             rr->herrno = TRY_AGAIN;
             rr->num_rr = 0;
-            return rr;
+            return;
         }
     }
     if ((type == ns_t_mx || type == ns_t_ptr) && rr->herrno == NETDB_SUCCESS) {
         for (int i = 0; i < rr->num_rr && c->npending < SPFDNS_MAX_NAMES; i++)
             c->pending[c->npending++] = xstrdup(rr->rr[i]->mx);
     }
+}
+
+static SPF_dns_rr_t *spfdns_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type, int should_cache)
+{
+    struct spfdns *c = srv->hook;
+    char *stripped = NULL;
+    const char *qname = domain;
+    bool cidr0 = false, term;
+    dns_answer *a = NULL;
+    dns_status st;
+    SPF_dns_rr_t *rr;
+    int max = 1 << 16;
+    size_t dl = strlen(domain), ml = strlen(c->cidr0_marker);
+
+    spfdns_check_time(c);
+    if (c->stop != SPFDNS_STOP_NONE)
+        return spfdns_rr_status(srv, domain, type, TRY_AGAIN);
+    if (dl > ml && strcasecmp(domain + dl - ml, c->cidr0_marker) == 0) {
+        stripped = xstrndup(domain, dl - ml);
+        qname = stripped;
+        cidr0 = true;
+    }
+    term = spfdns_is_term(c, domain, type, should_cache, &cidr0, &max);
+    if (term && !spfdns_count_term(c)) {
+        free(stripped);
+        return spfdns_rr_status(srv, domain, type, TRY_AGAIN);
+    }
+    if (spfdns_name_valid(qname)) {
+        st = dns_lookup(c->dns, qname, (int)type, &a);
+    } else {
+        /* RFC 7208 4.8/5: a target that is no valid DNS name (empty or
+         * long label, empty name) does not exist; no query is made. */
+        st = DNS_NXDOMAIN;
+        term = false;
+    }
+    rr = spfdns_rr_status(srv, domain, type, spfdns_herrno(st));
+    if (st == DNS_ANSWER && spfdns_fill(rr, a, type, max) == 0)
+        rr->herrno = NO_DATA;
+    dns_answer_free(a);
+    free(stripped);
+    spfdns_apply_limits(c, rr, type, term, cidr0);
     return rr;
 }
 
-static SPF_errcode_t spfdns_get_spf(SPF_server_t *server, SPF_request_t *req,
-                                      SPF_response_t *resp, SPF_record_t **recp)
+/* End a get_spf with result (none or permerror) and error code err; a
+ * permerror also records err in the response. */
+static SPF_errcode_t spfdns_refuse(SPF_response_t *resp, SPF_result_t result, SPF_errcode_t err, const char *msg)
 {
-    struct spfdns *c = server->resolver->hook;
-    const char *domain = req->cur_dom;
+    resp->result = result;
+    resp->reason = SPF_REASON_FAILURE;
+    if (result == SPF_RESULT_PERMERROR)
+        resp->err = err;
+    return SPF_response_add_error(resp, err, "%s", msg);
+}
+
+/* RFC 7208 4.5: the one "v=spf1" TXT record of domain into *found (caller
+ * frees), or the error that ends the check. */
+static SPF_errcode_t spfdns_select(struct spfdns *c, const char *domain, SPF_response_t *resp, char **found,
+                                   size_t *found_len)
+{
     dns_answer *a = NULL;
-    dns_status st;
-    char *found = NULL;
-    size_t found_len = 0;
-    int nfound = 0, want_mech = 0, want_mod = 0;
-    SPF_errcode_t err;
+    dns_status st = dns_lookup(c->dns, domain, ns_t_txt, &a);
+    int nfound = 0;
 
-    *recp = NULL;
-    spfdns_check_time(c);
-    if (c->stop != SPFDNS_STOP_NONE)
-        return SPF_response_add_error(resp, SPF_E_DNS_ERROR, "evaluation stopped");
-    if (c->top_fetched) {
-        spfdns_pending_clear(c);
-        if (!spfdns_count_term(c)) /* include, redirect */
-            return SPF_response_add_error(resp, SPF_E_DNS_ERROR, "DNS term limit");
-    }
-    c->top_fetched = true;
-
-    if (!spfrecord_domain_ok(domain)) {
-        resp->result = SPF_RESULT_NONE;
-        resp->reason = SPF_REASON_FAILURE;
-        return SPF_response_add_error(resp, SPF_E_NOT_SPF, "not a valid domain");
-    }
-    st = dns_lookup(c->dns, domain, ns_t_txt, &a);
     if (st == DNS_NXDOMAIN || st == DNS_NODATA) {
         dns_answer_free(a);
-        resp->result = SPF_RESULT_NONE;
-        resp->reason = SPF_REASON_FAILURE;
-        return SPF_response_add_error(resp, SPF_E_NOT_SPF, "no SPF record");
+        return spfdns_refuse(resp, SPF_RESULT_NONE, SPF_E_NOT_SPF, "no SPF record");
     }
     if (st != DNS_ANSWER) {
         dns_answer_free(a);
@@ -371,52 +364,49 @@ static SPF_errcode_t spfdns_get_spf(SPF_server_t *server, SPF_request_t *req,
             continue;
         if (spfrecord_is_spf1(txt, tl)) {
             nfound++;
-            free(found);
-            found = txt;
-            found_len = tl;
+            free(*found);
+            *found = txt;
+            *found_len = tl;
         } else {
             free(txt);
         }
     }
     dns_answer_free(a);
-    if (nfound == 0) {
-        resp->result = SPF_RESULT_NONE;
-        resp->reason = SPF_REASON_FAILURE;
-        return SPF_response_add_error(resp, SPF_E_NOT_SPF, "no SPF record");
-    }
+    if (nfound == 0)
+        return spfdns_refuse(resp, SPF_RESULT_NONE, SPF_E_NOT_SPF, "no SPF record");
     if (nfound > 1) {
-        free(found);
-        resp->result = SPF_RESULT_PERMERROR;
-        resp->reason = SPF_REASON_FAILURE;
-        resp->err = SPF_E_MULTIPLE_RECORDS;
+        free(*found);
+        *found = NULL;
         snprintf(c->detail, sizeof(c->detail), "multiple SPF records");
-        return SPF_response_add_error(resp, SPF_E_MULTIPLE_RECORDS, "multiple SPF records");
+        return spfdns_refuse(resp, SPF_RESULT_PERMERROR, SPF_E_MULTIPLE_RECORDS, "multiple SPF records");
     }
+    return SPF_E_SUCCESS;
+}
+
+/* Bound, normalize and compile the record found (freed here); the
+ * compiled record must hold every term (see spfdns.h). */
+static SPF_errcode_t spfdns_compile(SPF_server_t *server, struct spfdns *c, SPF_response_t *resp, char *found,
+                                    size_t found_len, SPF_record_t **recp)
+{
+    char *norm = NULL;
+    int want_mech = 0, want_mod = 0;
+    SPF_errcode_t err;
+
     if (!spfrecord_bounds_ok(found, found_len, c->detail, sizeof(c->detail))) {
         free(found);
-        resp->result = SPF_RESULT_PERMERROR;
-        resp->reason = SPF_REASON_FAILURE;
-        resp->err = SPF_E_BIG_STRING;
-        return SPF_response_add_error(resp, SPF_E_BIG_STRING, "record refused");
+        return spfdns_refuse(resp, SPF_RESULT_PERMERROR, SPF_E_BIG_STRING, "record refused");
     }
-    {
-        char *norm = NULL;
-        bool ok = spfrecord_normalize(found, found_len, c->req->client_ver == AF_INET6,
-                                     c->cidr0_marker, &norm, c->detail, sizeof(c->detail));
+    if (!spfrecord_normalize(found, found_len, c->req->client_ver == AF_INET6, c->cidr0_marker, &norm, c->detail,
+                             sizeof(c->detail))) {
         free(found);
-        if (!ok) {
-            resp->result = SPF_RESULT_PERMERROR;
-            resp->reason = SPF_REASON_FAILURE;
-            resp->err = SPF_E_SYNTAX;
-            return SPF_response_add_error(resp, SPF_E_SYNTAX, "record syntax");
-        }
-        found = norm;
+        return spfdns_refuse(resp, SPF_RESULT_PERMERROR, SPF_E_SYNTAX, "record syntax");
     }
-    spfrecord_count(found, &want_mech, &want_mod);
-    err = SPF_record_compile(server, resp, recp, found);
     free(found);
+    spfrecord_count(norm, &want_mech, &want_mod);
+    err = SPF_record_compile(server, resp, recp, norm);
+    free(norm);
     if (err == SPF_E_SUCCESS && ((*recp)->num_mech != want_mech || (*recp)->num_mod != want_mod)) {
-        /* libspf2 dropped terms without an error (see top): we cannot
+        /* libspf2 dropped terms without an error (see spfdns.h): we cannot
          * evaluate this record correctly, so it is refused. */
         snprintf(c->detail, sizeof(c->detail),
                  "SPF record too large for libspf2: it compiles %d of %d mechanisms "
@@ -424,10 +414,7 @@ static SPF_errcode_t spfdns_get_spf(SPF_server_t *server, SPF_request_t *req,
                  (*recp)->num_mech, want_mech, SPFDNS_LIBSPF2_MECH_OCTETS);
         SPF_record_free(*recp);
         *recp = NULL;
-        resp->result = SPF_RESULT_PERMERROR;
-        resp->reason = SPF_REASON_FAILURE;
-        resp->err = SPF_E_BIG_MECH;
-        return SPF_response_add_error(resp, SPF_E_BIG_MECH, "record too large for libspf2");
+        return spfdns_refuse(resp, SPF_RESULT_PERMERROR, SPF_E_BIG_MECH, "record too large for libspf2");
     }
     if (err != SPF_E_SUCCESS) {
         if (*recp) {
@@ -441,6 +428,32 @@ static SPF_errcode_t spfdns_get_spf(SPF_server_t *server, SPF_request_t *req,
         return err == SPF_E_DNS_ERROR ? SPF_E_SYNTAX : err;
     }
     return SPF_E_SUCCESS;
+}
+
+static SPF_errcode_t spfdns_get_spf(SPF_server_t *server, SPF_request_t *req, SPF_response_t *resp,
+                                    SPF_record_t **recp)
+{
+    struct spfdns *c = server->resolver->hook;
+    const char *domain = req->cur_dom;
+    char *found = NULL;
+    size_t found_len = 0;
+    SPF_errcode_t err;
+
+    *recp = NULL;
+    spfdns_check_time(c);
+    if (c->stop != SPFDNS_STOP_NONE)
+        return SPF_response_add_error(resp, SPF_E_DNS_ERROR, "evaluation stopped");
+    if (c->top_fetched) {
+        spfdns_pending_clear(c);
+        if (!spfdns_count_term(c)) /* include, redirect */
+            return SPF_response_add_error(resp, SPF_E_DNS_ERROR, "DNS term limit");
+    }
+    c->top_fetched = true;
+    if (!spfrecord_domain_ok(domain))
+        return spfdns_refuse(resp, SPF_RESULT_NONE, SPF_E_NOT_SPF, "not a valid domain");
+    if ((err = spfdns_select(c, domain, resp, &found, &found_len)) != SPF_E_SUCCESS)
+        return err;
+    return spfdns_compile(server, c, resp, found, found_len, recp);
 }
 
 /* The data of a compiled macro follows its header (spf_record.h: "data:

@@ -311,27 +311,149 @@ static void spfrecord_emit_amx(strbuf *b, char qual, const char *mech,
     }
 }
 
+/* The record being written by spfrecord_normalize. */
+typedef struct spfrecord_norm {
+    strbuf b;
+    bool v6;                 /* the client address is IPv6 */
+    const char *marker;      /* the CIDR-0 marker label */
+    const char *redirect, *exp; /* kept for the end */
+    size_t redirect_n, exp_n;
+    bool has_all;
+} spfrecord_norm;
+
+/* " [qual]name[:arg]" */
+static void spfrecord_emit(strbuf *b, char qual, const char *name, const char *arg, size_t an)
+{
+    strbuf_adds(b, " ");
+    if (qual)
+        strbuf_add(b, &qual, 1);
+    strbuf_adds(b, name);
+    if (arg != NULL) {
+        strbuf_adds(b, ":");
+        strbuf_add(b, arg, an);
+    }
+}
+
+/* modifier = name "=" ...; redirect= and exp= are kept for the end (each
+ * at most once), unknown ones are checked and dropped. */
+static bool spfrecord_modifier(spfrecord_norm *st, const char *t, size_t tn, size_t nn)
+{
+    const char *v = t + nn + 1;
+    size_t vn = tn - nn - 1;
+    bool em;
+
+    if (nn == 8 && strncasecmp(t, "redirect", 8) == 0) {
+        if (st->redirect || !spfrecord_domain_spec(v, vn))
+            return false;
+        st->redirect = v;
+        st->redirect_n = vn;
+    } else if (nn == 3 && strncasecmp(t, "exp", 3) == 0) {
+        if (st->exp || !spfrecord_domain_spec(v, vn))
+            return false;
+        st->exp = v;
+        st->exp_n = vn;
+    } else if (!spfrecord_macro_string(v, vn, false, &em)) {
+        return false;
+    }
+    return true;
+}
+
+/* ip4:NET[/CIDR] or ip6:NET[/CIDR]; libspf2 refuses /0, written as the two
+ * halves (the same set). */
+static bool spfrecord_ip(spfrecord_norm *st, char qual, const char *name, const char *arg, size_t an)
+{
+    bool is6 = name[2] == '6';
+    const char *slash = memchr(arg, '/', an);
+    size_t netn = slash ? (size_t)(slash - arg) : an;
+    int c = is6 ? 128 : 32;
+
+    if (is6 ? !spfrecord_ip6(arg, netn) : !spfrecord_ip4(arg, netn))
+        return false;
+    if (slash && !spfrecord_cidr(slash + 1, an - netn - 1, is6 ? 128 : 32, &c))
+        return false;
+    if (c == 0) {
+        spfrecord_emit(&st->b, qual, is6 ? "ip6" : "ip4", is6 ? "::/1" : "0.0.0.0/1", is6 ? 4 : 9);
+        spfrecord_emit(&st->b, qual ? qual : '+', is6 ? "ip6" : "ip4", is6 ? "8000::/1" : "128.0.0.0/1",
+                       is6 ? 8 : 11);
+    } else {
+        spfrecord_emit(&st->b, qual, name, arg, an);
+    }
+    return true;
+}
+
+/* directive = [ qualifier ] mechanism, written in libspf2's form. */
+static bool spfrecord_directive(spfrecord_norm *st, const char *t, size_t tn)
+{
+    const char *colon, *arg;
+    size_t nn, an;
+    char qual = 0;
+    char name[16];
+
+    if (strchr("+-?~", t[0])) {
+        qual = t[0];
+        t++;
+        tn--;
+    }
+    for (nn = 0; nn < tn && isalnum((unsigned char)t[nn]); nn++)
+        ;
+    if (nn == 0 || nn >= sizeof(name))
+        return false;
+    for (size_t i = 0; i < nn; i++)
+        name[i] = (char)tolower((unsigned char)t[i]);
+    name[nn] = '\0';
+    colon = (nn < tn && t[nn] == ':') ? t + nn : NULL;
+    arg = colon ? colon + 1 : t + nn;
+    an = (size_t)(t + tn - arg);
+    if (!colon && an > 0 && arg[0] != '/')
+        return false; /* e.g. "allx" */
+
+    if (strcmp(name, "all") == 0) {
+        if (colon || an)
+            return false;
+        st->has_all = true;
+        spfrecord_emit(&st->b, qual, "all", NULL, 0);
+    } else if (strcmp(name, "include") == 0 || strcmp(name, "exists") == 0) {
+        if (!colon || !spfrecord_domain_spec(arg, an))
+            return false;
+        spfrecord_emit(&st->b, qual, name, arg, an);
+    } else if (strcmp(name, "a") == 0 || strcmp(name, "mx") == 0) {
+        int c4, c6;
+        size_t dn = an;
+        if (!spfrecord_dual_cidr(arg, &dn, &c4, &c6))
+            return false;
+        if (colon ? !spfrecord_domain_spec(arg, dn) : dn != 0)
+            return false;
+        spfrecord_emit_amx(&st->b, qual, name, colon ? arg : "", colon ? dn : 0, c4, c6, st->v6, st->marker);
+    } else if (strcmp(name, "ptr") == 0) {
+        if (colon ? !spfrecord_domain_spec(arg, an) : an != 0)
+            return false;
+        spfrecord_emit(&st->b, qual, "ptr", colon ? arg : NULL, an);
+    } else if (strcmp(name, "ip4") == 0 || strcmp(name, "ip6") == 0) {
+        if (!colon || !spfrecord_ip(st, qual, name, arg, an))
+            return false;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* Check a record (already selected: "v=spf1" then SP or end; already
  * within spfrecord_bounds_ok bounds) against RFC 7208 section 12, and write
  * the equivalent record libspf2 compiles into *out: known terms in order,
  * unknown modifiers dropped, redirect= last and dropped when an "all" is
  * present (RFC 7208 6.1), CIDR lengths of 0 rewritten (see above).
  * Returns false with a reason for a syntax error (permerror). */
-bool spfrecord_normalize(const char *rec, size_t len, bool v6, const char *marker,
-                               char **out, char *why, size_t whylen)
+bool spfrecord_normalize(const char *rec, size_t len, bool v6, const char *marker, char **out, char *why,
+                         size_t whylen)
 {
-    strbuf b = { NULL, 0, 0 };
+    spfrecord_norm st = {.v6 = v6, .marker = marker};
     const char *p = rec + 6, *end = rec + len;
-    const char *redirect = NULL, *exp = NULL;
-    size_t redirect_n = 0, exp_n = 0;
-    bool has_all = false;
 
-    strbuf_adds(&b, "v=spf1");
+    strbuf_adds(&st.b, "v=spf1");
     while (p < end) {
-        const char *t, *colon, *arg;
-        size_t tn, nn, an;
-        char qual = 0;
-        char name[16];
+        const char *t;
+        size_t tn, nn = 0;
+        bool ok;
 
         while (p < end && *p == ' ')
             p++;
@@ -341,148 +463,33 @@ bool spfrecord_normalize(const char *rec, size_t len, bool v6, const char *marke
         while (p < end && *p != ' ')
             p++;
         tn = (size_t)(p - t);
-
-        /* modifier: name "=" ...; name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." ) */
-        nn = 0;
+        /* a modifier's name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." ) */
         if (isalpha((unsigned char)t[0])) {
             nn = 1;
             while (nn < tn && (isalnum((unsigned char)t[nn]) || strchr("-_.", t[nn])))
                 nn++;
         }
-        if (nn > 0 && nn < tn && t[nn] == '=') {
-            const char *v = t + nn + 1;
-            size_t vn = tn - nn - 1;
-            bool em;
-            if (nn == 8 && strncasecmp(t, "redirect", 8) == 0) {
-                if (redirect || !spfrecord_domain_spec(v, vn))
-                    goto bad;
-                redirect = v;
-                redirect_n = vn;
-            } else if (nn == 3 && strncasecmp(t, "exp", 3) == 0) {
-                if (exp || !spfrecord_domain_spec(v, vn))
-                    goto bad;
-                exp = v;
-                exp_n = vn;
-            } else if (!spfrecord_macro_string(v, vn, false, &em)) {
-                goto bad;
-            }
-            continue;
-        }
-
-        /* directive = [ qualifier ] mechanism */
-        if (strchr("+-?~", t[0])) {
-            qual = t[0];
-            t++;
-            tn--;
-        }
-        for (nn = 0; nn < tn && isalnum((unsigned char)t[nn]); nn++)
-            ;
-        if (nn == 0 || nn >= sizeof(name))
-            goto bad;
-        for (size_t i = 0; i < nn; i++)
-            name[i] = (char)tolower((unsigned char)t[i]);
-        name[nn] = '\0';
-        colon = (nn < tn && t[nn] == ':') ? t + nn : NULL;
-        arg = colon ? colon + 1 : t + nn;
-        an = (size_t)(t + tn - arg);
-        if (!colon && an > 0 && arg[0] != '/')
-            goto bad; /* e.g. "allx" */
-
-        if (strcmp(name, "all") == 0) {
-            if (colon || an)
-                goto bad;
-            has_all = true;
-            strbuf_adds(&b, " ");
-            if (qual)
-                strbuf_add(&b, &qual, 1);
-            strbuf_adds(&b, "all");
-        } else if (strcmp(name, "include") == 0 || strcmp(name, "exists") == 0) {
-            if (!colon || !spfrecord_domain_spec(arg, an))
-                goto bad;
-            strbuf_adds(&b, " ");
-            if (qual)
-                strbuf_add(&b, &qual, 1);
-            strbuf_adds(&b, name);
-            strbuf_adds(&b, ":");
-            strbuf_add(&b, arg, an);
-        } else if (strcmp(name, "a") == 0 || strcmp(name, "mx") == 0) {
-            int c4, c6;
-            size_t dn = an;
-            if (!spfrecord_dual_cidr(arg, &dn, &c4, &c6))
-                goto bad;
-            if (colon ? !spfrecord_domain_spec(arg, dn) : dn != 0)
-                goto bad;
-            spfrecord_emit_amx(&b, qual, name, colon ? arg : "", colon ? dn : 0, c4, c6, v6,
-                              marker);
-        } else if (strcmp(name, "ptr") == 0) {
-            if (colon && !spfrecord_domain_spec(arg, an))
-                goto bad;
-            if (!colon && an)
-                goto bad;
-            strbuf_adds(&b, " ");
-            if (qual)
-                strbuf_add(&b, &qual, 1);
-            strbuf_adds(&b, "ptr");
-            if (colon) {
-                strbuf_adds(&b, ":");
-                strbuf_add(&b, arg, an);
-            }
-        } else if (strcmp(name, "ip4") == 0 || strcmp(name, "ip6") == 0) {
-            bool is6 = name[2] == '6';
-            const char *slash;
-            size_t netn;
-            int c = is6 ? 128 : 32;
-            if (!colon)
-                goto bad;
-            slash = memchr(arg, '/', an);
-            netn = slash ? (size_t)(slash - arg) : an;
-            if (is6 ? !spfrecord_ip6(arg, netn) : !spfrecord_ip4(arg, netn))
-                goto bad;
-            if (slash && !spfrecord_cidr(slash + 1, an - netn - 1, is6 ? 128 : 32, &c))
-                goto bad;
-            strbuf_adds(&b, " ");
-            if (c == 0) {
-                /* libspf2 refuses /0: the two halves are the same set. */
-                char q2 = qual ? qual : '+';
-                if (qual)
-                    strbuf_add(&b, &qual, 1);
-                strbuf_adds(&b, is6 ? "ip6:::/1 " : "ip4:0.0.0.0/1 ");
-                strbuf_add(&b, &q2, 1);
-                strbuf_adds(&b, is6 ? "ip6:8000::/1" : "ip4:128.0.0.0/1");
-            } else {
-                if (qual)
-                    strbuf_add(&b, &qual, 1);
-                strbuf_adds(&b, name);
-                strbuf_adds(&b, ":");
-                strbuf_add(&b, arg, an);
-            }
-        } else {
-            goto bad;
+        if (nn > 0 && nn < tn && t[nn] == '=')
+            ok = spfrecord_modifier(&st, t, tn, nn);
+        else
+            ok = spfrecord_directive(&st, t, tn);
+        if (!ok) {
+            snprintf(why, whylen, "SPF record syntax error near \"%.*s\"", (int)(tn > 40 ? 40 : tn), t);
+            free(st.b.s);
+            *out = NULL;
+            return false;
         }
     }
-    if (exp) {
-        strbuf_adds(&b, " exp=");
-        strbuf_add(&b, exp, exp_n);
+    if (st.exp) {
+        strbuf_adds(&st.b, " exp=");
+        strbuf_add(&st.b, st.exp, st.exp_n);
     }
-    if (redirect && !has_all) {
-        strbuf_adds(&b, " redirect=");
-        strbuf_add(&b, redirect, redirect_n);
+    if (st.redirect && !st.has_all) {
+        strbuf_adds(&st.b, " redirect=");
+        strbuf_add(&st.b, st.redirect, st.redirect_n);
     }
-    *out = b.s;
+    *out = st.b.s;
     return true;
-
-bad:
-    {
-        size_t tl = 0;
-        const char *t = p;
-        while (t > rec + 6 && t[-1] != ' ')
-            t--;
-        tl = (size_t)(p - t);
-        snprintf(why, whylen, "SPF record syntax error near \"%.*s\"", (int)(tl > 40 ? 40 : tl), t);
-    }
-    free(b.s);
-    *out = NULL;
-    return false;
 }
 
 /* The mechanisms and modifiers libspf2 must compile from a record written
