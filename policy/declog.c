@@ -252,6 +252,99 @@ bool declog_get(const declog_fields *d, const char *key, const char **val)
     return false;
 }
 
+/* A quoted value at *pp (its opening quote) into v; *pp ends after the
+ * closing quote.  False with err set (offsets from line). */
+static bool dl_parse_quoted(const char **pp, strbuf *v, const char *line, char *err, size_t errlen)
+{
+    const char *p = *pp;
+
+    for (p++; *p != '"'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '\0') {
+            dl_err(err, errlen, "unterminated quoted value", (size_t)(p - line));
+            return false;
+        }
+        if (c < 0x20 || c >= 0x7f) {
+            dl_err(err, errlen, "raw control or non-ASCII byte", (size_t)(p - line));
+            return false;
+        }
+        if (c != '\\') {
+            strbuf_add(v, p, 1);
+            continue;
+        }
+        if (p[1] == '"' || p[1] == '\\') {
+            strbuf_add(v, ++p, 1);
+        } else if (p[1] == 'x' && dl_hexval(p[2]) >= 0 && dl_hexval(p[3]) >= 0 &&
+                   (dl_hexval(p[2]) | dl_hexval(p[3])) != 0) {
+            char ch = (char)(dl_hexval(p[2]) * 16 + dl_hexval(p[3]));
+            strbuf_add(v, &ch, 1);
+            p += 3;
+        } else {
+            dl_err(err, errlen, "bad escape", (size_t)(p - line));
+            return false;
+        }
+    }
+    p++;
+    *pp = p;
+    if (*p != ' ' && *p != '\0') {
+        dl_err(err, errlen, "text after a quoted value", (size_t)(p - line));
+        return false;
+    }
+    return true;
+}
+
+/* A bare value at *pp into v; *pp ends after it. */
+static bool dl_parse_bare(const char **pp, strbuf *v, const char *line, char *err, size_t errlen)
+{
+    const char *s = *pp, *p = s;
+
+    while (dl_bare((unsigned char)*p))
+        p++;
+    *pp = p;
+    if (*p != ' ' && *p != '\0') {
+        dl_err(err, errlen, "byte not allowed in a bare value", (size_t)(p - line));
+        return false;
+    }
+    if (p == s) {
+        dl_err(err, errlen, "empty bare value", (size_t)(p - line));
+        return false;
+    }
+    strbuf_add(v, s, (size_t)(p - s));
+    return true;
+}
+
+/* " key=": the next key at *pp into a new entry of out (value NULL). */
+static bool dl_parse_key(const char **pp, declog_fields *out, const char *line, char *err, size_t errlen)
+{
+    const char *p = *pp, *k, *dummy;
+    char *key;
+
+    if (*p != ' ') {
+        dl_err(err, errlen, "expected a space", (size_t)(p - line));
+        return false;
+    }
+    k = ++p;
+    while ((*p >= 'a' && *p <= 'z') || *p == '_')
+        p++;
+    if (p == k || *p != '=') {
+        dl_err(err, errlen, "expected key=", (size_t)(k - line));
+        return false;
+    }
+    key = xstrndup(k, (size_t)(p - k));
+    if (declog_get(out, key, &dummy)) {
+        free(key);
+        dl_err(err, errlen, "duplicate key", (size_t)(k - line));
+        return false;
+    }
+    out->key = xreallocarray(out->key, out->n + 1, sizeof(char *));
+    out->val = xreallocarray(out->val, out->n + 1, sizeof(char *));
+    out->key[out->n] = key;
+    out->val[out->n] = NULL;
+    out->n++;
+    *pp = p + 1;
+    return true;
+}
+
 bool declog_parse(const char *line, declog_fields *out, char *err, size_t errlen)
 {
     const char *p = line;
@@ -264,87 +357,17 @@ bool declog_parse(const char *line, declog_fields *out, char *err, size_t errlen
     }
     p += 8;
     while (*p != '\0') {
-        const char *k;
-        char *key;
-        bool quoted, unknown = false;
+        bool quoted;
 
-        if (*p != ' ') {
-            dl_err(err, errlen, "expected a space", (size_t)(p - line));
+        if (!dl_parse_key(&p, out, line, err, errlen))
             goto bad;
-        }
-        k = ++p;
-        while ((*p >= 'a' && *p <= 'z') || *p == '_')
-            p++;
-        if (p == k || *p != '=') {
-            dl_err(err, errlen, "expected key=", (size_t)(k - line));
-            goto bad;
-        }
-        key = xstrndup(k, (size_t)(p - k));
-        {
-            const char *dummy;
-            if (declog_get(out, key, &dummy)) {
-                free(key);
-                dl_err(err, errlen, "duplicate key", (size_t)(k - line));
-                goto bad;
-            }
-        }
-        out->key = xreallocarray(out->key, out->n + 1, sizeof(char *));
-        out->val = xreallocarray(out->val, out->n + 1, sizeof(char *));
-        out->key[out->n] = key;
-        out->val[out->n] = NULL;
-        out->n++;
-        p++;
         v.len = 0;
         strbuf_add(&v, "", 0);
         quoted = *p == '"';
-        if (quoted) {
-            for (p++; *p != '"'; p++) {
-                unsigned char c = (unsigned char)*p;
-                if (c == '\0') {
-                    dl_err(err, errlen, "unterminated quoted value", (size_t)(p - line));
-                    goto bad;
-                }
-                if (c < 0x20 || c >= 0x7f) {
-                    dl_err(err, errlen, "raw control or non-ASCII byte", (size_t)(p - line));
-                    goto bad;
-                }
-                if (c != '\\') {
-                    strbuf_add(&v, p, 1);
-                    continue;
-                }
-                if (p[1] == '"' || p[1] == '\\') {
-                    strbuf_add(&v, ++p, 1);
-                } else if (p[1] == 'x' && dl_hexval(p[2]) >= 0 && dl_hexval(p[3]) >= 0 &&
-                           (dl_hexval(p[2]) | dl_hexval(p[3])) != 0) {
-                    char ch = (char)(dl_hexval(p[2]) * 16 + dl_hexval(p[3]));
-                    strbuf_add(&v, &ch, 1);
-                    p += 3;
-                } else {
-                    dl_err(err, errlen, "bad escape", (size_t)(p - line));
-                    goto bad;
-                }
-            }
-            p++;
-            if (*p != ' ' && *p != '\0') {
-                dl_err(err, errlen, "text after a quoted value", (size_t)(p - line));
-                goto bad;
-            }
-        } else {
-            const char *s = p;
-            while (dl_bare((unsigned char)*p))
-                p++;
-            if (*p != ' ' && *p != '\0') {
-                dl_err(err, errlen, "byte not allowed in a bare value", (size_t)(p - line));
-                goto bad;
-            }
-            if (p == s) {
-                dl_err(err, errlen, "empty bare value", (size_t)(p - line));
-                goto bad;
-            }
-            strbuf_add(&v, s, (size_t)(p - s));
-            unknown = strcmp(v.s, "-") == 0;
-        }
-        out->val[out->n - 1] = unknown ? NULL : xstrdup(v.s);
+        if (!(quoted ? dl_parse_quoted(&p, &v, line, err, errlen) : dl_parse_bare(&p, &v, line, err, errlen)))
+            goto bad;
+        /* a bare "-" is unknown */
+        out->val[out->n - 1] = !quoted && strcmp(v.s, "-") == 0 ? NULL : xstrdup(v.s);
     }
     free(v.s);
     if (out->n == 0) {
