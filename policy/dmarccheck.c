@@ -737,61 +737,35 @@ static bool dm_exists(dmarccheck_t *d, const dm_entry *first)
     return e == NULL || e->st != DNS_NXDOMAIN;
 }
 
-dmarccheck_result dmarccheck_eval(dmarccheck_t *d, const dmarccheck_input *in, dmarccheck_output *out)
+/* Why a From header field gives no domain to evaluate. */
+static const char *dm_from_reason(fromhdr_status st)
 {
-    dm_entry *pol;
-    const dmarccheck_record *r;
-    bool temp = false, several = false, align_temp = false, usable;
-
-    memset(out, 0, sizeof(*out));
-    out->from = d->from;
-    /* The lookups started here (alignment walks) get their own budget: the
-     * time the body took to arrive must not use it up. */
-    clock_gettime(CLOCK_MONOTONIC, &d->t0);
-    if (d->from != FROMHDR_OK || d->domain[0] == '\0') {
-        out->result = DMARCCHECK_PERMERROR;
-        out->reason = d->from == FROMHDR_NONE                ? "no From header field"
-                      : d->from == FROMHDR_MULTIPLE          ? "several From header fields"
-                      : d->from == FROMHDR_MULTIPLE_DOMAINS  ? "From mailboxes of different domains"
-                      : d->from == FROMHDR_IP_LITERAL        ? "From domain is an address literal"
-                      : d->from == FROMHDR_NO_DOMAIN         ? "From has no domain"
-                                                             : "From header field unparsable";
-        return out->result;
+    switch (st) {
+    case FROMHDR_NONE: return "no From header field";
+    case FROMHDR_MULTIPLE: return "several From header fields";
+    case FROMHDR_MULTIPLE_DOMAINS: return "From mailboxes of different domains";
+    case FROMHDR_IP_LITERAL: return "From domain is an address literal";
+    case FROMHDR_NO_DOMAIN: return "From has no domain";
+    default: return "From header field unparsable";
     }
-    snprintf(out->domain, sizeof(out->domain), "%s", d->domain);
-    pol = dm_discover(d, out, &temp, &several);
-    r = pol ? &pol->rec : NULL;
+}
 
-    /* alignment: computed even without a policy (reported) */
-    if (in->spf == SPFCHECK_PASS && in->spf_domain)
-        out->spf_aligned = dm_aligned(d, in->spf_domain, r && r->aspf_strict, out->org_domain, &align_temp);
-    for (size_t i = 0; i < in->nsigs && !out->dkim_aligned; i++)
-        if (in->sigs[i].result == DKIMCHECK_PASS && in->sigs[i].domain)
-            out->dkim_aligned =
-                dm_aligned(d, in->sigs[i].domain, r && r->adkim_strict, out->org_domain, &align_temp);
-    out->queries = (unsigned)d->n;
+/* The policy of the record r found at policy domain pol for the From
+ * domain: p, sp or np (RFC 9989 4.10.1: an invalid p/sp/np means p=none
+ * with a rua, else no DMARC; 4.7: no p tag reads as p=none), and testing
+ * (t=y, or RFC 7489's pct sampling).  False when the record gives none. */
+static bool dm_policy(dmarccheck_t *d, const dm_entry *pol, const dmarccheck_record *r, dmarccheck_output *out)
+{
+    bool usable = !(r->p_bad || r->sp_bad || r->np_bad);
 
-    if (pol == NULL) {
-        out->result = temp ? DMARCCHECK_TEMPERROR : several ? DMARCCHECK_PERMERROR : DMARCCHECK_NONE;
-        out->reason = temp ? (d->over_budget ? "DMARC lookup budget exhausted" : "DMARC record lookup failed")
-                      : several ? "several DMARC records" : "no DMARC record";
-        return out->result;
-    }
-    snprintf(out->policy_domain, sizeof(out->policy_domain), "%s", pol->name);
     out->p = r->p;
     out->sp = r->sp;
     out->np = r->np;
-    /* RFC 9989 4.10.1: an invalid p/sp/np means p=none with a rua, else no
-     * DMARC; 4.7: a record without a p tag is read as p=none */
-    usable = !(r->p_bad || r->sp_bad || r->np_bad);
     if (usable && out->p == DMARCCHECK_POLICY_UNSET && d->lib->mode == DMARCCHECK_RFC9989)
         out->p = DMARCCHECK_POLICY_NONE;
     if (!usable && d->lib->mode == DMARCCHECK_RFC9989) {
-        if (!r->rua) {
-            out->result = DMARCCHECK_PERMERROR;
-            out->reason = "DMARC record without a valid policy";
-            return out->result;
-        }
+        if (!r->rua)
+            return false;
         out->p = DMARCCHECK_POLICY_NONE;
         out->sp = out->np = DMARCCHECK_POLICY_UNSET;
     }
@@ -816,6 +790,50 @@ dmarccheck_result dmarccheck_eval(dmarccheck_t *d, const dmarccheck_input *in, d
     }
     if (out->testing)
         out->applied = dm_lower(out->applied);
+    return true;
+}
+
+dmarccheck_result dmarccheck_eval(dmarccheck_t *d, const dmarccheck_input *in, dmarccheck_output *out)
+{
+    dm_entry *pol;
+    const dmarccheck_record *r;
+    bool temp = false, several = false, align_temp = false;
+
+    memset(out, 0, sizeof(*out));
+    out->from = d->from;
+    /* The lookups started here (alignment walks) get their own budget: the
+     * time the body took to arrive must not use it up. */
+    clock_gettime(CLOCK_MONOTONIC, &d->t0);
+    if (d->from != FROMHDR_OK || d->domain[0] == '\0') {
+        out->result = DMARCCHECK_PERMERROR;
+        out->reason = dm_from_reason(d->from);
+        return out->result;
+    }
+    snprintf(out->domain, sizeof(out->domain), "%s", d->domain);
+    pol = dm_discover(d, out, &temp, &several);
+    r = pol ? &pol->rec : NULL;
+
+    /* alignment: computed even without a policy (reported) */
+    if (in->spf == SPFCHECK_PASS && in->spf_domain)
+        out->spf_aligned = dm_aligned(d, in->spf_domain, r && r->aspf_strict, out->org_domain, &align_temp);
+    for (size_t i = 0; i < in->nsigs && !out->dkim_aligned; i++)
+        if (in->sigs[i].result == DKIMCHECK_PASS && in->sigs[i].domain)
+            out->dkim_aligned =
+                dm_aligned(d, in->sigs[i].domain, r && r->adkim_strict, out->org_domain, &align_temp);
+    out->queries = (unsigned)d->n;
+
+    if (pol == NULL) {
+        out->result = temp ? DMARCCHECK_TEMPERROR : several ? DMARCCHECK_PERMERROR : DMARCCHECK_NONE;
+        out->reason = temp ? (d->over_budget ? "DMARC lookup budget exhausted" : "DMARC record lookup failed")
+                      : several ? "several DMARC records" : "no DMARC record";
+        return out->result;
+    }
+    snprintf(out->policy_domain, sizeof(out->policy_domain), "%s", pol->name);
+    if (!dm_policy(d, pol, r, out)) {
+        out->result = DMARCCHECK_PERMERROR;
+        out->reason = "DMARC record without a valid policy";
+        return out->result;
+    }
     out->queries = (unsigned)d->n;
 
     if (out->spf_aligned || out->dkim_aligned) {
