@@ -154,6 +154,69 @@ static void rules_link_verdict(rules_rule *r)
                                                                                              : NULL;
 }
 
+/* reply code = N: 400..599 and, with an action, of its class. */
+static bool rules_reply_code(cfgload_t *cx, const config_setting_t *m, bool have_action, verdict_action a,
+                             int *code)
+{
+    long long v;
+
+    if (config_setting_type(m) != CONFIG_TYPE_INT && config_setting_type(m) != CONFIG_TYPE_INT64) {
+        cfgload_err(cx, m, "reply code: expected an integer");
+        return false;
+    }
+    v = config_setting_get_int64(m);
+    if (v < 400 || v > 599) {
+        cfgload_err(cx, m, "reply code %lld out of range (400..599)", v);
+        return false;
+    }
+    *code = (int)v;
+    if (have_action && a == ACTION_REJECT && *code / 100 != 5) {
+        cfgload_err(cx, m, "reply code %d does not fit action reject (needs 5xx)", *code);
+        return false;
+    }
+    if (have_action && a == ACTION_TEMPFAIL && *code / 100 != 4) {
+        cfgload_err(cx, m, "reply code %d does not fit action tempfail (needs 4xx)", *code);
+        return false;
+    }
+    return true;
+}
+
+/* reply xcode = "D.D.D"; false (reported) when it is not one. */
+static bool rules_reply_xcode(cfgload_t *cx, const config_setting_t *m)
+{
+    if (config_setting_type(m) != CONFIG_TYPE_STRING) {
+        cfgload_err(cx, m, "reply xcode: expected a string \"D.D.D\"");
+        return false;
+    }
+    if (!rules_xcode_valid(config_setting_get_string(m))) {
+        cfgload_err(cx, m, "reply xcode \"%s\" is invalid (expected D.D.D, e.g. \"5.7.1\")",
+                    config_setting_get_string(m));
+        return false;
+    }
+    return true;
+}
+
+/* The class of the enhanced code must be the first digit of the code
+ * (given, or the action's default). */
+static bool rules_reply_class(cfgload_t *cx, const config_setting_t *xcode_s, int code, bool have_action,
+                              verdict_action a)
+{
+    int klass = code ? code / 100 : (have_action ? (a == ACTION_REJECT ? 5 : 4) : 0);
+    const char *x;
+
+    if (xcode_s == NULL || klass == 0)
+        return true;
+    x = config_setting_get_string(xcode_s);
+    if (x[0] - '0' == klass)
+        return true;
+    if (code)
+        cfgload_err(cx, xcode_s, "reply xcode \"%s\" does not match code %d (class %d)", x, code, klass);
+    else
+        cfgload_err(cx, xcode_s, "reply xcode \"%s\" does not fit action %s (class %d)", x, verdict_action_name(a),
+                    klass);
+    return false;
+}
+
 /* reply = { code; xcode; text; }: check it, and fill r when have_action. */
 static void rules_parse_reply(cfgload_t *cx, const config_setting_t *s, rules_rule *r, bool have_action)
 {
@@ -168,7 +231,7 @@ static void rules_parse_reply(cfgload_t *cx, const config_setting_t *s, rules_ru
     }
     if (have_action && a != ACTION_REJECT && a != ACTION_TEMPFAIL) {
         cfgload_err(cx, s, "reply is not allowed with action %s%s", verdict_action_name(a),
-                  a == ACTION_QUARANTINE ? " (use reason = \"...\")" : "");
+                    a == ACTION_QUARANTINE ? " (use reason = \"...\")" : "");
         have_action = false; /* still check its contents */
     }
     for (int i = 0; i < config_setting_length(s); i++) {
@@ -176,36 +239,11 @@ static void rules_parse_reply(cfgload_t *cx, const config_setting_t *s, rules_ru
         const char *key = config_setting_name(m);
 
         if (strcmp(key, "code") == 0) {
-            if (config_setting_type(m) != CONFIG_TYPE_INT && config_setting_type(m) != CONFIG_TYPE_INT64) {
-                cfgload_err(cx, m, "reply code: expected an integer");
-                ok = false;
-                continue;
-            }
-            long long v = config_setting_get_int64(m);
-            if (v < 400 || v > 599) {
-                cfgload_err(cx, m, "reply code %lld out of range (400..599)", v);
-                ok = false;
-                continue;
-            }
-            code = (int)v;
-            if (have_action && a == ACTION_REJECT && code / 100 != 5) {
-                cfgload_err(cx, m, "reply code %d does not fit action reject (needs 5xx)", code);
-                ok = false;
-            } else if (have_action && a == ACTION_TEMPFAIL && code / 100 != 4) {
-                cfgload_err(cx, m, "reply code %d does not fit action tempfail (needs 4xx)", code);
-                ok = false;
-            }
+            ok &= rules_reply_code(cx, m, have_action, a, &code);
         } else if (strcmp(key, "xcode") == 0) {
-            xcode_s = m;
-            if (config_setting_type(m) != CONFIG_TYPE_STRING) {
-                cfgload_err(cx, m, "reply xcode: expected a string \"D.D.D\"");
-                ok = false;
-            } else if (!rules_xcode_valid(config_setting_get_string(m))) {
-                cfgload_err(cx, m, "reply xcode \"%s\" is invalid (expected D.D.D, e.g. \"5.7.1\")",
-                          config_setting_get_string(m));
-                ok = false;
-                xcode_s = NULL;
-            }
+            bool good = rules_reply_xcode(cx, m);
+            ok &= good;
+            xcode_s = good ? m : NULL;
         } else if (strcmp(key, "text") == 0) {
             text_s = m;
             if (config_setting_type(m) != CONFIG_TYPE_STRING) {
@@ -219,20 +257,7 @@ static void rules_parse_reply(cfgload_t *cx, const config_setting_t *s, rules_ru
             ok = false;
         }
     }
-    /* The class of the enhanced code must be the first digit of the code
-     * (given, or the action's default). */
-    int klass = code ? code / 100 : (have_action ? (a == ACTION_REJECT ? 5 : 4) : 0);
-    if (xcode_s && config_setting_type(xcode_s) == CONFIG_TYPE_STRING && klass != 0) {
-        const char *x = config_setting_get_string(xcode_s);
-        if (x[0] - '0' != klass) {
-            if (code)
-                cfgload_err(cx, xcode_s, "reply xcode \"%s\" does not match code %d (class %d)", x, code, klass);
-            else
-                cfgload_err(cx, xcode_s, "reply xcode \"%s\" does not fit action %s (class %d)", x,
-                          verdict_action_name(a), klass);
-            ok = false;
-        }
-    }
+    ok &= rules_reply_class(cx, xcode_s, code, have_action, a);
     if (!ok || !have_action)
         return;
     /* Defaults of the action are already in r; override what was given,
