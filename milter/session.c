@@ -23,6 +23,7 @@
 #include "authres.h"
 #include "declog.h"
 #include "dmarccheck.h"
+#include "dname.h"
 #include "dnsbl.h"
 #include "fromhdr.h"
 #include "log.h"
@@ -457,7 +458,7 @@ session_reply session_header(session_t *s, const char *name, const char *value)
 session_reply session_eoh(session_t *s)
 {
     session_msg *m = msg_cur(s);
-    char from_domain[256];
+    char from_domain[DNAME_BUFSZ];
 
     s->f->stage = STAGE_DATA;
     /* One From field with one mailbox, or no domain to query. */

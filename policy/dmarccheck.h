@@ -58,6 +58,7 @@
 #include <stddef.h>
 
 #include "dkimcheck.h"
+#include "dname.h"
 #include "dns.h"
 #include "fromhdr.h"
 #include "spfcheck.h"
@@ -89,7 +90,7 @@ const char *dmarccheck_policy_name(dmarccheck_policy p);    /* "none", "quaranti
 bool dmarccheck_policy_parse(const char *name, dmarccheck_policy *out);
 bool dmarccheck_mode_parse(const char *name, dmarccheck_mode *out); /* "rfc9989", "rfc7489" */
 
-#define DMARCCHECK_DOMAIN_MAX 256
+#define DMARCCHECK_DOMAIN_MAX DNAME_BUFSZ /* a domain name and its NUL (dname.h) */
 
 /* What DMARC found for one message.  No pointers: copy it freely. */
 typedef struct dmarccheck_output {

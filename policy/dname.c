@@ -11,7 +11,7 @@ bool dname_valid(const char *name, size_t len)
 {
     size_t label = 0;
 
-    if (name == NULL || len == 0 || len > 253)
+    if (name == NULL || len == 0 || len > DNAME_MAX)
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)name[i];
@@ -24,7 +24,7 @@ bool dname_valid(const char *name, size_t len)
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
               ch == '-' || ch == '_'))
             return false;
-        if (++label > 63)
+        if (++label > DNAME_LABEL_MAX)
             return false;
     }
     return label > 0;

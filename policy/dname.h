@@ -11,6 +11,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* RFC 1035 2.3.4 in text form: a name of at most 253 octets (255 on the
+ * wire) without its trailing dot, labels of at most 63. */
+#define DNAME_MAX 253
+#define DNAME_BUFSZ (DNAME_MAX + 1) /* a name and its NUL */
+#define DNAME_LABEL_MAX 63
+
 /* Is name[0..len) such a name (no trailing dot, any letter case)? */
 bool dname_valid(const char *name, size_t len);
 /* Drop one trailing dot, check the rest with dname_valid() and copy it in

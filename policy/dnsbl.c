@@ -38,7 +38,7 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
-#define DNSBL_QNAME_MAX 254  /* 253 octets + NUL */
+#define DNSBL_QNAME_MAX DNAME_BUFSZ
 #define DNSBL_REPLY_MAX 400
 #define DNSBL_WEIGHT_MAX 1000
 #define DNS_TYPE_A 1
@@ -457,16 +457,16 @@ bool dnsbl_ip_qname(const char *addr, const char *zone, char *out, size_t outsz)
         return false;
     if (inet_pton(AF_INET, addr, a) == 1) {
         n = snprintf(out, outsz, "%u.%u.%u.%u.%s", a[3], a[2], a[1], a[0], zone);
-        return n > 0 && (size_t)n < outsz && (size_t)n <= 253;
+        return n > 0 && (size_t)n < outsz && (size_t)n <= DNAME_MAX;
     }
     if (inet_pton(AF_INET6, addr, a) != 1)
         return false;
     if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a)) {
         /* ::ffff:a.b.c.d (dual-stack listeners) is the IPv4 client */
         n = snprintf(out, outsz, "%u.%u.%u.%u.%s", a[15], a[14], a[13], a[12], zone);
-        return n > 0 && (size_t)n < outsz && (size_t)n <= 253;
+        return n > 0 && (size_t)n < outsz && (size_t)n <= DNAME_MAX;
     }
-    if (outsz < 64 + strlen(zone) + 1 || 64 + strlen(zone) > 253)
+    if (outsz < 64 + strlen(zone) + 1 || 64 + strlen(zone) > DNAME_MAX)
         return false;
     for (int i = 15; i >= 0; i--) {
         static const char hex[] = "0123456789abcdef";
@@ -487,7 +487,7 @@ bool dnsbl_domain_qname(const char *domain, const char *zone, char *out, size_t 
     if (zone == NULL || !dname_normalize(domain, d, sizeof(d)))
         return false;
     n = snprintf(out, outsz, "%s.%s", d, zone);
-    return n > 0 && (size_t)n < outsz && (size_t)n <= 253;
+    return n > 0 && (size_t)n < outsz && (size_t)n <= DNAME_MAX;
 }
 
 bool dnsbl_addr_special(const dnsbl_conf_t *c, const char *addr)

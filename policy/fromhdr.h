@@ -45,10 +45,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dname.h"
+
 #define FROMHDR_MAX_LEN 16384     /* longer values are invalid */
 #define FROMHDR_MAX_MAILBOXES 64  /* more mailboxes are invalid */
 #define FROMHDR_MAX_DEPTH 16      /* deeper comment nesting is invalid */
-#define FROMHDR_DOMAIN_MAX 254    /* room for a domain and its NUL */
+#define FROMHDR_DOMAIN_MAX DNAME_BUFSZ /* room for a domain and its NUL */
 
 typedef enum fromhdr_status {
     FROMHDR_UNSET = 0, /* not evaluated */

@@ -24,8 +24,6 @@
 #include "spfcheck.h"
 #include "xalloc.h"
 
-#define RULES_DOMAIN_MAX 253
-
 typedef struct rulecond_strlist {
     char **v;
     size_t n;
@@ -130,7 +128,7 @@ static bool rulecond_parse_spf(cfgload_t *cx, const config_setting_t *s, rulecon
 static bool rulecond_domain_valid(const char *d)
 {
     const char *p = d + (*d == '.'); /* ".example.com": its subdomains */
-    return strlen(d) <= RULES_DOMAIN_MAX && dname_valid(p, strlen(p));
+    return strlen(d) <= DNAME_MAX && dname_valid(p, strlen(p));
 }
 
 typedef struct rulecond_domain_arg {

@@ -27,6 +27,7 @@
 
 #include <spf2/spf.h>
 
+#include "dname.h"
 #include "log.h"
 #include "spfcheck.h"
 #include "spfdns.h"
@@ -144,7 +145,7 @@ static spfcheck_result spfcheck_done(spfcheck_output *out, spfcheck_result r,
 {
     out->result = r;
     free(out->domain);
-    out->domain = domain ? spfcheck_sanitize(domain, 253) : NULL;
+    out->domain = domain ? spfcheck_sanitize(domain, DNAME_MAX) : NULL;
     free(out->reason);
     out->reason = spfcheck_sanitize(reason, 200);
     return r;

@@ -21,6 +21,7 @@
 #include <spf2/spf_dns.h>
 #include <spf2/spf_dns_rr.h>
 
+#include "dname.h"
 #include "log.h"
 #include "spfdns.h"
 #include "spfrecord.h"
@@ -130,14 +131,14 @@ static bool spfdns_name_valid(const char *d)
 
     if (len && d[len - 1] == '.')
         len--;
-    if (len == 0 || len > 253)
+    if (len == 0 || len > DNAME_MAX)
         return false;
     for (size_t i = 0; i < len; i++) {
         if (d[i] == '.') {
             if (label == 0)
                 return false;
             label = 0;
-        } else if (++label > 63) {
+        } else if (++label > DNAME_LABEL_MAX) {
             return false;
         }
     }

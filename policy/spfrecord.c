@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dname.h"
 #include "spfrecord.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -27,7 +28,7 @@ bool spfrecord_domain_ok(const char *d)
     len = strlen(d);
     if (d[len - 1] == '.')
         len--;
-    if (len == 0 || len > 253)
+    if (len == 0 || len > DNAME_MAX)
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)d[i];
@@ -38,7 +39,7 @@ bool spfrecord_domain_ok(const char *d)
             label = 0;
         } else if (c <= ' ' || c >= 0x7f) {
             return false;
-        } else if (++label > 63) {
+        } else if (++label > DNAME_LABEL_MAX) {
             return false;
         }
     }
