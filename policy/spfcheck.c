@@ -128,6 +128,7 @@ struct spfcheck_ctx {
     int void_lookups;           /* void answers to those terms */
     enum spfcheck_stop stop;
     char *pending[SPFCHECK_MAX_NAMES]; /* MX/PTR names whose A/AAAA come next */
+    bool pending_ptr;          /* ... and they came from a PTR answer */
     int npending, nextpending;
     bool pending_cidr0;         /* the pending names belong to an mx/0 term */
     char cidr0_marker[40];      /* this check's marker label, see SPFCHECK_CIDR0 */
@@ -845,6 +846,7 @@ static SPF_dns_rr_t *spfcheck_lookup(SPF_dns_server_t *srv, const char *domain,
     const char *qname = domain;
     bool cidr0 = false;
     bool term = false;
+    bool ptr_name = false; /* address lookup of a name a PTR answer gave */
     dns_answer *a = NULL;
     dns_status st;
     SPF_dns_rr_t *rr;
@@ -869,6 +871,7 @@ static SPF_dns_rr_t *spfcheck_lookup(SPF_dns_server_t *srv, const char *domain,
             spfcheck_same_name(domain, c->pending[c->nextpending])) {
             c->nextpending++; /* address of an MX/PTR name: part of its term */
             cidr0 = c->pending_cidr0;
+            ptr_name = c->pending_ptr;
 
         } else {
             spfcheck_pending_clear(c);
@@ -903,6 +906,13 @@ static SPF_dns_rr_t *spfcheck_lookup(SPF_dns_server_t *srv, const char *domain,
         term = false;
     }
     rr = spfcheck_rr_status(srv, domain, type, spfcheck_herrno(st));
+    if (ptr_name && rr->herrno == TRY_AGAIN) {
+        /* RFC 7208 5.5: "If a DNS error occurs while doing an A RR lookup,
+         * then that domain name is skipped and the search continues" (the
+         * suite's ptr-cname-loop: a CNAME loop is SERVFAIL through a real
+         * resolver).  Skipped as a name without addresses. */
+        rr->herrno = HOST_NOT_FOUND;
+    }
     if (st == DNS_ANSWER) {
         if (spfcheck_fill(rr, a, type, max) == 0)
             rr->herrno = NO_DATA;
@@ -941,6 +951,7 @@ static SPF_dns_rr_t *spfcheck_lookup(SPF_dns_server_t *srv, const char *domain,
         }
     }
     if ((type == ns_t_mx || type == ns_t_ptr) && rr->herrno == NETDB_SUCCESS) {
+        c->pending_ptr = type == ns_t_ptr;
         for (int i = 0; i < rr->num_rr && c->npending < SPFCHECK_MAX_NAMES; i++)
             c->pending[c->npending++] = xstrdup(rr->rr[i]->mx);
     }

@@ -15,7 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,6 +135,7 @@ static void write_conf(const tdns *t, const char *clauses)
             "    num-threads: 1\n"
             "    outgoing-range: 32\n"
             "    so-reuseport: no\n"
+            "    rrset-roundrobin: no\n"
             "    module-config: \"iterator\"\n"
             "%s"
             "remote-control:\n"
@@ -194,6 +199,85 @@ void tdns_start(tdns *t, const char *clauses)
         char *cmd = xasprintf("cat '%s/unbound.out' '%s/unbound.log'", t->dir, t->dir), *out;
         run_sh(cmd, NULL, &out);
         ck_abort_msg("the test DNS server (unbound) did not start: %s", out);
+    }
+}
+
+/* Skip a (possibly compressed) name in msg at *pos; false if malformed. */
+static bool skip_name(const unsigned char *msg, size_t len, size_t *pos)
+{
+    while (*pos < len) {
+        unsigned l = msg[*pos];
+        if (l == 0) {
+            (*pos)++;
+            return true;
+        }
+        if ((l & 0xc0) == 0xc0) {
+            *pos += 2;
+            return *pos <= len;
+        }
+        *pos += 1 + l;
+    }
+    return false;
+}
+
+void tdns_query(const tdns *t, const char *name, int rrtype, int *rcode, int *count, int *empty)
+{
+    unsigned char q[512], r[4096];
+    size_t ql = 12, pos;
+    struct sockaddr_in sin;
+    struct timeval tv = { 2, 0 };
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ssize_t n;
+    unsigned an;
+
+    ck_assert_int_ge(fd, 0);
+    memset(q, 0, sizeof(q));
+    q[0] = 0x4d; q[1] = 0x47;  /* id */
+    q[2] = 0x01;               /* RD */
+    q[5] = 1;                  /* one question */
+    for (const char *p = name; *p;) {
+        size_t l = strcspn(p, ".");
+        ck_assert(l > 0 && l < 64 && ql + l + 6 < sizeof(q));
+        q[ql++] = (unsigned char)l;
+        memcpy(q + ql, p, l);
+        ql += l;
+        p += l;
+        if (*p == '.')
+            p++;
+    }
+    q[ql++] = 0;
+    q[ql++] = (unsigned char)(rrtype >> 8);
+    q[ql++] = (unsigned char)rrtype;
+    q[ql++] = 0;
+    q[ql++] = 1; /* IN */
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((unsigned short)t->port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    ck_assert_int_eq((long)sendto(fd, q, ql, 0, (struct sockaddr *)&sin, sizeof(sin)), (long)ql);
+    n = recv(fd, r, sizeof(r), 0);
+    close(fd);
+    ck_assert_msg(n >= 12, "no reply from the test DNS server for %s/%d", name, rrtype);
+    ck_assert(r[0] == 0x4d && r[1] == 0x47 && (r[2] & 0x80));
+    *rcode = r[3] & 0x0f;
+    *count = *empty = 0;
+    an = (unsigned)r[6] << 8 | r[7];
+    pos = 12;
+    ck_assert(skip_name(r, (size_t)n, &pos));
+    pos += 4; /* question type and class */
+    for (unsigned i = 0; i < an; i++) {
+        unsigned type, rdlen;
+        ck_assert(skip_name(r, (size_t)n, &pos) && pos + 10 <= (size_t)n);
+        type = (unsigned)r[pos] << 8 | r[pos + 1];
+        rdlen = (unsigned)r[pos + 8] << 8 | r[pos + 9];
+        pos += 10 + rdlen;
+        ck_assert(pos <= (size_t)n);
+        if (type == (unsigned)rrtype) {
+            (*count)++;
+            if (rdlen == 0)
+                (*empty)++;
+        }
     }
 }
 

@@ -24,6 +24,10 @@ void tdns_start(tdns *t, const char *clauses);
 /* unbound-control ARGS for this server; input (or NULL) goes to its stdin.
  * Returns its output (caller frees); fails the test if it exits non-zero. */
 char *tdns_control(const tdns *t, const char *args, const char *input);
+/* Ask the server directly (one UDP query, no resolver in between, 2 s):
+ * its rcode, the number of answer records of that type and how many of
+ * them have an empty rdata.  Fails the test if no reply comes. */
+void tdns_query(const tdns *t, const char *name, int rrtype, int *rcode, int *count, int *empty);
 /* Stop the server and remove its files. */
 void tdns_stop(tdns *t);
 
