@@ -292,12 +292,14 @@ static bool dns_set(struct ub_ctx *ctx, const char *opt, const char *val,
  * localhost. and the loopback reverse zones.  mxguard is a stub in front of
  * the operator's resolver: what that resolver serves there (PTRs of private
  * and documentation addresses, names under test., ...) must reach the
- * checks.  Debian 12's libunbound (1.17.1), as measured by
- * tests/unit/test_dns.c against the 102 zones that the installed unbound
- * lists by default:
+ * checks.  Debian 12's libunbound (1.17.1), measured with
+ * tests/unit/test_dns.c (a TXT at the apex of each of the 102 zones the
+ * installed unbound lists by default, served by the upstream) and
+ * variants of this function:
  *  - "unblock-lan-zones: yes" removes 95 of them (every reverse zone but
- *    the loopback ones); "insecure-lan-zones: yes" says the same to a
- *    validator (we run none; set for whoever adds one);
+ *    the loopback ones); without it all 102 answer locally;
+ *    "insecure-lan-zones: yes" alone changes nothing here: it says the
+ *    same to a validator (we run none; set for whoever adds one);
  *  - "local-zone: NAME nodefault" through ub_ctx_set_option() does nothing:
  *    1.17's cfg_parse_local_zone() stores "NAME nodefault" whole as the
  *    name, which never matches a zone (the config file parser behind
