@@ -4,7 +4,10 @@
  * The configuration follows tests/lib/rig.sh: one thread, no DNSSEC, no
  * recursion (module-config iterator with only local zones answering),
  * remote control on a unix socket in the private directory, which is also
- * how we know it is up.  Every wait is bounded.
+ * how we know it is up.  RRsets are sent in the order they were given
+ * (rrset-roundrobin: no), as a zone file would: the RFC 7208 suite's
+ * ptr-limit result depends on which ten PTR names come first.  Every wait
+ * is bounded.
  */
 #include "config.h"
 
