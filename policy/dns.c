@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -283,6 +284,79 @@ static bool dns_set(struct ub_ctx *ctx, const char *opt, const char *val,
     return true;
 }
 
+/* Forward everything (issue 14).  Unless told otherwise, libunbound
+ * answers its built-in local zones itself, even when it forwards all else:
+ * NXDOMAIN for the RFC 1918 / RFC 6303 reverse zones (10.in-addr.arpa,
+ * 168.192.in-addr.arpa, ..., 8.b.d.0.1.0.0.2.ip6.arpa, d.f.ip6.arpa, ...),
+ * for test., invalid., onion., home.arpa., and its own answers for
+ * localhost. and the loopback reverse zones.  mxguard is a stub in front of
+ * the operator's resolver: what that resolver serves there (PTRs of private
+ * and documentation addresses, names under test., ...) must reach the
+ * checks.  Debian 12's libunbound (1.17.1), measured with
+ * tests/unit/test_dns.c (a TXT at the apex of each of the 102 zones the
+ * installed unbound lists by default, served by the upstream) and
+ * variants of this function:
+ *  - "unblock-lan-zones: yes" removes 95 of them (every reverse zone but
+ *    the loopback ones); without it all 102 answer locally;
+ *    "insecure-lan-zones: yes" alone changes nothing here: it says the
+ *    same to a validator (we run none; set for whoever adds one);
+ *  - "local-zone: NAME nodefault" through ub_ctx_set_option() does nothing:
+ *    1.17's cfg_parse_local_zone() stores "NAME nodefault" whole as the
+ *    name, which never matches a zone (the config file parser behind
+ *    ub_ctx_config() gets it right, but needs a file);
+ *  - "local-zone: NAME transparent" replaces a built-in zone with one that
+ *    answers nothing by itself, so its queries are forwarded: that is what
+ *    the seven below get.
+ * A caller's own local zone (test data only) at or above one of them keeps
+ * the built-in zone instead, as before: that data is then all there is. */
+static const char *const dns_builtin_zones[] = {
+    "localhost.",
+    "127.in-addr.arpa.",
+    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.",
+    "home.arpa.",
+    "onion.",
+    "test.",
+    "invalid.",
+};
+
+/* Is zone equal to or below the name of a caller's "NAME TYPE" local zone? */
+static bool dns_zone_covered(const char *zone, const char *const *local_zones)
+{
+    size_t zl = strlen(zone);
+
+    for (const char *const *z = local_zones; z && *z; z++) {
+        size_t nl = strcspn(*z, " \t");
+        if (nl > 0 && (*z)[nl - 1] == '.')
+            nl--; /* compare without the trailing dots */
+        if (nl == 0)
+            return true; /* the root */
+        if (zl - 1 >= nl && strncasecmp(zone + (zl - 1 - nl), *z, nl) == 0 &&
+            (zl - 1 == nl || zone[zl - 2 - nl] == '.'))
+            return true;
+    }
+    return false;
+}
+
+static bool dns_forward_everything(struct ub_ctx *ctx, const char *const *local_zones,
+                                   char *err, size_t errlen)
+{
+    if (!dns_set(ctx, "unblock-lan-zones:", "yes", err, errlen) ||
+        !dns_set(ctx, "insecure-lan-zones:", "yes", err, errlen))
+        return false;
+    for (size_t i = 0; i < sizeof(dns_builtin_zones) / sizeof(dns_builtin_zones[0]); i++) {
+        char *v;
+        bool ok;
+        if (dns_zone_covered(dns_builtin_zones[i], local_zones))
+            continue;
+        v = xasprintf("%s transparent", dns_builtin_zones[i]);
+        ok = dns_set(ctx, "local-zone:", v, err, errlen);
+        free(v);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 /* Options for a stub resolver in front of a caching upstream: no DNSSEC
  * validator (no trust anchor), a modest EDNS buffer (no fragmentation),
  * few resends (our deadline is what counts), and keep probing a single
@@ -306,6 +380,8 @@ static bool dns_configure(struct ub_ctx *ctx, const dns_options *opt,
     for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
         if (!dns_set(ctx, base[i][0], base[i][1], err, errlen))
             return false;
+    if (!dns_forward_everything(ctx, opt->local_zones, err, errlen))
+        return false;
     if (dns_upstream_is_system(opt->upstream)) {
         if ((r = ub_ctx_resolvconf(ctx, NULL)) != 0) {
             snprintf(err, errlen, "cannot use /etc/resolv.conf: %s", ub_strerror(r));

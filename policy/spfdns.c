@@ -42,6 +42,7 @@ struct spfdns {
     int void_lookups;           /* void answers to those terms */
     spfdns_stop stop;
     char *pending[SPFDNS_MAX_NAMES]; /* MX/PTR names whose A/AAAA come next */
+    bool pending_ptr;           /* ... and they came from a PTR answer */
     int npending, nextpending;
     bool pending_cidr0;         /* the pending names belong to an mx/0 term */
     char cidr0_marker[40];      /* this check's marker label, see SPFDNS_CIDR0 */
@@ -218,10 +219,10 @@ static int spfdns_fill(SPF_dns_rr_t *rr, const dns_answer *a, ns_type type, int 
 
 /* Is this lookup a term of its own (a, mx, ptr, exists) rather than an
  * address lookup of an MX/PTR name just returned?  Keeps the pending names
- * in order; *cidr0 becomes true for the names of an mx/0 term, *max the
- * number of records to keep. */
+ * in order; *cidr0 becomes true for the names of an mx/0 term, *ptr_name
+ * for the names of a PTR answer, *max the number of records to keep. */
 static bool spfdns_is_term(struct spfdns *c, const char *domain, ns_type type, int should_cache, bool *cidr0,
-                           int *max)
+                           bool *ptr_name, int *max)
 {
     switch (type) {
     case ns_t_a:
@@ -229,6 +230,7 @@ static bool spfdns_is_term(struct spfdns *c, const char *domain, ns_type type, i
         if (c->nextpending < c->npending && spfdns_same_name(domain, c->pending[c->nextpending])) {
             c->nextpending++; /* address of an MX/PTR name: part of its term */
             *cidr0 = c->pending_cidr0;
+            *ptr_name = c->pending_ptr;
             return false;
         }
         spfdns_pending_clear(c);
@@ -283,6 +285,7 @@ static void spfdns_apply_limits(struct spfdns *c, SPF_dns_rr_t *rr, ns_type type
         }
     }
     if ((type == ns_t_mx || type == ns_t_ptr) && rr->herrno == NETDB_SUCCESS) {
+        c->pending_ptr = type == ns_t_ptr;
         for (int i = 0; i < rr->num_rr && c->npending < SPFDNS_MAX_NAMES; i++)
             c->pending[c->npending++] = xstrdup(rr->rr[i]->mx);
     }
@@ -293,7 +296,7 @@ static SPF_dns_rr_t *spfdns_lookup(SPF_dns_server_t *srv, const char *domain, ns
     struct spfdns *c = srv->hook;
     char *stripped = NULL;
     const char *qname = domain;
-    bool cidr0 = false, term;
+    bool cidr0 = false, ptr_name = false, term;
     dns_answer *a = NULL;
     dns_status st;
     SPF_dns_rr_t *rr;
@@ -308,7 +311,7 @@ static SPF_dns_rr_t *spfdns_lookup(SPF_dns_server_t *srv, const char *domain, ns
         qname = stripped;
         cidr0 = true;
     }
-    term = spfdns_is_term(c, domain, type, should_cache, &cidr0, &max);
+    term = spfdns_is_term(c, domain, type, should_cache, &cidr0, &ptr_name, &max);
     if (term && !spfdns_count_term(c)) {
         free(stripped);
         return spfdns_rr_status(srv, domain, type, TRY_AGAIN);
@@ -322,6 +325,13 @@ static SPF_dns_rr_t *spfdns_lookup(SPF_dns_server_t *srv, const char *domain, ns
         term = false;
     }
     rr = spfdns_rr_status(srv, domain, type, spfdns_herrno(st));
+    if (ptr_name && rr->herrno == TRY_AGAIN) {
+        /* RFC 7208 5.5: "If a DNS error occurs while doing an A RR lookup,
+         * then that domain name is skipped and the search continues" (the
+         * suite's ptr-cname-loop: a CNAME loop is SERVFAIL through a real
+         * resolver).  Skipped as a name without addresses. */
+        rr->herrno = HOST_NOT_FOUND;
+    }
     if (st == DNS_ANSWER && spfdns_fill(rr, a, type, max) == 0)
         rr->herrno = NO_DATA;
     dns_answer_free(a);

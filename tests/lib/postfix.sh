@@ -65,13 +65,14 @@ alias_database =
 relay_domains =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
-mynetworks = 127.0.0.0/8 192.0.2.0/24
+mynetworks = 127.0.0.0/8 192.0.2.0/24 192.168.1.0/24
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions =
 smtpd_peername_lookup = no
 smtpd_banner = \$myhostname ESMTP
-# XCLIENT lets a test claim a client address (a documentation address that is
-# never contacted: it only reaches the milter's connect information).
+# XCLIENT lets a test claim a client address (a documentation or private
+# address that is never contacted: it only reaches the milter's connect
+# information).
 smtpd_authorized_xclient_hosts = 127.0.0.1
 relayhost = [127.0.0.1]:$RIG_SINK_PORT
 smtp_dns_support_level = disabled

@@ -3,7 +3,9 @@
  *
  * All answers come from libunbound local data (a static "example." zone, so
  * nothing is forwarded); the timeout test forwards to a UDP socket on
- * 127.0.0.1 that reads queries and never answers.  Nothing leaves the host.
+ * 127.0.0.1 that reads queries and never answers; the forwarding test asks
+ * Debian's unbound started on 127.0.0.1 (testdns.c).  Nothing leaves the
+ * host.
  */
 #include "config.h"
 
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "testdns.h"
 #include "testutil.h"
 #include "xalloc.h"
 
@@ -600,6 +603,106 @@ START_TEST(test_cache)
 }
 END_TEST
 
+/* One TXT answer whose text is want? */
+static bool txt_is(const dns_answer *a, const char *want)
+{
+    char *s = NULL;
+    size_t n = 0;
+    bool ok;
+
+    if (a->status != DNS_ANSWER || a->count != 1 || !dns_rdata_txt(a->rdata[0], a->rdlen[0], &s, &n))
+        return false;
+    ok = strcmp(s, want) == 0;
+    free(s);
+    return ok;
+}
+
+/* Issue 14: everything is forwarded to the upstream, also the names of
+ * libunbound's built-in local zones (RFC 1918 / RFC 6303 reverse zones,
+ * the 2001:db8::/32 documentation prefix, test., home.arpa., ...), which
+ * libunbound otherwise answers NXDOMAIN by itself.  The upstream is
+ * Debian's unbound on 127.0.0.1; the list of built-in zones is taken from
+ * it (the same code as libunbound's), so a new built-in zone in a later
+ * unbound fails this test until dns.c knows it. */
+START_TEST(test_forward_builtin_zones)
+{
+    tdns srv;
+    char *zlist, *input = NULL, *line, *save = NULL;
+    size_t ninput = 0;
+    char **names = NULL;
+    size_t nnames = 0;
+    dns_options o = { NULL, 3000, NULL, NULL, 0 };
+    char err[256] = "", name[1025];
+    dns_t *d;
+    dns_answer *a = NULL;
+    int failed = 0;
+
+    tdns_start(&srv,
+               "    local-zone: \".\" refuse\n"
+               "    local-data: \"5.1.168.192.in-addr.arpa. PTR mx.lan.example.\"\n"
+               "    local-data-ptr: \"2001:db8::25 mail.doc.example.\"\n"
+               "    local-data: \"mx.home.arpa. A 192.168.1.5\"\n"
+               "    local-data: 'spf.test. TXT \"v=spf1 ip4:192.168.1.0/24 -all\"'\n");
+    /* Every zone the server has by default gets a TXT at its apex. */
+    zlist = tdns_control(&srv, "list_local_zones", NULL);
+    for (line = strtok_r(zlist, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *sp = strchr(line, ' ');
+        if (sp == NULL || strncmp(line, ". ", 2) == 0)
+            continue;
+        *sp = '\0';
+        names = xreallocarray(names, nnames + 1, sizeof(*names));
+        names[nnames++] = xstrdup(line);
+        input = xrealloc(input, ninput + 2 * strlen(line) + 40);
+        ninput += (size_t)sprintf(input + ninput, "%s TXT \"upstream %s\"\n", line, line);
+    }
+    free(zlist);
+    ck_assert_msg(nnames >= 100, "only %zu built-in zones listed", nnames);
+    free(tdns_control(&srv, "local_datas", input));
+    free(input);
+
+    o.upstream = srv.upstream;
+    d = dns_new(&o, err, sizeof(err));
+    ck_assert_msg(d != NULL, "dns_new: %s", err);
+
+    ck_assert_int_eq(dns_lookup(d, "5.1.168.192.in-addr.arpa", 12, &a), DNS_ANSWER);
+    ck_assert(dns_rdata_name(a->rdata[0], a->rdlen[0], 0, name, sizeof(name)));
+    ck_assert_str_eq(name, "mx.lan.example");
+    dns_answer_free(a);
+    ck_assert_int_eq(dns_lookup(d, "5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+                                12, &a), DNS_ANSWER);
+    ck_assert(dns_rdata_name(a->rdata[0], a->rdlen[0], 0, name, sizeof(name)));
+    ck_assert_str_eq(name, "mail.doc.example");
+    dns_answer_free(a);
+    ck_assert_int_eq(dns_lookup(d, "mx.home.arpa", 1, &a), DNS_ANSWER);
+    ck_assert(has_a(a, "192.168.1.5"));
+    dns_answer_free(a);
+    ck_assert_int_eq(dns_lookup(d, "spf.test", 16, &a), DNS_ANSWER);
+    ck_assert(txt_is(a, "v=spf1 ip4:192.168.1.0/24 -all"));
+    dns_answer_free(a);
+    /* The upstream's NXDOMAIN is still NXDOMAIN. */
+    ck_assert_int_eq(dns_lookup(d, "nonexistent.test", 16, &a), DNS_NXDOMAIN);
+    dns_answer_free(a);
+
+    for (size_t i = 0; i < nnames; i++) {
+        char want[1100];
+        snprintf(want, sizeof(want), "upstream %s", names[i]);
+        dns_lookup(d, names[i], 16, &a);
+        if (!txt_is(a, want)) {
+            printf("  %s TXT: %s, not the upstream's answer\n", names[i], dns_status_name(a->status));
+            failed++;
+        }
+        dns_answer_free(a);
+        free(names[i]);
+    }
+    free(names);
+    printf("forwarding: %zu built-in zones, %d answered locally\n", nnames, failed);
+    fflush(stdout);
+    ck_assert_msg(failed == 0, "%d of %zu built-in zones not forwarded", failed, nnames);
+    dns_free(d);
+    tdns_stop(&srv);
+}
+END_TEST
+
 static Suite *dns_suite(void)
 {
     Suite *s = suite_create("dns");
@@ -618,6 +721,7 @@ static Suite *dns_suite(void)
     tcase_add_test(tc, test_rdata_txt);
     tcase_add_test(tc, test_rdata_name);
     tcase_add_test(tc, test_cache);
+    tcase_add_test(tc, test_forward_builtin_zones);
     suite_add_tcase(s, tc);
     return s;
 }
