@@ -147,10 +147,78 @@ static size_t conf_flush(conf_ctx *cx, conf_error_fn errfn, void *arg)
 
 /* ---- value checks ----------------------------------------------------- */
 
-/* Socket syntax (as libmilter's, so MTA-side habits carry over): unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST. */
+/* The port of an inet socket: 1..65535 in at most 5 digits; 0 if not. */
+static unsigned long conf_socket_port(const char *p, size_t n)
+{
+    unsigned long port = 0;
+
+    if (n == 0 || n > 5)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        port = port * 10 + (unsigned long)(p[i] - '0');
+    }
+    return port <= 65535 ? port : 0;
+}
+
+/* Parse an inet socket after "inet:" / "inet6:" in either form:
+ * PORT@HOST (libmilter's) or, for inet: only, HOST:PORT and [IPV6]:PORT
+ * (Postfix's).  host and hostlen point into rest; six is set for an IPv6
+ * socket.  False with a message in err. */
+static bool conf_parse_inet(const char *v, const char *rest, bool *six, const char **host, size_t *hostlen,
+                            unsigned long *port, char *err, size_t errlen)
+{
+    const char *at = strchr(rest, '@'), *colon = strrchr(rest, ':');
+    const char *portp;
+    size_t portlen;
+    unsigned char addr[16];
+    char name[256];
+    bool bracketed = false;
+
+    if (at == NULL && colon != NULL && !*six) {
+        /* Postfix's inet:HOST:PORT or inet:[IPV6]:PORT */
+        *host = rest;
+        *hostlen = (size_t)(colon - rest);
+        portp = colon + 1;
+        portlen = strlen(portp);
+        if (*hostlen >= 2 && rest[0] == '[' && colon[-1] == ']') {
+            *six = bracketed = true;
+            (*host)++;
+            *hostlen -= 2;
+        }
+    } else {
+        portp = rest;
+        portlen = at ? (size_t)(at - rest) : strlen(rest);
+        *host = at ? at + 1 : NULL;
+        *hostlen = at ? strlen(at + 1) : 0;
+    }
+    if ((*port = conf_socket_port(portp, portlen)) == 0) {
+        snprintf(err, errlen, "bad socket \"%s\": the port must be a number 1..65535", v);
+        return false;
+    }
+    if (*host == NULL || *hostlen == 0) {
+        snprintf(err, errlen, "bad socket \"%s\": missing the host (e.g. %s:%lu@%s%s%lu)", v,
+                 *six ? "inet6" : "inet", *port, *six ? "::1" : "127.0.0.1",
+                 *six ? " or inet:[::1]:" : " or inet:127.0.0.1:", *port);
+        return false;
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)(*hostlen < sizeof(name) ? *hostlen : sizeof(name) - 1), *host);
+    if (*hostlen >= sizeof(name) ||
+        (inet_pton(*six ? AF_INET6 : AF_INET, name, addr) != 1 && (bracketed || !dname_valid(name, strlen(name))))) {
+        snprintf(err, errlen, "bad socket \"%s\": \"%s\" is not an %s address or host name", v, name,
+                 *six ? "IPv6" : "IPv4");
+        return false;
+    }
+    return true;
+}
+
+/* Socket syntax (as libmilter's, so MTA-side habits carry over): unix:/path,
+ * local:/path, inet:PORT@HOST, inet6:PORT@HOST; also Postfix's inet:HOST:PORT
+ * and inet:[IPV6]:PORT, which conf_socket_canonical() rewrites. */
 static bool conf_check_socket(const char *v, char *err, size_t errlen)
 {
-    static const char usage[] = "expected unix:/path, local:/path, inet:PORT@HOST or inet6:PORT@HOST";
+    static const char usage[] = "expected unix:/path, local:/path, inet:PORT@HOST, inet:HOST:PORT or inet6:PORT@HOST";
     const char *rest;
     struct sockaddr_un sun;
 
@@ -173,36 +241,31 @@ static bool conf_check_socket(const char *v, char *err, size_t errlen)
     }
     if (strncmp(v, "inet:", 5) == 0 || strncmp(v, "inet6:", 6) == 0) {
         bool six = v[4] == '6';
-        const char *at = strchr(rest, '@');
-        unsigned long port = 0;
-        unsigned char addr[16];
-        size_t digits = 0;
+        const char *host;
+        size_t hostlen;
+        unsigned long port;
 
-        for (const char *p = rest; p < (at ? at : rest + strlen(rest)); p++, digits++) {
-            if (*p < '0' || *p > '9' || digits >= 5) {
-                digits = 0;
-                break;
-            }
-            port = port * 10 + (unsigned long)(*p - '0');
-        }
-        if (digits == 0 || port < 1 || port > 65535) {
-            snprintf(err, errlen, "bad socket \"%s\": the port must be a number 1..65535", v);
-            return false;
-        }
-        if (at == NULL || at[1] == '\0') {
-            snprintf(err, errlen, "bad socket \"%s\": missing @HOST (e.g. %s:%lu@%s)", v,
-                     six ? "inet6" : "inet", port, six ? "::1" : "127.0.0.1");
-            return false;
-        }
-        if (inet_pton(six ? AF_INET6 : AF_INET, at + 1, addr) != 1 && !dname_valid(at + 1, strlen(at + 1))) {
-            snprintf(err, errlen, "bad socket \"%s\": \"%s\" is not an %s address or host name", v, at + 1,
-                     six ? "IPv6" : "IPv4");
-            return false;
-        }
-        return true;
+        return conf_parse_inet(v, rest, &six, &host, &hostlen, &port, err, errlen);
     }
     snprintf(err, errlen, "bad socket \"%s\": %s", v, usage);
     return false;
+}
+
+/* The engine's form of a valid socket (engine.h): inet:HOST:PORT becomes
+ * inet:PORT@HOST, inet:[IPV6]:PORT inet6:PORT@IPV6; anything else a copy.
+ * One spelling per socket also lets a reload see that it is the same. */
+static char *conf_socket_canonical(const char *v)
+{
+    char err[256];
+    const char *host;
+    size_t hostlen;
+    unsigned long port;
+    bool six = false;
+
+    if (strncmp(v, "inet:", 5) != 0 || strchr(v, '@') != NULL ||
+        !conf_parse_inet(v, v + 5, &six, &host, &hostlen, &port, err, sizeof(err)))
+        return xstrdup(v);
+    return xasprintf("%s:%lu@%.*s", six ? "inet6" : "inet", port, (int)hostlen, host);
 }
 
 static bool conf_check_user(const char *v, char *err, size_t errlen)
@@ -633,8 +696,12 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
     const config_setting_t *root = config_root_setting(cfg);
     const config_setting_t *s;
     conf_t *c = conf_defaults(path);
+    char *canon;
 
     conf_walk(cx, root, conf_top_keys, "", c);
+    canon = conf_socket_canonical(c->socket);
+    free(c->socket);
+    c->socket = canon;
     conf_socket_perms(cx, root, c);
     if ((s = config_setting_get_member(root, "trusted_networks")) != NULL)
         conf_trusted(cx, s, c);

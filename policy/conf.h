@@ -19,7 +19,8 @@
 
 typedef struct conf {
     char *path;            /* file it was loaded from */
-    char *socket;          /* "unix:/path" or "inet:PORT@HOST" (engine.h) */
+    char *socket;          /* "unix:/path", "inet:PORT@HOST", "inet6:PORT@HOST" (engine.h);
+                              inet:HOST:PORT as written is stored as inet:PORT@HOST */
     char *user;            /* drop privileges to this user, or NULL */
     bool allow_root;       /* may run as root (euid 0) without a user */
     unsigned socket_mode;  /* permission bits of a unix socket (default 0660) */
