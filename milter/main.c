@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -53,17 +54,20 @@
 
 static const char *conf_path = DEFAULT_CONF;
 
-static void usage(void)
+/* The usage: on stdout with status 0 when asked for (-h, --help), else on
+ * stderr with status 2. */
+static void usage(int status)
 {
-    fprintf(stderr, "usage: mxguard [-c FILE] [-f] [-n] [-V]\n"
+    fprintf(status == 0 ? stdout : stderr, "usage: mxguard [-c FILE] [-f] [-n] [-V] [-h]\n"
                     "       mxguard explain -c FILE [--client IP] [--helo NAME] [--mail-from ADDR]\n"
                     "                       [--rcpt ADDR]... MESSAGE.eml\n"
                     "       mxguard summary [--since TIME] [--rule NAME] [--format text|json] [FILE...]\n"
                     "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
                     "  -f       stay in the foreground, log to stderr too\n"
                     "  -n       check the configuration and exit\n"
-                    "  -V       print versions and exit\n");
-    exit(2);
+                    "  -V       print versions and exit\n"
+                    "  -h, --help  print this and exit\n");
+    exit(status);
 }
 
 static void print_error(const char *msg, void *arg)
@@ -197,6 +201,7 @@ int main(int argc, char **argv)
     static struct signal_arg sig_arg; /* the signal thread may outlive main's frame */
     sigset_t set;
     pthread_t tid;
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int c, rc;
 
     /* Tools of the same binary: the same config loader, checks and
@@ -206,7 +211,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "summary") == 0)
         return summary_main(argc - 1, argv + 1);
 
-    while ((c = getopt(argc, argv, "c:fnVh")) != -1) {
+    while ((c = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': conf_path = optarg; break;
         case 'f': foreground = true; break;
@@ -216,11 +221,12 @@ int main(int argc, char **argv)
             printf("milter protocol 6 (mxguard's own engine)\n");
             version_print_libs(stdout);
             return 0;
-        default: usage();
+        case 'h': usage(0); break;
+        default: usage(2);
         }
     }
     if (optind != argc)
-        usage();
+        usage(2);
 
     if (check_only) {
         conf = conf_load(conf_path, print_error, NULL);

@@ -721,15 +721,84 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
     return c;
 }
 
-/* Parse errors of libconfig: FILE:LINE: text (FILE may be an included file). */
-static void conf_parse_error(conf_ctx *cx, const config_t *cfg)
+/* The contents of a file (at most 4 MB, NUL-terminated), or NULL. */
+static char *conf_read_text(const char *path)
 {
-    const char *text = config_error_text(cfg) ? config_error_text(cfg) : "cannot parse";
+    FILE *fp = fopen(path, "r");
+    char *buf;
+    size_t n;
 
-    if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
-        conf_error_at(cx, config_error_file(cfg), 0, "cannot read the file (I/O error)");
-    else
-        conf_error_at(cx, config_error_file(cfg), config_error_line(cfg), text);
+    if (fp == NULL)
+        return NULL;
+    buf = xmalloc(4 * 1024 * 1024 + 1);
+    n = fread(buf, 1, 4 * 1024 * 1024, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* The line where a string literal that runs over a line end starts, if
+ * one starts at or before line upto; else 0.  libconfig lets a string span
+ * lines, so a missing closing quote shows only at the next quote, maybe many
+ * lines further; no mxguard setting can hold a line end, so such a string is
+ * the error.  Comments (#, //, slash-star) are skipped like libconfig does. */
+static int conf_unterminated_string(const char *text, int upto)
+{
+    int line = 1;
+
+    for (const char *p = text; *p != '\0' && line <= upto; p++) {
+        if (*p == '\n') {
+            line++;
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (p[1] != '\0' && p[1] != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+                line += *p == '\n';
+            if (*p == '\0')
+                break;
+            p++;
+        } else if (*p == '"') {
+            int start = line;
+            for (p++; *p != '\0' && *p != '"'; p++) {
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+                if (*p == '\n')
+                    return start;
+            }
+            if (*p == '\0')
+                break;
+        }
+    }
+    return 0;
+}
+
+/* Parse errors of libconfig: FILE:LINE: text (FILE may be an included file).
+ * text is the loaded string (NULL: read FILE) to look for an unterminated
+ * string in. */
+static void conf_parse_error(conf_ctx *cx, const config_t *cfg, const char *text)
+{
+    const char *why = config_error_text(cfg) ? config_error_text(cfg) : "cannot parse";
+    const char *file = config_error_file(cfg);
+    int line = config_error_line(cfg), start = 0;
+    char *contents = NULL, reason[512];
+
+    if (config_error_type(cfg) == CONFIG_ERR_FILE_IO) {
+        conf_error_at(cx, file, 0, "cannot read the file (I/O error)");
+        return;
+    }
+    if (text == NULL && file != NULL)
+        text = contents = conf_read_text(file);
+    if (text != NULL)
+        start = conf_unterminated_string(text, line);
+    free(contents);
+    if (start > 0 && start < line) {
+        snprintf(reason, sizeof(reason), "unterminated string starting at line %d (libconfig: %s at line %d)",
+                 start, why, line);
+        conf_error_at(cx, file, start, reason);
+    } else {
+        conf_error_at(cx, file, line, why);
+    }
 }
 
 /* The file must be a readable regular file; false after recording why. */
@@ -771,7 +840,7 @@ conf_t *conf_load(const char *path, conf_error_fn errfn, void *arg)
         /* @include "x.conf" is relative to the including file's directory. */
         config_set_include_dir(&cfg, dirname(dir));
         if (!config_read_file(&cfg, path))
-            conf_parse_error(&cx, &cfg);
+            conf_parse_error(&cx, &cfg, NULL);
         else
             c = conf_build(&cx, &cfg, path);
         config_destroy(&cfg);
@@ -792,7 +861,7 @@ conf_t *conf_load_string(const char *text, const char *name, conf_error_fn errfn
 
     config_init(&cfg);
     if (!config_read_string(&cfg, text))
-        conf_parse_error(&cx, &cfg);
+        conf_parse_error(&cx, &cfg, text);
     else
         c = conf_build(&cx, &cfg, name);
     config_destroy(&cfg);

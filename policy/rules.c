@@ -634,6 +634,47 @@ static bool rules_test_rcpt(const rules_cond *c, const facts_t *f)
     return false;
 }
 
+/* For explain: the value a condition was tested against. */
+static void rules_show_result(char *buf, size_t len, const char *check, bool unset, const char *name)
+{
+    if (unset)
+        snprintf(buf, len, "%s was not evaluated", check);
+    else
+        snprintf(buf, len, "%s is %s", check, name);
+}
+
+static void rules_show_spf(const rules_cond *c, const facts_t *f, char *buf, size_t len)
+{
+    (void)c;
+    rules_show_result(buf, len, "spf", f->spf_mfrom == SPFCHECK_UNSET, spfcheck_result_name(f->spf_mfrom));
+}
+
+static void rules_show_spf_helo(const rules_cond *c, const facts_t *f, char *buf, size_t len)
+{
+    (void)c;
+    rules_show_result(buf, len, "spf_helo", f->spf_helo == SPFCHECK_UNSET, spfcheck_result_name(f->spf_helo));
+}
+
+static void rules_show_dnsbl_score(const rules_cond *c, const facts_t *f, char *buf, size_t len)
+{
+    int score = dnsbl_lookup_score(f->dnsbl);
+
+    snprintf(buf, len, "the score is %d, %s %d", score, score >= c->u.score ? "at least" : "below", c->u.score);
+}
+
+static void rules_show_dkim(const rules_cond *c, const facts_t *f, char *buf, size_t len)
+{
+    (void)c;
+    rules_show_result(buf, len, "dkim", f->dkim == DKIMCHECK_UNSET, dkimcheck_result_name(f->dkim));
+}
+
+static void rules_show_dmarc(const rules_cond *c, const facts_t *f, char *buf, size_t len)
+{
+    (void)c;
+    rules_show_result(buf, len, "dmarc", f->dmarc.result == DMARCCHECK_UNSET,
+                      dmarccheck_result_name(f->dmarc.result));
+}
+
 typedef struct rules_kind {
     const char *name;
     facts_stage stage; /* the fact is known from this stage on */
@@ -642,29 +683,31 @@ typedef struct rules_kind {
     void (*free)(rules_cond *c); /* NULL: nothing to free */
     /* NULL: known from stage on; else also required (stage depends on the config) */
     bool (*known)(const rules_cond *c, const facts_t *f);
+    /* NULL, or what the fact was, for explain: "the score is 0, below 5" */
+    void (*show)(const rules_cond *c, const facts_t *f, char *buf, size_t len);
 } rules_kind;
 
 static const rules_kind rules_kinds[] = {
-    {"client_ip", STAGE_CONNECT, rules_parse_client_ip, rules_test_client_ip, rules_free_client_ip, NULL},
-    {"trusted", STAGE_CONNECT, rules_parse_flag, rules_test_trusted, NULL, NULL},
-    {"authenticated", STAGE_MAIL, rules_parse_flag, rules_test_authenticated, NULL, NULL},
-    {"spf", STAGE_MAIL, rules_parse_spf, rules_test_spf, NULL, NULL},
-    {"spf_helo", STAGE_MAIL, rules_parse_spf, rules_test_spf_helo, NULL, NULL},
-    {"sender_domain", STAGE_MAIL, rules_parse_domains, rules_test_sender_domain, rules_free_domains, NULL},
-    {"rcpt_domain", STAGE_RCPT, rules_parse_domains, rules_test_rcpt_domain, rules_free_domains, NULL},
+    {"client_ip", STAGE_CONNECT, rules_parse_client_ip, rules_test_client_ip, rules_free_client_ip, NULL, NULL},
+    {"trusted", STAGE_CONNECT, rules_parse_flag, rules_test_trusted, NULL, NULL, NULL},
+    {"authenticated", STAGE_MAIL, rules_parse_flag, rules_test_authenticated, NULL, NULL, NULL},
+    {"spf", STAGE_MAIL, rules_parse_spf, rules_test_spf, NULL, NULL, rules_show_spf},
+    {"spf_helo", STAGE_MAIL, rules_parse_spf, rules_test_spf_helo, NULL, NULL, rules_show_spf_helo},
+    {"sender_domain", STAGE_MAIL, rules_parse_domains, rules_test_sender_domain, rules_free_domains, NULL, NULL},
+    {"rcpt_domain", STAGE_RCPT, rules_parse_domains, rules_test_rcpt_domain, rules_free_domains, NULL, NULL},
     {"dnsbl_score", STAGE_CONNECT, rules_parse_dnsbl_score, rules_test_dnsbl_score, NULL,
-     rules_known_dnsbl_score},
+     rules_known_dnsbl_score, rules_show_dnsbl_score},
     {"dnsbl_listed", STAGE_CONNECT, rules_parse_dnsbl_listed, rules_test_dnsbl_listed, rules_free_dnsbl_listed,
-     rules_known_dnsbl_listed},
-    {"dkim", STAGE_EOM, rules_parse_dkim, rules_test_dkim, NULL, NULL},
-    {"dkim_domain", STAGE_EOM, rules_parse_domains, rules_test_dkim_domain, rules_free_domains, NULL},
-    {"dkim_partial", STAGE_EOM, rules_parse_flag, rules_test_dkim_partial, NULL, NULL},
-    {"dmarc", STAGE_EOM, rules_parse_dmarc, rules_test_dmarc, NULL, NULL},
-    {"dmarc_policy", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_policy, NULL, NULL},
-    {"dmarc_applied", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_applied, NULL, NULL},
-    {"dmarc_aligned", STAGE_EOM, rules_parse_dmarc_aligned, rules_test_dmarc_aligned, NULL, NULL},
-    {"from_header", STAGE_EOM, rules_parse_from_header, rules_test_from_header, NULL, NULL},
-    {"rcpt", STAGE_RCPT, rules_parse_rcpt, rules_test_rcpt, rules_free_dnsbl_listed, NULL},
+     rules_known_dnsbl_listed, NULL},
+    {"dkim", STAGE_EOM, rules_parse_dkim, rules_test_dkim, NULL, NULL, rules_show_dkim},
+    {"dkim_domain", STAGE_EOM, rules_parse_domains, rules_test_dkim_domain, rules_free_domains, NULL, NULL},
+    {"dkim_partial", STAGE_EOM, rules_parse_flag, rules_test_dkim_partial, NULL, NULL, NULL},
+    {"dmarc", STAGE_EOM, rules_parse_dmarc, rules_test_dmarc, NULL, NULL, rules_show_dmarc},
+    {"dmarc_policy", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_policy, NULL, NULL, NULL},
+    {"dmarc_applied", STAGE_EOM, rules_parse_dmarc_policy, rules_test_dmarc_applied, NULL, NULL, NULL},
+    {"dmarc_aligned", STAGE_EOM, rules_parse_dmarc_aligned, rules_test_dmarc_aligned, NULL, NULL, NULL},
+    {"from_header", STAGE_EOM, rules_parse_from_header, rules_test_from_header, NULL, NULL, NULL},
+    {"rcpt", STAGE_RCPT, rules_parse_rcpt, rules_test_rcpt, rules_free_dnsbl_listed, NULL, NULL},
 };
 
 static const rules_kind *rules_kind_find(const char *name)
@@ -1123,8 +1166,9 @@ static rules_tri rules_rule_eval(const rules_rule *r, const facts_t *f, const ru
 
 /* Report one rule to the explain callback. */
 static void rules_report(rules_explain_fn explain, void *xarg, const rules_rule *rule, rules_step step,
-                         const rules_cond *why)
+                         const rules_cond *why, const facts_t *f)
 {
+    char actual[160] = "";
     rules_explain_item it = {
         .step = step,
         .rule = rule->name,
@@ -1134,15 +1178,20 @@ static void rules_report(rules_explain_fn explain, void *xarg, const rules_rule 
         .cond = why ? why->text : NULL,
         .nconds = rule->nconds,
     };
-    if (explain)
-        explain(&it, xarg);
+    if (explain == NULL)
+        return;
+    if (step == RULES_STEP_NOMATCH && why != NULL && why->kind->show != NULL) {
+        why->kind->show(why, f, actual, sizeof(actual));
+        it.actual = actual;
+    }
+    explain(&it, xarg);
 }
 
 /* The rules below index i were not looked at. */
 static void rules_report_rest(const rules_t *r, size_t i, rules_explain_fn explain, void *xarg)
 {
     for (; explain && i < r->n; i++)
-        rules_report(explain, xarg, &r->v[i], RULES_STEP_NOT_REACHED, NULL);
+        rules_report(explain, xarg, &r->v[i], RULES_STEP_NOT_REACHED, NULL, NULL);
 }
 
 rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, rules_verdict *verdict,
@@ -1155,23 +1204,23 @@ rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, rules_verdi
 
         switch (rules_rule_eval(rule, f, &why)) {
         case TRI_FALSE:
-            rules_report(explain, xarg, rule, RULES_STEP_NOMATCH, why);
+            rules_report(explain, xarg, rule, RULES_STEP_NOMATCH, why, f);
             continue;
         case TRI_UNKNOWN:
             /* A dry-run rule never decides, so it cannot hold back the
              * rules below it; it is reported once it is known. */
             if (rule->dry_run) {
-                rules_report(explain, xarg, rule, RULES_STEP_PASSED_OVER, why);
+                rules_report(explain, xarg, rule, RULES_STEP_PASSED_OVER, why, f);
                 continue;
             }
-            rules_report(explain, xarg, rule, RULES_STEP_PENDING, why);
+            rules_report(explain, xarg, rule, RULES_STEP_PENDING, why, f);
             rules_report_rest(r, i + 1, explain, xarg);
             return RULES_PENDING;
         case TRI_TRUE:
             break;
         }
         if (rule->dry_run) {
-            rules_report(explain, xarg, rule, RULES_STEP_DRYRUN, NULL);
+            rules_report(explain, xarg, rule, RULES_STEP_DRYRUN, NULL, f);
             if (dryrun) {
                 rules_verdict would = rule->verdict;
                 would.dry_run = true;
@@ -1179,12 +1228,12 @@ rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, rules_verdi
             }
             continue;
         }
-        rules_report(explain, xarg, rule, RULES_STEP_MATCH, NULL);
+        rules_report(explain, xarg, rule, RULES_STEP_MATCH, NULL, f);
         rules_report_rest(r, i + 1, explain, xarg);
         *verdict = rule->verdict;
         return RULES_DECIDED;
     }
-    rules_report(explain, xarg, &r->dflt, RULES_STEP_DEFAULT, NULL);
+    rules_report(explain, xarg, &r->dflt, RULES_STEP_DEFAULT, NULL, f);
     *verdict = r->dflt.verdict;
     return RULES_DECIDED;
 }

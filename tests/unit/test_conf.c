@@ -671,6 +671,25 @@ START_TEST(test_string_syntax_error)
 }
 END_TEST
 
+/* An unclosed quote is named where the string started, not where libconfig
+ * found the next quote; an escaped quote does not close a string, and an
+ * error without a multi-line string keeps libconfig's line. */
+START_TEST(test_unterminated_string)
+{
+    errlist e = {0};
+
+    ck_assert_ptr_null(conf_load_string("a = \"x\\\"y\";\n# \"\nauthserv_id = \"mx;\nb = 1;\nc = \"z\";\n",
+                                        "u.conf", errlist_add, &e));
+    ck_assert_uint_eq(e.n, 1);
+    ck_assert_str_eq(e.v[0], "u.conf:3: unterminated string starting at line 3 (libconfig: syntax error at line 6)");
+    errlist_free(&e);
+    ck_assert_ptr_null(conf_load_string("a = \"x\";\nb = ;\nc = \"y\nz\";\n", "v.conf", errlist_add, &e));
+    ck_assert_uint_eq(e.n, 1);
+    ck_assert_str_eq(e.v[0], "v.conf:2: syntax error");
+    errlist_free(&e);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
     Suite *s = suite_create("conf");
@@ -696,6 +715,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_errors_to_log);
     tcase_add_test(tc, test_world_writable_warns);
     tcase_add_test(tc, test_string_syntax_error);
+    tcase_add_test(tc, test_unterminated_string);
     suite_add_tcase(s, tc);
     return s;
 }

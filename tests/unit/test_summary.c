@@ -297,8 +297,9 @@ static void on_step(const rules_explain_item *it, void *arg)
     walk *w = arg;
     size_t n = strlen(w->text);
 
-    snprintf(w->text + n, sizeof(w->text) - n, "%s:%d:%s%s%s;", it->rule, it->step, it->dry_run ? "dry:" : "",
-             it->cond ? it->cond : "", it->step == RULES_STEP_DEFAULT ? rules_action_name(it->verdict->action) : "");
+    snprintf(w->text + n, sizeof(w->text) - n, "%s:%d:%s%s%s%s%s;", it->rule, it->step, it->dry_run ? "dry:" : "",
+             it->cond ? it->cond : "", it->actual ? " => " : "", it->actual ? it->actual : "",
+             it->step == RULES_STEP_DEFAULT ? rules_action_name(it->verdict->action) : "");
 }
 
 START_TEST(explain_walk)
@@ -321,7 +322,7 @@ START_TEST(explain_walk)
     f->spf_helo = SPFCHECK_NONE;
     /* at RCPT: helo false, would matches (dry), late pending: the walk stops */
     ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_PENDING);
-    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ];would:1:dry:;late:3:dkim = [ \"fail\" ];dom:5:;");
+    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ] => spf_helo is none;would:1:dry:;late:3:dkim = [ \"fail\" ];dom:5:;");
     ck_assert_int_eq(rules_eval(c->rules, f, &v2, NULL, NULL), RULES_PENDING);
 
     /* at EOM: late false, dom false on its sender_domain, the default decides */
@@ -330,7 +331,8 @@ START_TEST(explain_walk)
     f->dkim = DKIMCHECK_PASS;
     facts_set(&f->sender_domain, "y.example");
     ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_DECIDED);
-    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ];would:1:dry:;late:2:dkim = [ \"fail\" ];"
+    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ] => spf_helo is none;would:1:dry:;"
+                             "late:2:dkim = [ \"fail\" ] => dkim is pass;"
                              "dom:2:sender_domain = [ \"x.example\" ];default:6:tempfail;");
     ck_assert_str_eq(v.rule, "default");
     ck_assert_int_eq(rules_eval(c->rules, f, &v2, NULL, NULL), RULES_DECIDED);
@@ -342,6 +344,32 @@ START_TEST(explain_walk)
     ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_DECIDED);
     ck_assert_str_eq(w.text, "helo:0:;would:5:dry:;late:5:;dom:5:;");
     ck_assert_str_eq(v.rule, "helo");
+    facts_free(f);
+    conf_free(c);
+}
+END_TEST
+
+/* A false dnsbl_score shows the score against the threshold (issue 14:
+ * "dnsbl_score = 5 is false" alone said nothing about the score). */
+START_TEST(explain_walk_shows_values)
+{
+    const char *text = "rules = (\n"
+                       "  { name = \"bl\"; match = { dnsbl_score = 5; }; action = \"reject\"; },\n"
+                       "  { name = \"sf\"; match = { spf = [ \"fail\" ]; }; action = \"reject\"; },\n"
+                       "  { name = \"dm\"; match = { dmarc = [ \"fail\" ]; }; action = \"reject\"; }\n"
+                       ");\n";
+    conf_t *c = conf_load_string(text, "t.conf", NULL, NULL);
+    facts_t *f = facts_new();
+    rules_verdict v;
+    walk w = {{0}};
+
+    ck_assert_ptr_nonnull(c);
+    f->stage = STAGE_EOM;
+    f->spf_mfrom = SPFCHECK_SOFTFAIL;
+    ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_DECIDED);
+    ck_assert_str_eq(w.text, "bl:2:dnsbl_score = 5 => the score is 0, below 5;"
+                             "sf:2:spf = [ \"fail\" ] => spf is softfail;"
+                             "dm:2:dmarc = [ \"fail\" ] => dmarc was not evaluated;default:6:accept;");
     facts_free(f);
     conf_free(c);
 }
@@ -359,6 +387,7 @@ static Suite *suite(void)
     tcase_add_test(tc, summary_since);
     tcase_add_test(tc, envelope_from_headers);
     tcase_add_test(tc, explain_walk);
+    tcase_add_test(tc, explain_walk_shows_values);
     suite_add_tcase(s, tc);
     return s;
 }

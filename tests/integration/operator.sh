@@ -1,0 +1,98 @@
+#!/bin/bash
+# operator.sh - what an operator meets first (issue 14): the command line
+# (-h, --help), mxguard explain's account of a false condition, a config
+# syntax error's line, the socket as Postfix writes it (inet:HOST:PORT).
+# Real daemon and tools, every wait bounded.  Exit 0 pass, 1 fail.
+set -u
+MXGUARD=${MXGUARD:?MXGUARD must name the built daemon}
+tmp=$(mktemp -d /tmp/mxguard-operator.XXXXXX)
+chmod 755 "$tmp"
+pid=""
+failures=0
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    if [ "$failures" -eq 0 ]; then rm -rf "$tmp"; else echo "kept $tmp for inspection"; fi
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
+check() { # description command...
+    local d=$1; shift
+    if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+wait_for() { # seconds command...
+    local n=$(($1 * 10)); shift
+    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done
+    return 1
+}
+user_line='allow_root = false;'
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then user_line='user = "nobody";'; fi
+free_port() { # a TCP port nobody listens on, from the kernel's ephemeral range
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+stop() { # pid: SIGTERM, bounded wait, status
+    local p=$1 i
+    kill -TERM "$p" 2>/dev/null
+    for i in $(seq 1 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    wait "$p"
+}
+
+# ---- -h, --help -------------------------------------------------------------
+for opt in -h --help; do
+    out=$("$MXGUARD" "$opt" 2>"$tmp/err"); rc=$?
+    check "$opt: exit status 0" [ $rc -eq 0 ]
+    check "$opt: the usage on stdout" grep -q '^usage: mxguard \[-c FILE\]' <<<"$out"
+    check "$opt: nothing on stderr" [ ! -s "$tmp/err" ]
+done
+"$MXGUARD" --no-such-option >/dev/null 2>"$tmp/err"; rc=$?
+check "an unknown option: status 2, the usage on stderr" \
+    sh -c "[ $rc -eq 2 ] && grep -q '^usage: mxguard' '$tmp/err'"
+
+# ---- explain: a false condition shows the value it was tested against -------
+cat >"$tmp/explain.conf" <<EOC
+authserv_id = "mx.example.net";
+dns = { upstream = "127.0.0.1@1"; timeout_ms = 500; };
+spf = { enabled = false; helo = false; };
+rules = ( { name = "bl"; match = { dnsbl_score = 5; }; action = "reject"; } );
+EOC
+printf 'From: a@example.com\nTo: b@example.net\nSubject: t\n\nbody\n' >"$tmp/m.eml"
+out=$("$MXGUARD" explain -c "$tmp/explain.conf" --client 192.0.2.1 --helo h.example.com \
+    --mail-from a@example.com --rcpt b@example.net "$tmp/m.eml" 2>&1); rc=$?
+check "explain: exit status 0" [ $rc -eq 0 ]
+check "explain: dnsbl_score = 5 is false, with the score against the threshold" \
+    grep -q 'no match: dnsbl_score = 5 is false (the score is 0, below 5)' <<<"$out"
+
+# ---- a syntax error: the line where an unclosed string starts ---------------
+{ for i in $(seq 1 14); do echo "# comment $i with a \"quote\""; done
+  echo 'authserv_id = "mx.example.net;'
+  for i in $(seq 16 26); do echo "# line $i"; done
+  echo 'socket = "unix:/run/mxguard/mxguard.sock";'; } >"$tmp/unclosed.conf"
+out=$("$MXGUARD" -n -c "$tmp/unclosed.conf" 2>&1); rc=$?
+check "-n, unclosed quote: status 1" [ $rc -eq 1 ]
+check "-n, unclosed quote: names line 15 where the string starts" \
+    grep -q "unclosed.conf:15: unterminated string starting at line 15" <<<"$out"
+
+# ---- the socket as Postfix writes it: inet:HOST:PORT ------------------------
+port=$(free_port)
+cat >"$tmp/inet.conf" <<EOC
+socket = "inet:127.0.0.1:$port";
+$user_line
+dns = { upstream = "127.0.0.1@1"; timeout_ms = 500; };
+EOC
+out=$("$MXGUARD" -n -c "$tmp/inet.conf" 2>&1); rc=$?
+check "-n accepts socket = inet:127.0.0.1:PORT" [ $rc -eq 0 ]
+"$MXGUARD" -f -c "$tmp/inet.conf" >"$tmp/inet.log" 2>&1 &
+pid=$!
+check "inet:127.0.0.1:PORT: started on inet:PORT@127.0.0.1" \
+    wait_for 10 grep -q "started on inet:$port@127.0.0.1" "$tmp/inet.log"
+check "inet:127.0.0.1:PORT: accepts TCP connections" \
+    wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
+stop "$pid"; rc=$?; pid=""
+check "inet:127.0.0.1:PORT: exit status 0 after SIGTERM" [ $rc -eq 0 ]
+
+if [ "$failures" -ne 0 ]; then
+    for f in "$tmp"/*.log; do echo "---- $f"; cat "$f"; done
+    exit 1
+fi
+exit 0
