@@ -232,6 +232,11 @@ int main(int argc, char **argv)
         conf = conf_load(conf_path, print_error, NULL);
         if (conf == NULL)
             return 1;
+        /* Valid, but the daemon could not start with it. */
+        if (conf_check_start(conf, print_error, NULL) > 0) {
+            conf_free(conf);
+            return 1;
+        }
         /* The config is valid; say so, but also that this daemon would not
          * start as root with it. */
         pw = conf->user ? getpwnam(conf->user) : NULL;
@@ -259,7 +264,7 @@ int main(int argc, char **argv)
     if ((abs_path = realpath(conf_path, NULL)) != NULL)
         conf_path = abs_path;
     conf = conf_load(conf_path, log_conf_error, NULL);
-    if (conf == NULL)
+    if (conf == NULL || conf_check_start(conf, log_conf_error, NULL) > 0)
         log_fatal("%s: configuration errors, not starting", conf_path);
     if (conf->user) {
         pw = getpwnam(conf->user);

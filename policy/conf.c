@@ -702,6 +702,10 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
     canon = conf_socket_canonical(c->socket);
     free(c->socket);
     c->socket = canon;
+    if ((s = config_setting_get_member(root, "socket")) != NULL)
+        c->socket_line = (int)config_setting_source_line(s);
+    if ((s = config_setting_get_member(root, "pidfile")) != NULL)
+        c->pidfile_line = (int)config_setting_source_line(s);
     conf_socket_perms(cx, root, c);
     if ((s = config_setting_get_member(root, "trusted_networks")) != NULL)
         conf_trusted(cx, s, c);
@@ -851,6 +855,41 @@ conf_t *conf_load(const char *path, conf_error_fn errfn, void *arg)
         return NULL;
     }
     return c;
+}
+
+/* The directory of path must exist: record why not, for setting name. */
+static void conf_check_parent(conf_ctx *cx, int line, const char *name, const char *value, const char *path)
+{
+    char *copy = xstrdup(path), reason[PATH_MAX + 256];
+    const char *dir = dirname(copy);
+    struct stat st;
+
+    const char *dflt = line == 0 ? " (the default)" : "";
+
+    if (stat(dir, &st) != 0 && errno == ENOENT)
+        snprintf(reason, sizeof(reason), "%s \"%s\"%s: the directory %s does not exist; create it first", name,
+                 value, dflt, dir);
+    else if (stat(dir, &st) != 0)
+        snprintf(reason, sizeof(reason), "%s \"%s\"%s: cannot reach the directory %s: %s", name, value, dflt,
+                 dir, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        snprintf(reason, sizeof(reason), "%s \"%s\"%s: %s is not a directory", name, value, dflt, dir);
+    else
+        reason[0] = '\0';
+    if (reason[0] != '\0')
+        conf_error_at(cx, NULL, line, reason);
+    free(copy);
+}
+
+size_t conf_check_start(const conf_t *c, conf_error_fn errfn, void *arg)
+{
+    conf_ctx cx = {.name = c->path};
+
+    if (strncmp(c->socket, "unix:", 5) == 0 || strncmp(c->socket, "local:", 6) == 0)
+        conf_check_parent(&cx, c->socket_line, "socket", c->socket, strchr(c->socket, ':') + 1);
+    if (c->pidfile != NULL)
+        conf_check_parent(&cx, c->pidfile_line, "pidfile", c->pidfile, c->pidfile);
+    return conf_flush(&cx, errfn, arg);
 }
 
 conf_t *conf_load_string(const char *text, const char *name, conf_error_fn errfn, void *arg)

@@ -30,6 +30,8 @@ typedef struct conf {
     char *authserv_id;     /* A-R authserv-id; default: the host name */
     unsigned milter_timeout; /* seconds the engine waits for the MTA */
     char *metrics;         /* Prometheus endpoint "ADDR:PORT", or NULL (off) */
+    int socket_line;       /* config line of socket, pidfile; 0: not set */
+    int pidfile_line;
     /* dns { } */
     char *dns_upstream;    /* "system" or "ADDR[@PORT]" */
     unsigned dns_timeout_ms;
@@ -66,5 +68,11 @@ conf_t *conf_load(const char *path, conf_error_fn errfn, void *arg);
 /* Load from a string; name stands for the file name in messages. */
 conf_t *conf_load_string(const char *text, const char *name, conf_error_fn errfn, void *arg);
 void conf_free(conf_t *c);
+
+/* What only starting the daemon needs, not a reload (which keeps the socket
+ * and pidfile): the directories of the pidfile and of a unix socket exist.
+ * Reports each problem as FILE:LINE: reason through errfn (NULL: log_error)
+ * and returns how many there were.  mxguard -n and the start call it. */
+size_t conf_check_start(const conf_t *c, conf_error_fn errfn, void *arg);
 
 #endif

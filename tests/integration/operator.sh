@@ -1,7 +1,8 @@
 #!/bin/bash
 # operator.sh - what an operator meets first (issue 14): the command line
 # (-h, --help), mxguard explain's account of a false condition, a config
-# syntax error's line, the socket as Postfix writes it (inet:HOST:PORT).
+# syntax error's line, the socket as Postfix writes it (inet:HOST:PORT),
+# -n and the start on missing pidfile and socket directories.
 # Real daemon and tools, every wait bounded.  Exit 0 pass, 1 fail.
 set -u
 MXGUARD=${MXGUARD:?MXGUARD must name the built daemon}
@@ -90,6 +91,39 @@ check "inet:127.0.0.1:PORT: accepts TCP connections" \
     wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
 stop "$pid"; rc=$?; pid=""
 check "inet:127.0.0.1:PORT: exit status 0 after SIGTERM" [ $rc -eq 0 ]
+
+# ---- -n and the start check the pidfile's and the socket's directories ------
+cat >"$tmp/nodir.conf" <<EOC
+socket = "unix:$tmp/no-such-dir/mxguard.sock";
+pidfile = "$tmp/no-such-dir2/mxguard.pid";
+$user_line
+dns = { upstream = "127.0.0.1@1"; timeout_ms = 500; };
+EOC
+out=$("$MXGUARD" -n -c "$tmp/nodir.conf" 2>&1); rc=$?
+check "-n, missing directories: status 1" [ $rc -eq 1 ]
+check "-n, missing directories: no OK" sh -c "! grep -q 'OK' <<'EOT'
+$out
+EOT"
+check "-n: FILE:LINE of the socket whose directory is missing" \
+    grep -q "nodir.conf:1: socket \"unix:$tmp/no-such-dir/mxguard.sock\": the directory $tmp/no-such-dir does not exist" <<<"$out"
+check "-n: FILE:LINE of the pidfile whose directory is missing" \
+    grep -q "nodir.conf:2: pidfile \"$tmp/no-such-dir2/mxguard.pid\": the directory $tmp/no-such-dir2 does not exist" <<<"$out"
+out=$(timeout 10 "$MXGUARD" -f -c "$tmp/nodir.conf" 2>&1); rc=$?
+check "start, missing directories: status 1" [ $rc -eq 1 ]
+check "start, missing directories: the pidfile's named" grep -q "nodir.conf:2: pidfile .* does not exist" <<<"$out"
+check "start, missing directories: refused before the start" sh -c "! grep -q 'started on' <<'EOT'
+$out
+EOT"
+touch "$tmp/afile"
+printf 'pidfile = "%s/afile/mxguard.pid";\nsocket = "unix:%s/ok.sock";\n%s\n' "$tmp" "$tmp" "$user_line" >"$tmp/notdir.conf"
+out=$("$MXGUARD" -n -c "$tmp/notdir.conf" 2>&1); rc=$?
+check "-n, pidfile under a file: status 1, says not a directory" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'notdir.conf:1: pidfile .*: $tmp/afile is not a directory' <<'EOT'
+$out
+EOT"
+mkdir "$tmp/run"
+printf 'pidfile = "%s/run/mxguard.pid";\nsocket = "unix:%s/run/mxguard.sock";\n%s\n' "$tmp" "$tmp" "$user_line" >"$tmp/dirok.conf"
+check "-n, the directories exist: OK" sh -c "'$MXGUARD' -n -c '$tmp/dirok.conf' | grep -q OK"
 
 if [ "$failures" -ne 0 ]; then
     for f in "$tmp"/*.log; do echo "---- $f"; cat "$f"; done
