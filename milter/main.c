@@ -87,10 +87,59 @@ static bool same_str(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+/* The settings that only a restart changes, as the process serves them
+ * since it started (a reload compares the new config with these, not with
+ * the config of the previous reload). */
+typedef struct started {
+    char *socket;
+    char *user;             /* or NULL */
+    char *pidfile;          /* or NULL */
+    char *metrics;          /* or NULL */
+    char *socket_group;     /* or NULL */
+    unsigned socket_mode;
+    unsigned milter_timeout;
+} started_t;
+
 struct signal_arg {
     metrics_t *metrics; /* the daemon's, or NULL */
     engine_t *engine;
+    started_t started;  /* copies, kept for the life of the process */
 };
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void started_set(started_t *st, const conf_t *c)
+{
+    st->socket = xstrdup(c->socket);
+    st->user = dup_or_null(c->user);
+    st->pidfile = dup_or_null(c->pidfile);
+    st->metrics = dup_or_null(c->metrics);
+    st->socket_group = dup_or_null(c->socket_group);
+    st->socket_mode = c->socket_mode;
+    st->milter_timeout = c->milter_timeout;
+}
+
+/* Warn about each restart-only setting of c that differs from what runs. */
+static void started_compare(const started_t *st, const conf_t *c)
+{
+#define OR_NONE(s) ((s) ? (s) : "(none)")
+    if (strcmp(st->socket, c->socket) != 0)
+        log_warn("reload: socket changes need a restart (still serving %s)", st->socket);
+    if (!same_str(st->user, c->user))
+        log_warn("reload: user changes need a restart (still running as %s)", OR_NONE(st->user));
+    if (!same_str(st->pidfile, c->pidfile))
+        log_warn("reload: pidfile changes need a restart (still %s)", OR_NONE(st->pidfile));
+    if (st->milter_timeout != c->milter_timeout)
+        log_warn("reload: milter_timeout changes need a restart (still %u)", st->milter_timeout);
+    if (!same_str(st->metrics, c->metrics))
+        log_warn("reload: metrics changes need a restart (still %s)", OR_NONE(st->metrics));
+    if (st->socket_mode != c->socket_mode || !same_str(st->socket_group, c->socket_group))
+        log_warn("reload: socket_mode and socket_group changes need a restart");
+#undef OR_NONE
+}
 
 /* Waits for SIGHUP (reload), SIGTERM and SIGINT (stop). */
 static void *signal_thread(void *arg)
@@ -120,18 +169,9 @@ static void *signal_thread(void *arg)
             metrics_reload(metrics, false);
             continue;
         }
+        started_compare(&sa->started, s->conf);
         old = snapshot_acquire();
         if (old) {
-            if (strcmp(old->conf->socket, s->conf->socket) != 0)
-                log_warn("reload: socket changes need a restart (still serving %s)", old->conf->socket);
-            if (!same_str(old->conf->user, s->conf->user))
-                log_warn("reload: user changes need a restart");
-            if (!same_str(old->conf->pidfile, s->conf->pidfile))
-                log_warn("reload: pidfile changes need a restart");
-            if (old->conf->milter_timeout != s->conf->milter_timeout)
-                log_warn("reload: milter_timeout changes need a restart");
-            if (!same_str(old->conf->metrics, s->conf->metrics))
-                log_warn("reload: metrics changes need a restart");
             if (!same_str(old->conf->syslog_facility, s->conf->syslog_facility))
                 log_open_syslog(s->conf->syslog_facility);
             snapshot_release(old);
@@ -306,6 +346,7 @@ int main(int argc, char **argv)
             log_fatal("metrics: %s", err);
         log_info("metrics on http://%s/metrics", conf->metrics);
     }
+    started_set(&sig_arg.started, conf); /* before conf goes into the snapshot */
     snap = snapshot_from_conf(conf, NULL, err, sizeof(err));
     if (snap == NULL)
         log_fatal("cannot start the DNS resolver: %s", err);

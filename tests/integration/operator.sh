@@ -2,7 +2,8 @@
 # operator.sh - what an operator meets first (issue 14): the command line
 # (-h, --help), mxguard explain's account of a false condition, a config
 # syntax error's line, the socket as Postfix writes it (inet:HOST:PORT),
-# -n and the start on missing pidfile and socket directories.
+# -n and the start on missing pidfile and socket directories, SIGHUP
+# comparing restart-only settings with what the process serves.
 # Real daemon and tools, every wait bounded.  Exit 0 pass, 1 fail.
 set -u
 MXGUARD=${MXGUARD:?MXGUARD must name the built daemon}
@@ -83,7 +84,8 @@ dns = { upstream = "127.0.0.1@1"; timeout_ms = 500; };
 EOC
 out=$("$MXGUARD" -n -c "$tmp/inet.conf" 2>&1); rc=$?
 check "-n accepts socket = inet:127.0.0.1:PORT" [ $rc -eq 0 ]
-"$MXGUARD" -f -c "$tmp/inet.conf" >"$tmp/inet.log" 2>&1 &
+: >"$tmp/inet.log"
+"$MXGUARD" -f -c "$tmp/inet.conf" >>"$tmp/inet.log" 2>&1 &
 pid=$!
 check "inet:127.0.0.1:PORT: started on inet:PORT@127.0.0.1" \
     wait_for 10 grep -q "started on inet:$port@127.0.0.1" "$tmp/inet.log"
@@ -124,6 +126,42 @@ EOT"
 mkdir "$tmp/run"
 printf 'pidfile = "%s/run/mxguard.pid";\nsocket = "unix:%s/run/mxguard.sock";\n%s\n' "$tmp" "$tmp" "$user_line" >"$tmp/dirok.conf"
 check "-n, the directories exist: OK" sh -c "'$MXGUARD' -n -c '$tmp/dirok.conf' | grep -q OK"
+
+# ---- reload: restart-only settings compared with what the process serves ----
+# socket A -> B -> A: the first reload warns that A is still served, the
+# second (back to A) warns about nothing; the same for milter_timeout.  The
+# socket written the other way (inet:HOST:PORT vs inet:PORT@HOST) is the same.
+port=$(free_port)
+reload_conf() { # socket milter_timeout
+    printf 'socket = "%s";\nmilter_timeout = %s;\n%s\ndns = { upstream = "127.0.0.1@1"; timeout_ms = 500; };\n' \
+        "$1" "$2" "$user_line" >"$tmp/reload.conf.new"
+    mv "$tmp/reload.conf.new" "$tmp/reload.conf"
+}
+nlines() { grep -c -- "$1" "$tmp/reload.log"; }
+reloaded_n() { [ "$(nlines 'configuration reloaded from')" -ge "$1" ]; }
+reload_conf "inet:127.0.0.1:$port" 30
+: >"$tmp/reload.log"
+"$MXGUARD" -f -c "$tmp/reload.conf" >>"$tmp/reload.log" 2>&1 &
+pid=$!
+check "reload: started on A" wait_for 10 grep -q "started on inet:$port@127.0.0.1" "$tmp/reload.log"
+reload_conf "unix:$tmp/b.sock" 60
+kill -HUP "$pid"
+check "reload to B: reloaded" wait_for 10 reloaded_n 1
+check "reload to B: the socket warning names A, still served" \
+    grep -q "reload: socket changes need a restart (still serving inet:$port@127.0.0.1)" "$tmp/reload.log"
+check "reload to B: the milter_timeout warning names 30, still in force" \
+    grep -q "reload: milter_timeout changes need a restart (still 30)" "$tmp/reload.log"
+reload_conf "inet:$port@127.0.0.1" 30
+kill -HUP "$pid"
+check "reload back to A: reloaded" wait_for 10 reloaded_n 2
+check "reload back to A (other spelling): no second socket warning" \
+    [ "$(nlines 'reload: socket changes need a restart')" -eq 1 ]
+check "reload back to A: no second milter_timeout warning" \
+    [ "$(nlines 'reload: milter_timeout changes need a restart')" -eq 1 ]
+check "reload back to A: never says B is served" sh -c "! grep -q 'still serving unix:' '$tmp/reload.log'"
+check "reload: A still accepts connections" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
+stop "$pid"; rc=$?; pid=""
+check "reload: exit status 0 after SIGTERM" [ $rc -eq 0 ]
 
 if [ "$failures" -ne 0 ]; then
     for f in "$tmp"/*.log; do echo "---- $f"; cat "$f"; done
