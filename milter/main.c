@@ -8,8 +8,9 @@
  * Signals: SIGTERM and SIGINT stop accepting (in-flight connections get a
  * grace period, then the MTA's milter_default_action applies to what is
  * left).  SIGHUP reloads the config: loads and validates a complete new
- * snapshot and swaps it in only if it is good.  One thread waits for all
- * three; every other thread has them blocked.
+ * snapshot and swaps it in only if it is good.  SIGUSR1 (and SIGHUP)
+ * reopen the log_file for logrotate.  One thread waits for all four;
+ * every other thread has them blocked.
  *
  * SECURITY: runs as root only until the socket is open, then drops to the
  * configured user; refuses root without one unless allow_root (privs.h).
@@ -141,7 +142,20 @@ static void started_compare(const started_t *st, const conf_t *c)
 #undef OR_NONE
 }
 
-/* Waits for SIGHUP (reload), SIGTERM and SIGINT (stop). */
+/* The log file again by its name, after logrotate renamed it; a failure
+ * is logged (to the old file, which stays in use). */
+static void reopen_log_file(const char *sig)
+{
+    char err[512];
+
+    if (!log_reopen_file(err, sizeof(err)))
+        log_error("%s: %s (still writing to the old file)", sig, err);
+    else if (log_file_path() != NULL)
+        log_info("%s: reopened the log file %s", sig, log_file_path());
+}
+
+/* Waits for SIGHUP (reopen the log file, reload), SIGUSR1 (reopen the log
+ * file), SIGTERM and SIGINT (stop). */
 static void *signal_thread(void *arg)
 {
     const struct signal_arg *sa = arg;
@@ -150,6 +164,7 @@ static void *signal_thread(void *arg)
 
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     for (;;) {
@@ -160,6 +175,8 @@ static void *signal_thread(void *arg)
             engine_stop(sa->engine);
             return NULL;
         }
+        if (sig == SIGUSR1 || sig == SIGHUP)
+            reopen_log_file(sig == SIGUSR1 ? "SIGUSR1" : "SIGHUP");
         if (sig != SIGHUP)
             continue;
         log_info("SIGHUP: reloading %s", conf_path);
@@ -175,6 +192,13 @@ static void *signal_thread(void *arg)
             if (!same_str(old->conf->syslog_facility, s->conf->syslog_facility))
                 log_open_syslog(s->conf->syslog_facility);
             snapshot_release(old);
+        }
+        if (!same_str(log_file_path(), s->conf->log_file)) {
+            char err[512];
+            if (log_open_file(s->conf->log_file, err, sizeof(err)))
+                log_info("reload: log_file is now %s", s->conf->log_file ? s->conf->log_file : "(none)");
+            else
+                log_error("reload: %s (log_file stays %s)", err, log_file_path() ? log_file_path() : "(none)");
         }
         snapshot_attach_metrics(s, metrics);
         metrics_set_config(metrics, conf_path);
@@ -292,6 +316,7 @@ int main(int argc, char **argv)
      * thread alone waits for them. */
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
@@ -316,6 +341,11 @@ int main(int argc, char **argv)
         log_fatal("%s", err);
     if (!log_open_syslog(conf->syslog_facility))
         log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
+    /* Opened by whoever starts mxguard (root: before the drop); reopened
+     * on SIGUSR1/SIGHUP as the configured user, who then needs to create
+     * it (or logrotate's "create" does). */
+    if (conf->log_file && !log_open_file(conf->log_file, err, sizeof(err)))
+        log_fatal("%s", err);
 
     umask(007);
     engine = engine_new(conf->socket, conf->milter_timeout, glue_callbacks_get(), err, sizeof(err));

@@ -295,6 +295,31 @@ static bool conf_check_path(const char *v, char *err, size_t errlen)
     return true;
 }
 
+/* log_file: an absolute path in a directory that exists, not a directory. */
+static bool conf_check_log_file(const char *v, char *err, size_t errlen)
+{
+    char *copy;
+    const char *dir;
+    struct stat st;
+    bool ok;
+
+    if (v[0] != '/' || strlen(v) >= PATH_MAX) {
+        snprintf(err, errlen, "log_file \"%s\" must be an absolute path", v);
+        return false;
+    }
+    if (stat(v, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "log_file \"%s\" is a directory", v);
+        return false;
+    }
+    copy = xstrdup(v);
+    dir = dirname(copy);
+    ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    if (!ok)
+        snprintf(err, errlen, "log_file \"%s\": the directory %s does not exist", v, dir);
+    free(copy);
+    return ok;
+}
+
 static bool conf_check_facility(const char *v, char *err, size_t errlen)
 {
     if (log_facility_value(v) < 0) {
@@ -417,6 +442,7 @@ static const conf_key conf_top_keys[] = {
     {"user", CONF_STRING, CONF_AT(user), 0, 0, conf_check_user, NULL},
     {"pidfile", CONF_STRING, CONF_AT(pidfile), 0, 0, conf_check_path, NULL},
     {"syslog_facility", CONF_STRING, CONF_AT(syslog_facility), 0, 0, conf_check_facility, NULL},
+    {"log_file", CONF_STRING, CONF_AT(log_file), 0, 0, conf_check_log_file, NULL},
     {"authserv_id", CONF_STRING, CONF_AT(authserv_id), 0, 0, conf_check_authserv_id, NULL},
     {"milter_timeout", CONF_UINT, CONF_AT(milter_timeout), 1, 3600, NULL, NULL},
     {"metrics", CONF_STRING, CONF_AT(metrics), 0, 0, conf_check_metrics, NULL},
@@ -629,6 +655,7 @@ void conf_free(conf_t *c)
     free(c->pidfile);
     free(c->metrics);
     free(c->syslog_facility);
+    free(c->log_file);
     free(c->authserv_id);
     free(c->dns_upstream);
     cidr_list_free(c->trusted);

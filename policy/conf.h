@@ -27,6 +27,7 @@ typedef struct conf {
     char *socket_group;    /* group of a unix socket, or NULL (the user's) */
     char *pidfile;         /* write the pid here, or NULL */
     char *syslog_facility; /* "mail" by default */
+    char *log_file;        /* also append log lines here, or NULL (log.h) */
     char *authserv_id;     /* A-R authserv-id; default: the host name */
     unsigned milter_timeout; /* seconds the engine waits for the MTA */
     char *metrics;         /* Prometheus endpoint "ADDR:PORT", or NULL (off) */

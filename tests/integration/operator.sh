@@ -3,7 +3,8 @@
 # (-h, --help), mxguard explain's account of a false condition, a config
 # syntax error's line, the socket as Postfix writes it (inet:HOST:PORT),
 # -n and the start on missing pidfile and socket directories, SIGHUP
-# comparing restart-only settings with what the process serves.
+# comparing restart-only settings with what the process serves, log_file
+# (a background daemon, logrotate's rename + SIGUSR1/SIGHUP, summary).
 # Real daemon and tools, every wait bounded.  Exit 0 pass, 1 fail.
 set -u
 MXGUARD=${MXGUARD:?MXGUARD must name the built daemon}
@@ -162,6 +163,68 @@ check "reload back to A: never says B is served" sh -c "! grep -q 'still serving
 check "reload: A still accepts connections" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
 stop "$pid"; rc=$?; pid=""
 check "reload: exit status 0 after SIGTERM" [ $rc -eq 0 ]
+
+# ---- log_file: a daemon (no -f, no syslog needed) logs to a file, which ----
+# logrotate may rename: SIGUSR1 (and SIGHUP) reopen it by name; summary
+# --since reads its time stamps.
+LOADGEN=${BUILDDIR:-$(dirname "$MXGUARD")}/tests/bench/loadgen
+mkdir "$tmp/logs"
+[ "$user_line" = 'user = "nobody";' ] && chown nobody "$tmp/logs" # the daemon reopens as nobody
+cat >"$tmp/lf.conf" <<EOC
+socket = "unix:$tmp/lf.sock";
+pidfile = "$tmp/lf.pid";
+log_file = "$tmp/logs/mxguard.log";
+$user_line
+dns = { upstream = "127.0.0.1@1"; timeout_ms = 500; };
+spf = { enabled = false; helo = false; };
+EOC
+printf 'From: <a@sender.example>\nTo: <b@rcpt.example>\nSubject: log_file\n\nbody\n' >"$tmp/lf.eml"
+send() { # count: that many messages through the milter socket
+    timeout 60 "$LOADGEN" -s "unix:$tmp/lf.sock" -c 1 -n "$1" "$tmp/lf.eml" >>"$tmp/loadgen.out" 2>&1
+}
+decisions() { grep -c ' mxguard\[[0-9]*\]: decision ' "$1"; }
+has_n_decisions() { [ "$(decisions "$1")" -ge "$2" ]; }
+lfpid=""
+if [ -x "$LOADGEN" ] && "$MXGUARD" -c "$tmp/lf.conf" >"$tmp/lf.out" 2>&1 &&
+   wait_for 10 test -s "$tmp/lf.pid"; then
+    lfpid=$(cat "$tmp/lf.pid")
+    pid=$lfpid
+    check "log_file: the daemon (background) writes its start to the file" \
+        wait_for 10 grep -q 'mxguard\[[0-9]*\]: mxguard .* started on unix:' "$tmp/logs/mxguard.log"
+    check "log_file: lines are time-stamped (RFC 3339) with host and pid" grep -qE \
+        "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}[+-][0-9]{2}:[0-9]{2} [^ ]+ mxguard\[$lfpid\]: " \
+        "$tmp/logs/mxguard.log"
+    check "log_file: 3 messages sent" send 3
+    check "log_file: 3 decision lines in the file" wait_for 10 has_n_decisions "$tmp/logs/mxguard.log" 3
+    mv "$tmp/logs/mxguard.log" "$tmp/logs/mxguard.log.1"
+    kill -USR1 "$lfpid"
+    check "SIGUSR1: a new file by the same name" wait_for 10 test -f "$tmp/logs/mxguard.log"
+    check "SIGUSR1: the reopen is logged in the new file" \
+        wait_for 10 grep -q "SIGUSR1: reopened the log file $tmp/logs/mxguard.log" "$tmp/logs/mxguard.log"
+    check "SIGUSR1: 2 more messages sent" send 2
+    check "SIGUSR1: their 2 decision lines go to the new file" wait_for 10 has_n_decisions "$tmp/logs/mxguard.log" 2
+    check "SIGUSR1: the renamed file keeps its 3 and gets no more" [ "$(decisions "$tmp/logs/mxguard.log.1")" -eq 3 ]
+    mv "$tmp/logs/mxguard.log" "$tmp/logs/mxguard.log.2"
+    kill -HUP "$lfpid"
+    check "SIGHUP: reopens too, then reloads (logged in the new file)" \
+        wait_for 10 grep -q "configuration reloaded from" "$tmp/logs/mxguard.log"
+    check "SIGHUP: the reopen is logged" grep -q "SIGHUP: reopened the log file" "$tmp/logs/mxguard.log"
+    check "SIGHUP: the rotated file got nothing after the rename" \
+        sh -c "! grep -q 'SIGHUP' '$tmp/logs/mxguard.log.2'"
+    # summary --since over the files: the time stamps are read (a line without
+    # one would be skipped under --since)
+    out=$("$MXGUARD" summary --since 1h --format json "$tmp/logs/mxguard.log.1" "$tmp/logs/mxguard.log.2")
+    check "summary --since 1h over the rotated files: 5 decisions" grep -q '"decisions": 5,' <<<"$out"
+    check "summary --since 1h: none skipped for want of a time stamp" grep -q '"no_timestamp": 0' <<<"$out"
+    out=$("$MXGUARD" summary --since "$(date -d tomorrow +%Y-%m-%d)" --format json "$tmp/logs/mxguard.log.1")
+    check "summary --since tomorrow: the 3 are before it" grep -q '"before_since": 3' <<<"$out"
+    kill -TERM "$lfpid"
+    check "log_file: the daemon stops on SIGTERM" wait_for 15 sh -c "! kill -0 $lfpid 2>/dev/null"
+    pid=""
+    check "log_file: the stop is logged in the file" wait_for 5 grep -q 'mxguard stopped' "$tmp/logs/mxguard.log"
+else
+    not_ok "log_file: the daemon did not start (or no loadgen at $LOADGEN): $(cat "$tmp/lf.out" 2>/dev/null)"
+fi
 
 if [ "$failures" -ne 0 ]; then
     for f in "$tmp"/*.log; do echo "---- $f"; cat "$f"; done

@@ -17,6 +17,7 @@
 #include "declog.h"
 #include "explain.h"
 #include "facts.h"
+#include "log.h"
 #include "rules.h"
 #include "summary.h"
 #include "testutil.h"
@@ -244,6 +245,45 @@ START_TEST(summary_since)
 }
 END_TEST
 
+/* The daemon's log_file lines (log_format_line) carry a time stamp that
+ * summary --since reads, in any time zone; a warning line is not a decision. */
+START_TEST(summary_reads_log_file_lines)
+{
+    char l1[1024], l2[1024], l3[1024], l4[1024];
+    const char *lines[] = {l1, l2, l3, l4};
+    summary_options o = {0};
+    const char *tz = getenv("TZ");
+    char *savedtz = tz ? xstrdup(tz) : NULL, *r;
+
+    setenv("TZ", "XYZ3", 1); /* POSIX: 3 hours west of UTC, no DST, no tzdata needed */
+    tzset();
+    log_format_line(l1, sizeof(l1), 1800000000 - 60, 5, "mx", 42, 6 /* LOG_INFO */,
+                    L("eom", "<a@early.example>", "default", "-", "accept", "-"));
+    log_format_line(l2, sizeof(l2), 1800000000, 999999, "mx", 42, 6,
+                    L("eom", "<a@ontime.example>", "default", "-", "accept", "-"));
+    log_format_line(l3, sizeof(l3), 1800000000 + 60, 0, "mx", 42, 3 /* LOG_ERR */, "decision in an error");
+    log_format_line(l4, sizeof(l4), 1800000000 + 60, 0, "mx", 42, 6,
+                    L("eom", "<a@late.example>", "default", "-", "reject", "-"));
+    ck_assert_str_eq(l2, "2027-01-15T05:00:00.999999-03:00 mx mxguard[42]: "
+                         L("eom", "<a@ontime.example>", "default", "-", "accept", "-") "\n");
+    ck_assert_msg(strstr(l3, " mx mxguard[42]: error: decision in an error\n") != NULL, "%s", l3);
+    o.since = 1800000000;
+    r = report(&o, lines, 4, true);
+    HAS(r, "\"decisions\": 2,");
+    HAS(r, "\"before_since\": 1");
+    HAS(r, "\"no_timestamp\": 0");
+    HAS(r, "\"other_mxguard\": 1");
+    HAS(r, "\"reject\": {\"late.example\": 1}");
+    free(r);
+    if (savedtz)
+        setenv("TZ", savedtz, 1);
+    else
+        unsetenv("TZ");
+    free(savedtz);
+    tzset();
+}
+END_TEST
+
 /* ---- explain: the envelope from the headers ------------------------------- */
 
 START_TEST(envelope_from_headers)
@@ -385,6 +425,7 @@ static Suite *suite(void)
     tcase_add_test(tc, parse_malformed);
     tcase_add_test(tc, summary_counts);
     tcase_add_test(tc, summary_since);
+    tcase_add_test(tc, summary_reads_log_file_lines);
     tcase_add_test(tc, envelope_from_headers);
     tcase_add_test(tc, explain_walk);
     tcase_add_test(tc, explain_walk_shows_values);
