@@ -37,12 +37,14 @@ _rig_tcp_open() {
 rig_sink_count() { find "$RIG_SINK_DIR" -type f -name 'msg.*' | wc -l; }
 
 # rig_start_postfix MILTER_SOCKET_PATH_OR_EMPTY: start the private instance;
-# a unix socket path, or a TCP socket in Postfix's syntax inet:HOST:PORT.
+# a unix socket path, or smtpd_milters as Postfix takes it: inet:HOST:PORT,
+# or unix:PATH (a relative PATH is relative to the queue directory,
+# $RIG_TMP/pf/queue).
 # Sets RIG_PF_DIR, RIG_PF_CONF, RIG_SMTP_PORT.
 rig_start_postfix() {
     local milter=$1
     case $milter in
-    '' | inet:*) ;;
+    '' | inet:* | unix:*) ;;
     *) milter=unix:$milter ;;
     esac
     rig_need_exec postfix "${POSTFIX:-}"
