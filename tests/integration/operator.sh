@@ -226,6 +226,10 @@ else
     not_ok "log_file: the daemon did not start (or no loadgen at $LOADGEN): $(cat "$tmp/lf.out" 2>/dev/null)"
 fi
 
+# Under ASan/UBSan (or valgrind) the daemons' and tools' reports land here.
+check "no sanitizer report or crash in any log" \
+    bash -c "! cat '$tmp'/*.log '$tmp'/*.out '$tmp/err' 2>/dev/null | grep -qE 'Sanitizer|runtime error:|Segmentation'"
+
 if [ "$failures" -ne 0 ]; then
     for f in "$tmp"/*.log; do echo "---- $f"; cat "$f"; done
     exit 1
