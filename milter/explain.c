@@ -291,7 +291,11 @@ static void ex_on_rule(const rules_explain_item *it, void *arg)
     fprintf(fp, "  %-24s line %-4d %-10s%s %s", it->rule, it->line, verdict_action_name(it->verdict->action),
             it->dry_run ? " dry-run" : "        ", ex_step_name(it->step));
     switch (it->step) {
-    case RULES_STEP_NOMATCH: fprintf(fp, ": %s is false", it->cond ? it->cond : "?"); break;
+    case RULES_STEP_NOMATCH:
+        fprintf(fp, ": %s is false", it->cond ? it->cond : "?");
+        if (it->actual != NULL)
+            fprintf(fp, " (%s)", it->actual);
+        break;
     case RULES_STEP_PENDING:
         fprintf(fp, ": %s is not known at this stage; no rule below may fire before it", it->cond ? it->cond : "?");
         break;

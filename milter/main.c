@@ -8,8 +8,9 @@
  * Signals: SIGTERM and SIGINT stop accepting (in-flight connections get a
  * grace period, then the MTA's milter_default_action applies to what is
  * left).  SIGHUP reloads the config: loads and validates a complete new
- * snapshot and swaps it in only if it is good.  One thread waits for all
- * three; every other thread has them blocked.
+ * snapshot and swaps it in only if it is good.  SIGUSR1 (and SIGHUP)
+ * reopen the log_file for logrotate.  One thread waits for all four;
+ * every other thread has them blocked.
  *
  * SECURITY: runs as root only until the socket is open, then drops to the
  * configured user; refuses root without one unless allow_root (privs.h).
@@ -18,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -53,17 +55,20 @@
 
 static const char *conf_path = DEFAULT_CONF;
 
-static void usage(void)
+/* The usage: on stdout with status 0 when asked for (-h, --help), else on
+ * stderr with status 2. */
+static void usage(int status)
 {
-    fprintf(stderr, "usage: mxguard [-c FILE] [-f] [-n] [-V]\n"
+    fprintf(status == 0 ? stdout : stderr, "usage: mxguard [-c FILE] [-f] [-n] [-V] [-h]\n"
                     "       mxguard explain -c FILE [--client IP] [--helo NAME] [--mail-from ADDR]\n"
                     "                       [--rcpt ADDR]... MESSAGE.eml\n"
                     "       mxguard summary [--since TIME] [--rule NAME] [--format text|json] [FILE...]\n"
                     "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
                     "  -f       stay in the foreground, log to stderr too\n"
                     "  -n       check the configuration and exit\n"
-                    "  -V       print versions and exit\n");
-    exit(2);
+                    "  -V       print versions and exit\n"
+                    "  -h, --help  print this and exit\n");
+    exit(status);
 }
 
 static void print_error(const char *msg, void *arg)
@@ -83,12 +88,74 @@ static bool same_str(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+/* The settings that only a restart changes, as the process serves them
+ * since it started (a reload compares the new config with these, not with
+ * the config of the previous reload). */
+typedef struct started {
+    char *socket;
+    char *user;             /* or NULL */
+    char *pidfile;          /* or NULL */
+    char *metrics;          /* or NULL */
+    char *socket_group;     /* or NULL */
+    unsigned socket_mode;
+    unsigned milter_timeout;
+} started_t;
+
 struct signal_arg {
     metrics_t *metrics; /* the daemon's, or NULL */
     engine_t *engine;
+    started_t started;  /* copies, kept for the life of the process */
 };
 
-/* Waits for SIGHUP (reload), SIGTERM and SIGINT (stop). */
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void started_set(started_t *st, const conf_t *c)
+{
+    st->socket = xstrdup(c->socket);
+    st->user = dup_or_null(c->user);
+    st->pidfile = dup_or_null(c->pidfile);
+    st->metrics = dup_or_null(c->metrics);
+    st->socket_group = dup_or_null(c->socket_group);
+    st->socket_mode = c->socket_mode;
+    st->milter_timeout = c->milter_timeout;
+}
+
+/* Warn about each restart-only setting of c that differs from what runs. */
+static void started_compare(const started_t *st, const conf_t *c)
+{
+#define OR_NONE(s) ((s) ? (s) : "(none)")
+    if (strcmp(st->socket, c->socket) != 0)
+        log_warn("reload: socket changes need a restart (still serving %s)", st->socket);
+    if (!same_str(st->user, c->user))
+        log_warn("reload: user changes need a restart (still running as %s)", OR_NONE(st->user));
+    if (!same_str(st->pidfile, c->pidfile))
+        log_warn("reload: pidfile changes need a restart (still %s)", OR_NONE(st->pidfile));
+    if (st->milter_timeout != c->milter_timeout)
+        log_warn("reload: milter_timeout changes need a restart (still %u)", st->milter_timeout);
+    if (!same_str(st->metrics, c->metrics))
+        log_warn("reload: metrics changes need a restart (still %s)", OR_NONE(st->metrics));
+    if (st->socket_mode != c->socket_mode || !same_str(st->socket_group, c->socket_group))
+        log_warn("reload: socket_mode and socket_group changes need a restart");
+#undef OR_NONE
+}
+
+/* The log file again by its name, after logrotate renamed it; a failure
+ * is logged (to the old file, which stays in use). */
+static void reopen_log_file(const char *sig)
+{
+    char err[512];
+
+    if (!log_reopen_file(err, sizeof(err)))
+        log_error("%s: %s (still writing to the old file)", sig, err);
+    else if (log_file_path() != NULL)
+        log_info("%s: reopened the log file %s", sig, log_file_path());
+}
+
+/* Waits for SIGHUP (reopen the log file, reload), SIGUSR1 (reopen the log
+ * file), SIGTERM and SIGINT (stop). */
 static void *signal_thread(void *arg)
 {
     const struct signal_arg *sa = arg;
@@ -97,6 +164,7 @@ static void *signal_thread(void *arg)
 
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     for (;;) {
@@ -107,6 +175,8 @@ static void *signal_thread(void *arg)
             engine_stop(sa->engine);
             return NULL;
         }
+        if (sig == SIGUSR1 || sig == SIGHUP)
+            reopen_log_file(sig == SIGUSR1 ? "SIGUSR1" : "SIGHUP");
         if (sig != SIGHUP)
             continue;
         log_info("SIGHUP: reloading %s", conf_path);
@@ -116,21 +186,19 @@ static void *signal_thread(void *arg)
             metrics_reload(metrics, false);
             continue;
         }
+        started_compare(&sa->started, s->conf);
         old = snapshot_acquire();
         if (old) {
-            if (strcmp(old->conf->socket, s->conf->socket) != 0)
-                log_warn("reload: socket changes need a restart (still serving %s)", old->conf->socket);
-            if (!same_str(old->conf->user, s->conf->user))
-                log_warn("reload: user changes need a restart");
-            if (!same_str(old->conf->pidfile, s->conf->pidfile))
-                log_warn("reload: pidfile changes need a restart");
-            if (old->conf->milter_timeout != s->conf->milter_timeout)
-                log_warn("reload: milter_timeout changes need a restart");
-            if (!same_str(old->conf->metrics, s->conf->metrics))
-                log_warn("reload: metrics changes need a restart");
             if (!same_str(old->conf->syslog_facility, s->conf->syslog_facility))
                 log_open_syslog(s->conf->syslog_facility);
             snapshot_release(old);
+        }
+        if (!same_str(log_file_path(), s->conf->log_file)) {
+            char err[512];
+            if (log_open_file(s->conf->log_file, err, sizeof(err)))
+                log_info("reload: log_file is now %s", s->conf->log_file ? s->conf->log_file : "(none)");
+            else
+                log_error("reload: %s (log_file stays %s)", err, log_file_path() ? log_file_path() : "(none)");
         }
         snapshot_attach_metrics(s, metrics);
         metrics_set_config(metrics, conf_path);
@@ -197,6 +265,7 @@ int main(int argc, char **argv)
     static struct signal_arg sig_arg; /* the signal thread may outlive main's frame */
     sigset_t set;
     pthread_t tid;
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int c, rc;
 
     /* Tools of the same binary: the same config loader, checks and
@@ -206,7 +275,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "summary") == 0)
         return summary_main(argc - 1, argv + 1);
 
-    while ((c = getopt(argc, argv, "c:fnVh")) != -1) {
+    while ((c = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': conf_path = optarg; break;
         case 'f': foreground = true; break;
@@ -216,16 +285,22 @@ int main(int argc, char **argv)
             printf("milter protocol 6 (mxguard's own engine)\n");
             version_print_libs(stdout);
             return 0;
-        default: usage();
+        case 'h': usage(0); break;
+        default: usage(2);
         }
     }
     if (optind != argc)
-        usage();
+        usage(2);
 
     if (check_only) {
         conf = conf_load(conf_path, print_error, NULL);
         if (conf == NULL)
             return 1;
+        /* Valid, but the daemon could not start with it. */
+        if (conf_check_start(conf, print_error, NULL) > 0) {
+            conf_free(conf);
+            return 1;
+        }
         /* The config is valid; say so, but also that this daemon would not
          * start as root with it. */
         pw = conf->user ? getpwnam(conf->user) : NULL;
@@ -241,6 +316,7 @@ int main(int argc, char **argv)
      * thread alone waits for them. */
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
@@ -253,7 +329,7 @@ int main(int argc, char **argv)
     if ((abs_path = realpath(conf_path, NULL)) != NULL)
         conf_path = abs_path;
     conf = conf_load(conf_path, log_conf_error, NULL);
-    if (conf == NULL)
+    if (conf == NULL || conf_check_start(conf, log_conf_error, NULL) > 0)
         log_fatal("%s: configuration errors, not starting", conf_path);
     if (conf->user) {
         pw = getpwnam(conf->user);
@@ -265,6 +341,11 @@ int main(int argc, char **argv)
         log_fatal("%s", err);
     if (!log_open_syslog(conf->syslog_facility))
         log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
+    /* Opened by whoever starts mxguard (root: before the drop); reopened
+     * on SIGUSR1/SIGHUP as the configured user, who then needs to create
+     * it (or logrotate's "create" does). */
+    if (conf->log_file && !log_open_file(conf->log_file, err, sizeof(err)))
+        log_fatal("%s", err);
 
     umask(007);
     engine = engine_new(conf->socket, conf->milter_timeout, glue_callbacks_get(), err, sizeof(err));
@@ -295,6 +376,7 @@ int main(int argc, char **argv)
             log_fatal("metrics: %s", err);
         log_info("metrics on http://%s/metrics", conf->metrics);
     }
+    started_set(&sig_arg.started, conf); /* before conf goes into the snapshot */
     snap = snapshot_from_conf(conf, NULL, err, sizeof(err));
     if (snap == NULL)
         log_fatal("cannot start the DNS resolver: %s", err);

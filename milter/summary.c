@@ -5,7 +5,8 @@
  *
  * Input: a syslog file (RFC 3164 "Mmm dd hh:mm:ss host mxguard[pid]: ..."
  * or RFC 3339 "2026-01-02T03:04:05.123+00:00 host mxguard[pid]: ..."), the
- * daemon's stderr ("mxguard: decision ..."), or bare "decision ..." lines
+ * daemon's log_file (the RFC 3339 form, log_format_line()), the daemon's
+ * stderr ("mxguard: decision ..."), or bare "decision ..." lines
  * (journalctl -o cat).  Each decision line is parsed by declog_parse(), the
  * inverse of the daemon's own quoting.
  *

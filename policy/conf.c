@@ -147,10 +147,78 @@ static size_t conf_flush(conf_ctx *cx, conf_error_fn errfn, void *arg)
 
 /* ---- value checks ----------------------------------------------------- */
 
-/* Socket syntax (as libmilter's, so MTA-side habits carry over): unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST. */
+/* The port of an inet socket: 1..65535 in at most 5 digits; 0 if not. */
+static unsigned long conf_socket_port(const char *p, size_t n)
+{
+    unsigned long port = 0;
+
+    if (n == 0 || n > 5)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        port = port * 10 + (unsigned long)(p[i] - '0');
+    }
+    return port <= 65535 ? port : 0;
+}
+
+/* Parse an inet socket after "inet:" / "inet6:" in either form:
+ * PORT@HOST (libmilter's) or, for inet: only, HOST:PORT and [IPV6]:PORT
+ * (Postfix's).  host and hostlen point into rest; six is set for an IPv6
+ * socket.  False with a message in err. */
+static bool conf_parse_inet(const char *v, const char *rest, bool *six, const char **host, size_t *hostlen,
+                            unsigned long *port, char *err, size_t errlen)
+{
+    const char *at = strchr(rest, '@'), *colon = strrchr(rest, ':');
+    const char *portp;
+    size_t portlen;
+    unsigned char addr[16];
+    char name[256];
+    bool bracketed = false;
+
+    if (at == NULL && colon != NULL && !*six) {
+        /* Postfix's inet:HOST:PORT or inet:[IPV6]:PORT */
+        *host = rest;
+        *hostlen = (size_t)(colon - rest);
+        portp = colon + 1;
+        portlen = strlen(portp);
+        if (*hostlen >= 2 && rest[0] == '[' && colon[-1] == ']') {
+            *six = bracketed = true;
+            (*host)++;
+            *hostlen -= 2;
+        }
+    } else {
+        portp = rest;
+        portlen = at ? (size_t)(at - rest) : strlen(rest);
+        *host = at ? at + 1 : NULL;
+        *hostlen = at ? strlen(at + 1) : 0;
+    }
+    if ((*port = conf_socket_port(portp, portlen)) == 0) {
+        snprintf(err, errlen, "bad socket \"%s\": the port must be a number 1..65535", v);
+        return false;
+    }
+    if (*host == NULL || *hostlen == 0) {
+        snprintf(err, errlen, "bad socket \"%s\": missing the host (e.g. %s:%lu@%s%s%lu)", v,
+                 *six ? "inet6" : "inet", *port, *six ? "::1" : "127.0.0.1",
+                 *six ? " or inet:[::1]:" : " or inet:127.0.0.1:", *port);
+        return false;
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)(*hostlen < sizeof(name) ? *hostlen : sizeof(name) - 1), *host);
+    if (*hostlen >= sizeof(name) ||
+        (inet_pton(*six ? AF_INET6 : AF_INET, name, addr) != 1 && (bracketed || !dname_valid(name, strlen(name))))) {
+        snprintf(err, errlen, "bad socket \"%s\": \"%s\" is not an %s address or host name", v, name,
+                 *six ? "IPv6" : "IPv4");
+        return false;
+    }
+    return true;
+}
+
+/* Socket syntax (as libmilter's, so MTA-side habits carry over): unix:/path,
+ * local:/path, inet:PORT@HOST, inet6:PORT@HOST; also Postfix's inet:HOST:PORT
+ * and inet:[IPV6]:PORT, which conf_socket_canonical() rewrites. */
 static bool conf_check_socket(const char *v, char *err, size_t errlen)
 {
-    static const char usage[] = "expected unix:/path, local:/path, inet:PORT@HOST or inet6:PORT@HOST";
+    static const char usage[] = "expected unix:/path, local:/path, inet:PORT@HOST, inet:HOST:PORT or inet6:PORT@HOST";
     const char *rest;
     struct sockaddr_un sun;
 
@@ -173,36 +241,31 @@ static bool conf_check_socket(const char *v, char *err, size_t errlen)
     }
     if (strncmp(v, "inet:", 5) == 0 || strncmp(v, "inet6:", 6) == 0) {
         bool six = v[4] == '6';
-        const char *at = strchr(rest, '@');
-        unsigned long port = 0;
-        unsigned char addr[16];
-        size_t digits = 0;
+        const char *host;
+        size_t hostlen;
+        unsigned long port;
 
-        for (const char *p = rest; p < (at ? at : rest + strlen(rest)); p++, digits++) {
-            if (*p < '0' || *p > '9' || digits >= 5) {
-                digits = 0;
-                break;
-            }
-            port = port * 10 + (unsigned long)(*p - '0');
-        }
-        if (digits == 0 || port < 1 || port > 65535) {
-            snprintf(err, errlen, "bad socket \"%s\": the port must be a number 1..65535", v);
-            return false;
-        }
-        if (at == NULL || at[1] == '\0') {
-            snprintf(err, errlen, "bad socket \"%s\": missing @HOST (e.g. %s:%lu@%s)", v,
-                     six ? "inet6" : "inet", port, six ? "::1" : "127.0.0.1");
-            return false;
-        }
-        if (inet_pton(six ? AF_INET6 : AF_INET, at + 1, addr) != 1 && !dname_valid(at + 1, strlen(at + 1))) {
-            snprintf(err, errlen, "bad socket \"%s\": \"%s\" is not an %s address or host name", v, at + 1,
-                     six ? "IPv6" : "IPv4");
-            return false;
-        }
-        return true;
+        return conf_parse_inet(v, rest, &six, &host, &hostlen, &port, err, errlen);
     }
     snprintf(err, errlen, "bad socket \"%s\": %s", v, usage);
     return false;
+}
+
+/* The engine's form of a valid socket (engine.h): inet:HOST:PORT becomes
+ * inet:PORT@HOST, inet:[IPV6]:PORT inet6:PORT@IPV6; anything else a copy.
+ * One spelling per socket also lets a reload see that it is the same. */
+static char *conf_socket_canonical(const char *v)
+{
+    char err[256];
+    const char *host;
+    size_t hostlen;
+    unsigned long port;
+    bool six = false;
+
+    if (strncmp(v, "inet:", 5) != 0 || strchr(v, '@') != NULL ||
+        !conf_parse_inet(v, v + 5, &six, &host, &hostlen, &port, err, sizeof(err)))
+        return xstrdup(v);
+    return xasprintf("%s:%lu@%.*s", six ? "inet6" : "inet", port, (int)hostlen, host);
 }
 
 static bool conf_check_user(const char *v, char *err, size_t errlen)
@@ -230,6 +293,31 @@ static bool conf_check_path(const char *v, char *err, size_t errlen)
         return false;
     }
     return true;
+}
+
+/* log_file: an absolute path in a directory that exists, not a directory. */
+static bool conf_check_log_file(const char *v, char *err, size_t errlen)
+{
+    char *copy;
+    const char *dir;
+    struct stat st;
+    bool ok;
+
+    if (v[0] != '/' || strlen(v) >= PATH_MAX) {
+        snprintf(err, errlen, "log_file \"%s\" must be an absolute path", v);
+        return false;
+    }
+    if (stat(v, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "log_file \"%s\" is a directory", v);
+        return false;
+    }
+    copy = xstrdup(v);
+    dir = dirname(copy);
+    ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    if (!ok)
+        snprintf(err, errlen, "log_file \"%s\": the directory %s does not exist", v, dir);
+    free(copy);
+    return ok;
 }
 
 static bool conf_check_facility(const char *v, char *err, size_t errlen)
@@ -354,6 +442,7 @@ static const conf_key conf_top_keys[] = {
     {"user", CONF_STRING, CONF_AT(user), 0, 0, conf_check_user, NULL},
     {"pidfile", CONF_STRING, CONF_AT(pidfile), 0, 0, conf_check_path, NULL},
     {"syslog_facility", CONF_STRING, CONF_AT(syslog_facility), 0, 0, conf_check_facility, NULL},
+    {"log_file", CONF_STRING, CONF_AT(log_file), 0, 0, conf_check_log_file, NULL},
     {"authserv_id", CONF_STRING, CONF_AT(authserv_id), 0, 0, conf_check_authserv_id, NULL},
     {"milter_timeout", CONF_UINT, CONF_AT(milter_timeout), 1, 3600, NULL, NULL},
     {"metrics", CONF_STRING, CONF_AT(metrics), 0, 0, conf_check_metrics, NULL},
@@ -566,6 +655,7 @@ void conf_free(conf_t *c)
     free(c->pidfile);
     free(c->metrics);
     free(c->syslog_facility);
+    free(c->log_file);
     free(c->authserv_id);
     free(c->dns_upstream);
     cidr_list_free(c->trusted);
@@ -633,8 +723,16 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
     const config_setting_t *root = config_root_setting(cfg);
     const config_setting_t *s;
     conf_t *c = conf_defaults(path);
+    char *canon;
 
     conf_walk(cx, root, conf_top_keys, "", c);
+    canon = conf_socket_canonical(c->socket);
+    free(c->socket);
+    c->socket = canon;
+    if ((s = config_setting_get_member(root, "socket")) != NULL)
+        c->socket_line = (int)config_setting_source_line(s);
+    if ((s = config_setting_get_member(root, "pidfile")) != NULL)
+        c->pidfile_line = (int)config_setting_source_line(s);
     conf_socket_perms(cx, root, c);
     if ((s = config_setting_get_member(root, "trusted_networks")) != NULL)
         conf_trusted(cx, s, c);
@@ -654,15 +752,84 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
     return c;
 }
 
-/* Parse errors of libconfig: FILE:LINE: text (FILE may be an included file). */
-static void conf_parse_error(conf_ctx *cx, const config_t *cfg)
+/* The contents of a file (at most 4 MB, NUL-terminated), or NULL. */
+static char *conf_read_text(const char *path)
 {
-    const char *text = config_error_text(cfg) ? config_error_text(cfg) : "cannot parse";
+    FILE *fp = fopen(path, "r");
+    char *buf;
+    size_t n;
 
-    if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
-        conf_error_at(cx, config_error_file(cfg), 0, "cannot read the file (I/O error)");
-    else
-        conf_error_at(cx, config_error_file(cfg), config_error_line(cfg), text);
+    if (fp == NULL)
+        return NULL;
+    buf = xmalloc(4 * 1024 * 1024 + 1);
+    n = fread(buf, 1, 4 * 1024 * 1024, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* The line where a string literal that runs over a line end starts, if
+ * one starts at or before line upto; else 0.  libconfig lets a string span
+ * lines, so a missing closing quote shows only at the next quote, maybe many
+ * lines further; no mxguard setting can hold a line end, so such a string is
+ * the error.  Comments (#, //, slash-star) are skipped like libconfig does. */
+static int conf_unterminated_string(const char *text, int upto)
+{
+    int line = 1;
+
+    for (const char *p = text; *p != '\0' && line <= upto; p++) {
+        if (*p == '\n') {
+            line++;
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (p[1] != '\0' && p[1] != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+                line += *p == '\n';
+            if (*p == '\0')
+                break;
+            p++;
+        } else if (*p == '"') {
+            int start = line;
+            for (p++; *p != '\0' && *p != '"'; p++) {
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+                if (*p == '\n')
+                    return start;
+            }
+            if (*p == '\0')
+                break;
+        }
+    }
+    return 0;
+}
+
+/* Parse errors of libconfig: FILE:LINE: text (FILE may be an included file).
+ * text is the loaded string (NULL: read FILE) to look for an unterminated
+ * string in. */
+static void conf_parse_error(conf_ctx *cx, const config_t *cfg, const char *text)
+{
+    const char *why = config_error_text(cfg) ? config_error_text(cfg) : "cannot parse";
+    const char *file = config_error_file(cfg);
+    int line = config_error_line(cfg), start = 0;
+    char *contents = NULL, reason[512];
+
+    if (config_error_type(cfg) == CONFIG_ERR_FILE_IO) {
+        conf_error_at(cx, file, 0, "cannot read the file (I/O error)");
+        return;
+    }
+    if (text == NULL && file != NULL)
+        text = contents = conf_read_text(file);
+    if (text != NULL)
+        start = conf_unterminated_string(text, line);
+    free(contents);
+    if (start > 0 && start < line) {
+        snprintf(reason, sizeof(reason), "unterminated string starting at line %d (libconfig: %s at line %d)",
+                 start, why, line);
+        conf_error_at(cx, file, start, reason);
+    } else {
+        conf_error_at(cx, file, line, why);
+    }
 }
 
 /* The file must be a readable regular file; false after recording why. */
@@ -704,7 +871,7 @@ conf_t *conf_load(const char *path, conf_error_fn errfn, void *arg)
         /* @include "x.conf" is relative to the including file's directory. */
         config_set_include_dir(&cfg, dirname(dir));
         if (!config_read_file(&cfg, path))
-            conf_parse_error(&cx, &cfg);
+            conf_parse_error(&cx, &cfg, NULL);
         else
             c = conf_build(&cx, &cfg, path);
         config_destroy(&cfg);
@@ -717,6 +884,41 @@ conf_t *conf_load(const char *path, conf_error_fn errfn, void *arg)
     return c;
 }
 
+/* The directory of path must exist: record why not, for setting name. */
+static void conf_check_parent(conf_ctx *cx, int line, const char *name, const char *value, const char *path)
+{
+    char *copy = xstrdup(path), reason[PATH_MAX + 256];
+    const char *dir = dirname(copy);
+    struct stat st;
+
+    const char *dflt = line == 0 ? " (the default)" : "";
+
+    if (stat(dir, &st) != 0 && errno == ENOENT)
+        snprintf(reason, sizeof(reason), "%s \"%s\"%s: the directory %s does not exist; create it first", name,
+                 value, dflt, dir);
+    else if (stat(dir, &st) != 0)
+        snprintf(reason, sizeof(reason), "%s \"%s\"%s: cannot reach the directory %s: %s", name, value, dflt,
+                 dir, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        snprintf(reason, sizeof(reason), "%s \"%s\"%s: %s is not a directory", name, value, dflt, dir);
+    else
+        reason[0] = '\0';
+    if (reason[0] != '\0')
+        conf_error_at(cx, NULL, line, reason);
+    free(copy);
+}
+
+size_t conf_check_start(const conf_t *c, conf_error_fn errfn, void *arg)
+{
+    conf_ctx cx = {.name = c->path};
+
+    if (strncmp(c->socket, "unix:", 5) == 0 || strncmp(c->socket, "local:", 6) == 0)
+        conf_check_parent(&cx, c->socket_line, "socket", c->socket, strchr(c->socket, ':') + 1);
+    if (c->pidfile != NULL)
+        conf_check_parent(&cx, c->pidfile_line, "pidfile", c->pidfile, c->pidfile);
+    return conf_flush(&cx, errfn, arg);
+}
+
 conf_t *conf_load_string(const char *text, const char *name, conf_error_fn errfn, void *arg)
 {
     conf_ctx cx = {.name = name};
@@ -725,7 +927,7 @@ conf_t *conf_load_string(const char *text, const char *name, conf_error_fn errfn
 
     config_init(&cfg);
     if (!config_read_string(&cfg, text))
-        conf_parse_error(&cx, &cfg);
+        conf_parse_error(&cx, &cfg, text);
     else
         c = conf_build(&cx, &cfg, name);
     config_destroy(&cfg);

@@ -19,16 +19,20 @@
 
 typedef struct conf {
     char *path;            /* file it was loaded from */
-    char *socket;          /* "unix:/path" or "inet:PORT@HOST" (engine.h) */
+    char *socket;          /* "unix:/path", "inet:PORT@HOST", "inet6:PORT@HOST" (engine.h);
+                              inet:HOST:PORT as written is stored as inet:PORT@HOST */
     char *user;            /* drop privileges to this user, or NULL */
     bool allow_root;       /* may run as root (euid 0) without a user */
     unsigned socket_mode;  /* permission bits of a unix socket (default 0660) */
     char *socket_group;    /* group of a unix socket, or NULL (the user's) */
     char *pidfile;         /* write the pid here, or NULL */
     char *syslog_facility; /* "mail" by default */
+    char *log_file;        /* also append log lines here, or NULL (log.h) */
     char *authserv_id;     /* A-R authserv-id; default: the host name */
     unsigned milter_timeout; /* seconds the engine waits for the MTA */
     char *metrics;         /* Prometheus endpoint "ADDR:PORT", or NULL (off) */
+    int socket_line;       /* config line of socket, pidfile; 0: not set */
+    int pidfile_line;
     /* dns { } */
     char *dns_upstream;    /* "system" or "ADDR[@PORT]" */
     unsigned dns_timeout_ms;
@@ -65,5 +69,11 @@ conf_t *conf_load(const char *path, conf_error_fn errfn, void *arg);
 /* Load from a string; name stands for the file name in messages. */
 conf_t *conf_load_string(const char *text, const char *name, conf_error_fn errfn, void *arg);
 void conf_free(conf_t *c);
+
+/* What only starting the daemon needs, not a reload (which keeps the socket
+ * and pidfile): the directories of the pidfile and of a unix socket exist.
+ * Reports each problem as FILE:LINE: reason through errfn (NULL: log_error)
+ * and returns how many there were.  mxguard -n and the start call it. */
+size_t conf_check_start(const conf_t *c, conf_error_fn errfn, void *arg);
 
 #endif

@@ -536,6 +536,47 @@ static bool rulecond_test_rcpt(const rulecond_t *c, const facts_t *f)
     return false;
 }
 
+/* For explain: the value a condition was tested against. */
+static void rulecond_show_result(char *buf, size_t len, const char *check, bool unset, const char *name)
+{
+    if (unset)
+        snprintf(buf, len, "%s was not evaluated", check);
+    else
+        snprintf(buf, len, "%s is %s", check, name);
+}
+
+static void rulecond_show_spf(const rulecond_t *c, const facts_t *f, char *buf, size_t len)
+{
+    (void)c;
+    rulecond_show_result(buf, len, "spf", f->spf_mfrom == SPFCHECK_UNSET, spfcheck_result_name(f->spf_mfrom));
+}
+
+static void rulecond_show_spf_helo(const rulecond_t *c, const facts_t *f, char *buf, size_t len)
+{
+    (void)c;
+    rulecond_show_result(buf, len, "spf_helo", f->spf_helo == SPFCHECK_UNSET, spfcheck_result_name(f->spf_helo));
+}
+
+static void rulecond_show_dnsbl_score(const rulecond_t *c, const facts_t *f, char *buf, size_t len)
+{
+    int score = facts_dnsbl_score(&f->dnsbl);
+
+    snprintf(buf, len, "the score is %d, %s %d", score, score >= c->u.score ? "at least" : "below", c->u.score);
+}
+
+static void rulecond_show_dkim(const rulecond_t *c, const facts_t *f, char *buf, size_t len)
+{
+    (void)c;
+    rulecond_show_result(buf, len, "dkim", f->dkim == DKIMCHECK_UNSET, dkimcheck_result_name(f->dkim));
+}
+
+static void rulecond_show_dmarc(const rulecond_t *c, const facts_t *f, char *buf, size_t len)
+{
+    (void)c;
+    rulecond_show_result(buf, len, "dmarc", f->dmarc.result == DMARCCHECK_UNSET,
+                         dmarccheck_result_name(f->dmarc.result));
+}
+
 typedef struct rulecond_kind {
     const char *name;
     facts_stage stage; /* the fact is known from this stage on */
@@ -544,29 +585,31 @@ typedef struct rulecond_kind {
     void (*free)(rulecond_t *c); /* NULL: nothing to free */
     /* NULL: known from stage on; else also required (stage depends on the config) */
     bool (*known)(const rulecond_t *c, const facts_t *f);
+    /* NULL, or what the fact was, for explain: "the score is 0, below 5" */
+    void (*show)(const rulecond_t *c, const facts_t *f, char *buf, size_t len);
 } rulecond_kind;
 
 static const rulecond_kind rulecond_kinds[] = {
-    {"client_ip", STAGE_CONNECT, rulecond_parse_client_ip, rulecond_test_client_ip, rulecond_free_client_ip, NULL},
-    {"trusted", STAGE_CONNECT, rulecond_parse_flag, rulecond_test_trusted, NULL, NULL},
-    {"authenticated", STAGE_MAIL, rulecond_parse_flag, rulecond_test_authenticated, NULL, NULL},
-    {"spf", STAGE_MAIL, rulecond_parse_spf, rulecond_test_spf, NULL, NULL},
-    {"spf_helo", STAGE_MAIL, rulecond_parse_spf, rulecond_test_spf_helo, NULL, NULL},
-    {"sender_domain", STAGE_MAIL, rulecond_parse_domains, rulecond_test_sender_domain, rulecond_free_list, NULL},
-    {"rcpt_domain", STAGE_RCPT, rulecond_parse_domains, rulecond_test_rcpt_domain, rulecond_free_list, NULL},
+    {"client_ip", STAGE_CONNECT, rulecond_parse_client_ip, rulecond_test_client_ip, rulecond_free_client_ip, NULL, NULL},
+    {"trusted", STAGE_CONNECT, rulecond_parse_flag, rulecond_test_trusted, NULL, NULL, NULL},
+    {"authenticated", STAGE_MAIL, rulecond_parse_flag, rulecond_test_authenticated, NULL, NULL, NULL},
+    {"spf", STAGE_MAIL, rulecond_parse_spf, rulecond_test_spf, NULL, NULL, rulecond_show_spf},
+    {"spf_helo", STAGE_MAIL, rulecond_parse_spf, rulecond_test_spf_helo, NULL, NULL, rulecond_show_spf_helo},
+    {"sender_domain", STAGE_MAIL, rulecond_parse_domains, rulecond_test_sender_domain, rulecond_free_list, NULL, NULL},
+    {"rcpt_domain", STAGE_RCPT, rulecond_parse_domains, rulecond_test_rcpt_domain, rulecond_free_list, NULL, NULL},
     {"dnsbl_score", STAGE_CONNECT, rulecond_parse_dnsbl_score, rulecond_test_dnsbl_score, NULL,
-     rulecond_known_dnsbl_score},
+     rulecond_known_dnsbl_score, rulecond_show_dnsbl_score},
     {"dnsbl_listed", STAGE_CONNECT, rulecond_parse_dnsbl_listed, rulecond_test_dnsbl_listed, rulecond_free_list,
-     rulecond_known_dnsbl_listed},
-    {"dkim", STAGE_EOM, rulecond_parse_dkim, rulecond_test_dkim, NULL, NULL},
-    {"dkim_domain", STAGE_EOM, rulecond_parse_domains, rulecond_test_dkim_domain, rulecond_free_list, NULL},
-    {"dkim_partial", STAGE_EOM, rulecond_parse_flag, rulecond_test_dkim_partial, NULL, NULL},
-    {"dmarc", STAGE_EOM, rulecond_parse_dmarc, rulecond_test_dmarc, NULL, NULL},
-    {"dmarc_policy", STAGE_EOM, rulecond_parse_dmarc_policy, rulecond_test_dmarc_policy, NULL, NULL},
-    {"dmarc_applied", STAGE_EOM, rulecond_parse_dmarc_policy, rulecond_test_dmarc_applied, NULL, NULL},
-    {"dmarc_aligned", STAGE_EOM, rulecond_parse_dmarc_aligned, rulecond_test_dmarc_aligned, NULL, NULL},
-    {"from_header", STAGE_EOM, rulecond_parse_from_header, rulecond_test_from_header, NULL, NULL},
-    {"rcpt", STAGE_RCPT, rulecond_parse_rcpt, rulecond_test_rcpt, rulecond_free_list, NULL},
+     rulecond_known_dnsbl_listed, NULL},
+    {"dkim", STAGE_EOM, rulecond_parse_dkim, rulecond_test_dkim, NULL, NULL, rulecond_show_dkim},
+    {"dkim_domain", STAGE_EOM, rulecond_parse_domains, rulecond_test_dkim_domain, rulecond_free_list, NULL, NULL},
+    {"dkim_partial", STAGE_EOM, rulecond_parse_flag, rulecond_test_dkim_partial, NULL, NULL, NULL},
+    {"dmarc", STAGE_EOM, rulecond_parse_dmarc, rulecond_test_dmarc, NULL, NULL, rulecond_show_dmarc},
+    {"dmarc_policy", STAGE_EOM, rulecond_parse_dmarc_policy, rulecond_test_dmarc_policy, NULL, NULL, NULL},
+    {"dmarc_applied", STAGE_EOM, rulecond_parse_dmarc_policy, rulecond_test_dmarc_applied, NULL, NULL, NULL},
+    {"dmarc_aligned", STAGE_EOM, rulecond_parse_dmarc_aligned, rulecond_test_dmarc_aligned, NULL, NULL, NULL},
+    {"from_header", STAGE_EOM, rulecond_parse_from_header, rulecond_test_from_header, NULL, NULL, NULL},
+    {"rcpt", STAGE_RCPT, rulecond_parse_rcpt, rulecond_test_rcpt, rulecond_free_list, NULL, NULL},
 };
 
 static const rulecond_kind *rulecond_kind_find(const char *name)
@@ -664,6 +707,13 @@ rulecond_value rulecond_eval(const rulecond_t *c, const facts_t *f)
     if (f->stage < c->kind->stage || (c->kind->known && !c->kind->known(c, f)))
         return RULECOND_UNKNOWN;
     return c->kind->test(c, f) ? RULECOND_TRUE : RULECOND_FALSE;
+}
+
+void rulecond_show(const rulecond_t *c, const facts_t *f, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (c->kind->show != NULL)
+        c->kind->show(c, f, buf, len);
 }
 
 const char *rulecond_text(const rulecond_t *c)

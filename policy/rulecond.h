@@ -27,6 +27,9 @@ typedef enum rulecond_value { RULECOND_FALSE = 0, RULECOND_TRUE, RULECOND_UNKNOW
 rulecond_t *rulecond_parse(cfgload_t *cx, const config_setting_t *s);
 void rulecond_free(rulecond_t *c);
 rulecond_value rulecond_eval(const rulecond_t *c, const facts_t *f);
+/* For explain: the value the condition was tested against, e.g. "the
+ * score is 0, below 5", into buf ("" for kinds that do not say). */
+void rulecond_show(const rulecond_t *c, const facts_t *f, char *buf, size_t len);
 /* "name = value" as configured, for explain. */
 const char *rulecond_text(const rulecond_t *c);
 

@@ -443,8 +443,9 @@ static rulecond_value rules_rule_eval(const rules_rule *r, const facts_t *f, con
 
 /* Report one rule to the explain callback. */
 static void rules_report(rules_explain_fn explain, void *xarg, const rules_rule *rule, rules_step step,
-                         const rulecond_t *why)
+                         const rulecond_t *why, const facts_t *f)
 {
+    char actual[160] = "";
     rules_explain_item it = {
         .step = step,
         .rule = rule->name,
@@ -454,15 +455,20 @@ static void rules_report(rules_explain_fn explain, void *xarg, const rules_rule 
         .cond = why ? rulecond_text(why) : NULL,
         .nconds = rule->nconds,
     };
-    if (explain)
-        explain(&it, xarg);
+    if (explain == NULL)
+        return;
+    if (step == RULES_STEP_NOMATCH && why != NULL) {
+        rulecond_show(why, f, actual, sizeof(actual));
+        it.actual = actual[0] ? actual : NULL;
+    }
+    explain(&it, xarg);
 }
 
 /* The rules below index i were not looked at. */
 static void rules_report_rest(const rules_t *r, size_t i, rules_explain_fn explain, void *xarg)
 {
     for (; explain && i < r->n; i++)
-        rules_report(explain, xarg, &r->v[i], RULES_STEP_NOT_REACHED, NULL);
+        rules_report(explain, xarg, &r->v[i], RULES_STEP_NOT_REACHED, NULL, NULL);
 }
 
 rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, verdict_t *verdict,
@@ -475,23 +481,23 @@ rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, verdict_t *
 
         switch (rules_rule_eval(rule, f, &why)) {
         case RULECOND_FALSE:
-            rules_report(explain, xarg, rule, RULES_STEP_NOMATCH, why);
+            rules_report(explain, xarg, rule, RULES_STEP_NOMATCH, why, f);
             continue;
         case RULECOND_UNKNOWN:
             /* A dry-run rule never decides, so it cannot hold back the
              * rules below it; it is reported once it is known. */
             if (rule->dry_run) {
-                rules_report(explain, xarg, rule, RULES_STEP_PASSED_OVER, why);
+                rules_report(explain, xarg, rule, RULES_STEP_PASSED_OVER, why, f);
                 continue;
             }
-            rules_report(explain, xarg, rule, RULES_STEP_PENDING, why);
+            rules_report(explain, xarg, rule, RULES_STEP_PENDING, why, f);
             rules_report_rest(r, i + 1, explain, xarg);
             return RULES_PENDING;
         case RULECOND_TRUE:
             break;
         }
         if (rule->dry_run) {
-            rules_report(explain, xarg, rule, RULES_STEP_DRYRUN, NULL);
+            rules_report(explain, xarg, rule, RULES_STEP_DRYRUN, NULL, f);
             if (dryrun) {
                 verdict_t would = rule->verdict;
                 would.dry_run = true;
@@ -499,12 +505,12 @@ rules_outcome rules_eval_explain(const rules_t *r, const facts_t *f, verdict_t *
             }
             continue;
         }
-        rules_report(explain, xarg, rule, RULES_STEP_MATCH, NULL);
+        rules_report(explain, xarg, rule, RULES_STEP_MATCH, NULL, f);
         rules_report_rest(r, i + 1, explain, xarg);
         *verdict = rule->verdict;
         return RULES_DECIDED;
     }
-    rules_report(explain, xarg, &r->dflt, RULES_STEP_DEFAULT, NULL);
+    rules_report(explain, xarg, &r->dflt, RULES_STEP_DEFAULT, NULL, f);
     *verdict = r->dflt.verdict;
     return RULES_DECIDED;
 }

@@ -74,6 +74,9 @@ typedef struct rules_explain_item {
     const char *cond;            /* NOMATCH, PENDING, PASSED_OVER: the condition as
                                   * configured, e.g. "spf = [ \"fail\" ]"; else NULL */
     size_t nconds;               /* conditions of the rule (0: always) */
+    const char *actual;          /* NOMATCH: the value the condition was tested
+                                  * against, e.g. "the score is 0, below 5", or
+                                  * NULL; valid during the callback only */
 } rules_explain_item;
 
 typedef void (*rules_explain_fn)(const rules_explain_item *item, void *arg);

@@ -10,6 +10,8 @@
 #  - DNS queries by outcome add up to the latency histogram's count;
 #  - SIGHUP with a good and with a broken config counts ok / failed reloads;
 #    the info metric carries the SHA-256 of the config file;
+#  - the milter socket is TCP in Postfix's syntax, inet:127.0.0.1:PORT, in
+#    both mxguard.conf and smtpd_milters;
 #  - `promtool check metrics` (Debian package prometheus) accepts every
 #    scrape; 404 and 405 for other paths and methods.
 #
@@ -30,7 +32,9 @@ rig_need_exec postfix "${POSTFIX:-}"
 rig_need_exec promtool "$PROMTOOL"
 
 rig_start_dns "$HERE/zone.conf"
-SOCKET="$RIG_TMP/mxguard.sock"
+# The milter socket over TCP, written as Postfix writes it (inet:HOST:PORT)
+# both in mxguard.conf and in Postfix's smtpd_milters.
+SOCKET="inet:127.0.0.1:$(rig_free_port)"
 # shellcheck disable=SC2034 # used through RIG_SUBST_VARS
 DNS_PORT=$RIG_DNS_PORT
 METRICS_PORT=$(rig_free_port)

@@ -34,7 +34,12 @@ rig_need_exec postfix "${POSTFIX:-}"
 rig_need_exec python3 /usr/bin/python3
 
 rig_start_dns "$HERE/zone.conf"
-SOCKET="$RIG_TMP/mxguard.sock"
+# The socket below Postfix's queue directory, named relative to it in
+# smtpd_milters (unix:mxguard/mxguard.sock), as mxguard(8) and
+# mxguard.conf(5) tell a chrooted Postfix; this Postfix is not chrooted,
+# and the same line works.
+mkdir -p "$RIG_TMP/pf/queue/mxguard"
+SOCKET="$RIG_TMP/pf/queue/mxguard/mxguard.sock"
 # shellcheck disable=SC2034 # used through RIG_SUBST_VARS
 DNS_PORT=$RIG_DNS_PORT
 GEN=1
@@ -42,7 +47,7 @@ RIG_SUBST_VARS="SOCKET DNS_PORT GEN"
 rig_subst "$HERE/faults.conf.in" "$RIG_TMP/mxguard.conf"
 rig_start_mxguard "$RIG_TMP/mxguard.conf" "$SOCKET"
 rig_start_sink
-rig_start_postfix "$SOCKET"
+rig_start_postfix "unix:mxguard/mxguard.sock"
 
 rig_start_stream kill "$N" 25
 OUT=$RIG_STREAM_OUT

@@ -25,9 +25,9 @@ rig_need_exec systemd-analyze "$SYSTEMD_ANALYZE"
 # A make of our own, not a part of the "make check" running us.
 submake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$BUILDDIR" "$@"; }
 
-sbindir="" mandir="" sysconfdir="" systemdsystemunitdir=""
+prefix="" sbindir="" mandir="" sysconfdir="" systemdsystemunitdir=""
 eval "$(submake print-install-dirs | grep -E '^[a-z]+=/')"
-for v in sbindir mandir sysconfdir systemdsystemunitdir; do
+for v in prefix sbindir mandir sysconfdir systemdsystemunitdir; do
     [ -n "${!v:-}" ] || rig_die "make print-install-dirs gave no $v"
 done
 rig_log "sbindir=$sbindir mandir=$mandir sysconfdir=$sysconfdir unitdir=$systemdsystemunitdir"
@@ -43,12 +43,49 @@ got=$(cd "$D" && find . -type f | sed 's|^\.||' | sort)
 rig_eq "exactly the documented files are installed" "$want" "$got"
 rig_check "the binary is executable and runs" bash -c "'$D$sbindir/mxguard' -V > /dev/null"
 rig_check "the installed config is the shipped one" cmp -s "$SRCDIR/conf/mxguard.conf" "$D$sysconfdir/mxguard.conf"
-rig_check "the installed binary accepts the installed config (-n)" \
-    bash -c "'$D$sbindir/mxguard' -n -c '$D$sysconfdir/mxguard.conf' > /dev/null"
-rig_check "man pages are the shipped ones" \
-    cmp -s "$SRCDIR/man/mxguard.8" "$D$mandir/man8/mxguard.8"
-rig_check "mxguard.conf(5) is the shipped one" \
-    cmp -s "$SRCDIR/man/mxguard.conf.5" "$D$mandir/man5/mxguard.conf.5"
+# -n also checks that the socket's directory exists (/run/mxguard, which
+# systemd's RuntimeDirectory= creates before ExecStartPre runs -n): so the
+# config is accepted as it is when it exists, and otherwise that is the one
+# error; with the socket in a directory that exists, it is accepted.
+"$D$sbindir/mxguard" -n -c "$D$sysconfdir/mxguard.conf" > "$RIG_TMP/n.out" 2>&1; st=$?
+if [ -d /run/mxguard ]; then
+    rig_eq "the installed binary accepts the installed config (-n)" 0 "$st"
+else
+    rig_eq "-n on the installed config without /run/mxguard: status 1" 1 "$st"
+    rig_eq "-n: one error" 1 "$(wc -l < "$RIG_TMP/n.out")"
+    rig_check "-n: the error is the missing socket directory, at the socket line" grep -qx \
+        "$D$sysconfdir/mxguard.conf:[0-9]*: socket \"unix:/run/mxguard/mxguard.sock\": the directory /run/mxguard does not exist; create it first" \
+        "$RIG_TMP/n.out"
+fi
+sed "s|^socket = .*|socket = \"unix:$RIG_TMP/mxguard.sock\";|" "$D$sysconfdir/mxguard.conf" > "$RIG_TMP/n.conf"
+rig_check "the installed binary accepts the installed config with an existing socket directory (-n)" \
+    bash -c "'$D$sbindir/mxguard' -n -c '$RIG_TMP/n.conf' > /dev/null"
+# The man pages name the config where this build looks for it (the
+# sources say /etc/mxguard.conf, a distribution's sysconfdir).
+for page in man8/mxguard.8 man5/mxguard.conf.5; do
+    src="$SRCDIR/man/${page#*/}"
+    rig_check "$page is the shipped one with the configured config path" \
+        cmp -s <(sed "s|/etc/mxguard\.conf|$sysconfdir/mxguard.conf|g" "$src") "$D$mandir/$page"
+    rig_check "$page names $sysconfdir/mxguard.conf" grep -q "$sysconfdir/mxguard\.conf" "$D$mandir/$page"
+    if [ "$sysconfdir" != /etc ]; then
+        rig_check "$page does not name /etc/mxguard.conf (sysconfdir is $sysconfdir)" \
+            bash -c "! grep -Eq '(^|[^a-z/])/etc/mxguard\.conf' '$D$mandir/$page'"
+    fi
+    # Postfix resolves a relative unix: milter path in its queue directory,
+    # chrooted or not: one form, the one that works both ways.
+    rig_check "$page: smtpd_milters never names an absolute unix: path (chroot-only)" \
+        bash -c "! grep -Eq 'milters = unix:/|milters \" \\(\" unix:/' '$D$mandir/$page'"
+done
+rig_check "README: smtpd_milters never names an absolute unix: path" \
+    bash -c "! grep -Eq 'milters = unix:/' '$SRCDIR/README.md'"
+rig_check "mxguard -h names the configured config as the default" \
+    grep -q "default $sysconfdir/mxguard.conf" <("$D$sbindir/mxguard" -h)
+case "$systemdsystemunitdir/" in
+"$prefix"/*) ;;
+*) rig_check "make install says the systemd unit went outside the prefix" \
+       grep -q "mxguard: the systemd unit went to $D$systemdsystemunitdir/mxguard.service, outside the prefix" \
+       "$RIG_TMP/install1.out" ;;
+esac
 
 UNIT="$D$systemdsystemunitdir/mxguard.service"
 rig_eq "unit: ExecStart uses the installed paths" \

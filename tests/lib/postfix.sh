@@ -36,10 +36,17 @@ _rig_tcp_open() {
 # Number of messages the sink has stored.
 rig_sink_count() { find "$RIG_SINK_DIR" -type f -name 'msg.*' | wc -l; }
 
-# rig_start_postfix MILTER_SOCKET_PATH_OR_EMPTY: start the private instance.
+# rig_start_postfix MILTER_SOCKET_PATH_OR_EMPTY: start the private instance;
+# a unix socket path, or smtpd_milters as Postfix takes it: inet:HOST:PORT,
+# or unix:PATH (a relative PATH is relative to the queue directory,
+# $RIG_TMP/pf/queue).
 # Sets RIG_PF_DIR, RIG_PF_CONF, RIG_SMTP_PORT.
 rig_start_postfix() {
     local milter=$1
+    case $milter in
+    '' | inet:* | unix:*) ;;
+    *) milter=unix:$milter ;;
+    esac
     rig_need_exec postfix "${POSTFIX:-}"
     id postfix > /dev/null 2>&1 || rig_die "user 'postfix' missing (Debian package postfix not installed)"
     [ "$(id -u)" -eq 0 ] || rig_die "the end-to-end test needs root (to run a private Postfix instance)"
@@ -80,7 +87,7 @@ smtp_host_lookup = native
 smtp_tls_security_level = none
 smtpd_tls_security_level = none
 smtp_connect_timeout = 5s
-smtpd_milters = ${milter:+unix:$milter}
+smtpd_milters = $milter
 non_smtpd_milters =
 milter_protocol = 6
 milter_default_action = tempfail

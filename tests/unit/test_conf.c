@@ -456,31 +456,47 @@ END_TEST
 typedef struct socket_case {
     const char *socket;
     bool ok;
+    const char *want_socket; /* conf_t's spelling when ok; NULL: as written */
 } socket_case;
 
 static const socket_case socket_cases[] = {
-    {"unix:/run/mxguard/mxguard.sock", true},
-    {"local:/var/spool/postfix/private/mxguard", true},
-    {"inet:8891@127.0.0.1", true},
-    {"inet:1@localhost", true},
-    {"inet:65535@mx.example.com", true},
-    {"inet6:8891@::1", true},
-    {"inet6:8891@2001:db8::25", true},
-    {"unix:relative/path", false},
-    {"unix:", false},
-    {"/run/mxguard.sock", false},
-    {"inet:0@127.0.0.1", false},
-    {"inet:65536@127.0.0.1", false},
-    {"inet:123456@127.0.0.1", false},
-    {"inet:8891", false},
-    {"inet:8891@", false},
-    {"inet:port@127.0.0.1", false},
-    {"inet:@127.0.0.1", false},
-    {"inet:8891@::1", false},
-    {"inet6:8891@127.0.0.1x!", false},
-    {"inet:8891@bad host", false},
-    {"tcp:8891@127.0.0.1", false},
-    {"", false},
+    {"unix:/run/mxguard/mxguard.sock", true, NULL},
+    {"local:/var/spool/postfix/private/mxguard", true, NULL},
+    {"inet:8891@127.0.0.1", true, NULL},
+    {"inet:1@localhost", true, NULL},
+    {"inet:65535@mx.example.com", true, NULL},
+    {"inet6:8891@::1", true, NULL},
+    {"inet6:8891@2001:db8::25", true, NULL},
+    /* Postfix's spelling (smtpd_milters = inet:127.0.0.1:8891) */
+    {"inet:127.0.0.1:8891", true, "inet:8891@127.0.0.1"},
+    {"inet:localhost:1", true, "inet:1@localhost"},
+    {"inet:mx.example.com:65535", true, "inet:65535@mx.example.com"},
+    {"inet:[::1]:8891", true, "inet6:8891@::1"},
+    {"inet:[2001:db8::25]:8891", true, "inet6:8891@2001:db8::25"},
+    {"inet:127.0.0.1:0", false, NULL},
+    {"inet:127.0.0.1:65536", false, NULL},
+    {"inet:127.0.0.1:", false, NULL},
+    {"inet::8891", false, NULL},
+    {"inet:127.0.0.1:port", false, NULL},
+    {"inet:bad host:8891", false, NULL},
+    {"inet:[127.0.0.1]:8891", false, NULL},
+    {"inet:[::1:8891", false, NULL},
+    {"inet6:::1:8891", false, NULL},
+    {"unix:relative/path", false, NULL},
+    {"unix:", false, NULL},
+    {"/run/mxguard.sock", false, NULL},
+    {"inet:0@127.0.0.1", false, NULL},
+    {"inet:65536@127.0.0.1", false, NULL},
+    {"inet:123456@127.0.0.1", false, NULL},
+    {"inet:8891", false, NULL},
+    {"inet:8891@", false, NULL},
+    {"inet:port@127.0.0.1", false, NULL},
+    {"inet:@127.0.0.1", false, NULL},
+    {"inet:8891@::1", false, NULL},
+    {"inet6:8891@127.0.0.1x!", false, NULL},
+    {"inet:8891@bad host", false, NULL},
+    {"tcp:8891@127.0.0.1", false, NULL},
+    {"", false, NULL},
 };
 
 START_TEST(test_socket_syntax)
@@ -495,7 +511,7 @@ START_TEST(test_socket_syntax)
         ck_assert_uint_eq(e.n, 1);
         ck_assert_msg(strncmp(e.v[0], "s.conf:1: bad socket", 20) == 0, "%s", e.v[0]);
     } else {
-        ck_assert_str_eq(c->socket, sc->socket);
+        ck_assert_str_eq(c->socket, sc->want_socket ? sc->want_socket : sc->socket);
     }
     conf_free(c);
     errlist_free(&e);
@@ -655,6 +671,25 @@ START_TEST(test_string_syntax_error)
 }
 END_TEST
 
+/* An unclosed quote is named where the string started, not where libconfig
+ * found the next quote; an escaped quote does not close a string, and an
+ * error without a multi-line string keeps libconfig's line. */
+START_TEST(test_unterminated_string)
+{
+    errlist e = {0};
+
+    ck_assert_ptr_null(conf_load_string("a = \"x\\\"y\";\n# \"\nauthserv_id = \"mx;\nb = 1;\nc = \"z\";\n",
+                                        "u.conf", errlist_add, &e));
+    ck_assert_uint_eq(e.n, 1);
+    ck_assert_str_eq(e.v[0], "u.conf:3: unterminated string starting at line 3 (libconfig: syntax error at line 6)");
+    errlist_free(&e);
+    ck_assert_ptr_null(conf_load_string("a = \"x\";\nb = ;\nc = \"y\nz\";\n", "v.conf", errlist_add, &e));
+    ck_assert_uint_eq(e.n, 1);
+    ck_assert_str_eq(e.v[0], "v.conf:2: syntax error");
+    errlist_free(&e);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
     Suite *s = suite_create("conf");
@@ -680,6 +715,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_errors_to_log);
     tcase_add_test(tc, test_world_writable_warns);
     tcase_add_test(tc, test_string_syntax_error);
+    tcase_add_test(tc, test_unterminated_string);
     suite_add_tcase(s, tc);
     return s;
 }

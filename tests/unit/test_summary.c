@@ -18,6 +18,7 @@
 #include "strbuf.h"
 #include "explain.h"
 #include "facts.h"
+#include "log.h"
 #include "rules.h"
 #include "summary.h"
 #include "testutil.h"
@@ -245,6 +246,45 @@ START_TEST(summary_since)
 }
 END_TEST
 
+/* The daemon's log_file lines (log_format_line) carry a time stamp that
+ * summary --since reads, in any time zone; a warning line is not a decision. */
+START_TEST(summary_reads_log_file_lines)
+{
+    char l1[1024], l2[1024], l3[1024], l4[1024];
+    const char *lines[] = {l1, l2, l3, l4};
+    summary_options o = {0};
+    const char *tz = getenv("TZ");
+    char *savedtz = tz ? xstrdup(tz) : NULL, *r;
+
+    setenv("TZ", "XYZ3", 1); /* POSIX: 3 hours west of UTC, no DST, no tzdata needed */
+    tzset();
+    log_format_line(l1, sizeof(l1), 1800000000 - 60, 5, "mx", 42, 6 /* LOG_INFO */,
+                    L("eom", "<a@early.example>", "default", "-", "accept", "-"));
+    log_format_line(l2, sizeof(l2), 1800000000, 999999, "mx", 42, 6,
+                    L("eom", "<a@ontime.example>", "default", "-", "accept", "-"));
+    log_format_line(l3, sizeof(l3), 1800000000 + 60, 0, "mx", 42, 3 /* LOG_ERR */, "decision in an error");
+    log_format_line(l4, sizeof(l4), 1800000000 + 60, 0, "mx", 42, 6,
+                    L("eom", "<a@late.example>", "default", "-", "reject", "-"));
+    ck_assert_str_eq(l2, "2027-01-15T05:00:00.999999-03:00 mx mxguard[42]: "
+                         L("eom", "<a@ontime.example>", "default", "-", "accept", "-") "\n");
+    ck_assert_msg(strstr(l3, " mx mxguard[42]: error: decision in an error\n") != NULL, "%s", l3);
+    o.since = 1800000000;
+    r = report(&o, lines, 4, true);
+    HAS(r, "\"decisions\": 2,");
+    HAS(r, "\"before_since\": 1");
+    HAS(r, "\"no_timestamp\": 0");
+    HAS(r, "\"other_mxguard\": 1");
+    HAS(r, "\"reject\": {\"late.example\": 1}");
+    free(r);
+    if (savedtz)
+        setenv("TZ", savedtz, 1);
+    else
+        unsetenv("TZ");
+    free(savedtz);
+    tzset();
+}
+END_TEST
+
 /* ---- explain: the envelope from the headers ------------------------------- */
 
 START_TEST(envelope_from_headers)
@@ -298,8 +338,9 @@ static void on_step(const rules_explain_item *it, void *arg)
     walk *w = arg;
     size_t n = strlen(w->text);
 
-    snprintf(w->text + n, sizeof(w->text) - n, "%s:%d:%s%s%s;", it->rule, it->step, it->dry_run ? "dry:" : "",
-             it->cond ? it->cond : "", it->step == RULES_STEP_DEFAULT ? verdict_action_name(it->verdict->action) : "");
+    snprintf(w->text + n, sizeof(w->text) - n, "%s:%d:%s%s%s%s%s;", it->rule, it->step, it->dry_run ? "dry:" : "",
+             it->cond ? it->cond : "", it->actual ? " => " : "", it->actual ? it->actual : "",
+             it->step == RULES_STEP_DEFAULT ? verdict_action_name(it->verdict->action) : "");
 }
 
 START_TEST(explain_walk)
@@ -322,7 +363,7 @@ START_TEST(explain_walk)
     f->spf_helo = SPFCHECK_NONE;
     /* at RCPT: helo false, would matches (dry), late pending: the walk stops */
     ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_PENDING);
-    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ];would:1:dry:;late:3:dkim = [ \"fail\" ];dom:5:;");
+    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ] => spf_helo is none;would:1:dry:;late:3:dkim = [ \"fail\" ];dom:5:;");
     ck_assert_int_eq(rules_eval(c->rules, f, &v2, NULL, NULL), RULES_PENDING);
 
     /* at EOM: late false, dom false on its sender_domain, the default decides */
@@ -331,7 +372,8 @@ START_TEST(explain_walk)
     f->dkim = DKIMCHECK_PASS;
     facts_set(&f->sender_domain, "y.example");
     ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_DECIDED);
-    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ];would:1:dry:;late:2:dkim = [ \"fail\" ];"
+    ck_assert_str_eq(w.text, "helo:2:spf_helo = [ \"fail\" ] => spf_helo is none;would:1:dry:;"
+                             "late:2:dkim = [ \"fail\" ] => dkim is pass;"
                              "dom:2:sender_domain = [ \"x.example\" ];default:6:tempfail;");
     ck_assert_str_eq(v.rule, "default");
     ck_assert_int_eq(rules_eval(c->rules, f, &v2, NULL, NULL), RULES_DECIDED);
@@ -348,6 +390,32 @@ START_TEST(explain_walk)
 }
 END_TEST
 
+/* A false dnsbl_score shows the score against the threshold (issue 14:
+ * "dnsbl_score = 5 is false" alone said nothing about the score). */
+START_TEST(explain_walk_shows_values)
+{
+    const char *text = "rules = (\n"
+                       "  { name = \"bl\"; match = { dnsbl_score = 5; }; action = \"reject\"; },\n"
+                       "  { name = \"sf\"; match = { spf = [ \"fail\" ]; }; action = \"reject\"; },\n"
+                       "  { name = \"dm\"; match = { dmarc = [ \"fail\" ]; }; action = \"reject\"; }\n"
+                       ");\n";
+    conf_t *c = conf_load_string(text, "t.conf", NULL, NULL);
+    facts_t *f = facts_new();
+    verdict_t v;
+    walk w = {{0}};
+
+    ck_assert_ptr_nonnull(c);
+    f->stage = STAGE_EOM;
+    f->spf_mfrom = SPFCHECK_SOFTFAIL;
+    ck_assert_int_eq(rules_eval_explain(c->rules, f, &v, NULL, NULL, on_step, &w), RULES_DECIDED);
+    ck_assert_str_eq(w.text, "bl:2:dnsbl_score = 5 => the score is 0, below 5;"
+                             "sf:2:spf = [ \"fail\" ] => spf is softfail;"
+                             "dm:2:dmarc = [ \"fail\" ] => dmarc was not evaluated;default:6:accept;");
+    facts_free(f);
+    conf_free(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("summary");
@@ -358,8 +426,10 @@ static Suite *suite(void)
     tcase_add_test(tc, parse_malformed);
     tcase_add_test(tc, summary_counts);
     tcase_add_test(tc, summary_since);
+    tcase_add_test(tc, summary_reads_log_file_lines);
     tcase_add_test(tc, envelope_from_headers);
     tcase_add_test(tc, explain_walk);
+    tcase_add_test(tc, explain_walk_shows_values);
     suite_add_tcase(s, tc);
     return s;
 }
