@@ -469,6 +469,45 @@ START_TEST(test_small_key)
 }
 END_TEST
 
+/* RFC 8301 3.1: an rsa-sha1 signature is never valid.  The fixture's key
+ * record allows sha1 (no h=), so libopendkim alone would pass it. */
+START_TEST(test_rsa_sha1_never_passes)
+{
+    ck_result(verify("data/dkim/rsa-sha1.eml"), DKIMCHECK_POLICY);
+    ck_assert_uint_eq(nsigs, 1);
+    ck_assert_str_eq(sigs[0].reason, "rsa-sha1 not allowed by RFC 8301");
+    ck_assert_str_eq(sigs[0].algorithm, "rsa-sha1");
+    ck_assert_str_eq(sigs[0].domain, "signer.example");
+    ck_assert_str_eq(sigs[0].selector, "test");
+    /* the same key and message with rsa-sha256 pass: only the algorithm counts */
+    ck_result(verify("data/dkim/rsa1024.eml"), DKIMCHECK_PASS);
+}
+END_TEST
+
+/* Beside a good rsa-sha256 signature: that one passes, the rsa-sha1 one
+ * is policy. */
+START_TEST(test_rsa_sha1_beside_sha256)
+{
+    ck_result(verify("data/dkim/rsa-sha1-and-sha256.eml"), DKIMCHECK_PASS);
+    ck_assert_uint_eq(nsigs, 2);
+    ck_result(sigs[0].result, DKIMCHECK_POLICY);
+    ck_assert_str_eq(sigs[0].algorithm, "rsa-sha1");
+    ck_result(sigs[1].result, DKIMCHECK_PASS);
+    ck_assert_str_eq(sigs[1].algorithm, "rsa-sha256");
+    ck_assert_ptr_null(sigs[1].reason);
+}
+END_TEST
+
+/* No key lookup for a signature that cannot pass: a key server failing
+ * gives policy, never temperror (which a rule could defer mail on). */
+START_TEST(test_rsa_sha1_no_key_lookup)
+{
+    ck_result(verify("data/dkim/rsa-sha1-timeout.eml"), DKIMCHECK_POLICY);
+    ck_assert_str_eq(sigs[0].reason, "rsa-sha1 not allowed by RFC 8301");
+    ck_assert_str_eq(sigs[0].domain, "slow.example.net");
+}
+END_TEST
+
 START_TEST(test_required_headers)
 {
     static const char *const fs[] = {"From", "subject", NULL};
@@ -847,6 +886,9 @@ int main(void)
     tcase_add_test(tc, test_expired);
     tcase_add_test(tc, test_future_and_clock_skew);
     tcase_add_test(tc, test_small_key);
+    tcase_add_test(tc, test_rsa_sha1_never_passes);
+    tcase_add_test(tc, test_rsa_sha1_beside_sha256);
+    tcase_add_test(tc, test_rsa_sha1_no_key_lookup);
     tcase_add_test(tc, test_required_headers);
     tcase_add_test(tc, test_max_signatures);
     tcase_add_test(tc, test_signature_flood_bounded);
