@@ -22,6 +22,7 @@
 
 #include "authres.h"
 #include "declog.h"
+#include "dname.h"
 #include "dmarccheck.h"
 #include "dnsbl.h"
 #include "fromhdr.h"
@@ -33,6 +34,7 @@
 
 struct session {
     snapshot_t *snap;        /* snapshot of the current message (or connection) */
+    char *mta_name;          /* the MTA's {j}, or NULL */
     facts_t *f;              /* evidence so far */
     char *spf_helo_for;      /* HELO value spf_helo was computed for */
     /* message state, reset by msg_reset() */
@@ -106,6 +108,22 @@ static void msg_reset(session_t *s)
     fromhdr_msg_reset(&s->from);
     dmarccheck_free(s->dmarc);
     s->dmarc = NULL;
+}
+
+/* Our authserv-id (mxguard.conf(5)): authserv_id from the config, else
+ * the MTA's name, else the host name (the config's default).  The same for
+ * the header written and the forged ones removed. */
+static const char *our_authserv_id(const session_t *s)
+{
+    const conf_t *conf = s->snap->conf;
+
+    return conf->authserv_id_set || s->mta_name == NULL ? conf->authserv_id : s->mta_name;
+}
+
+void session_mta_name(session_t *s, const char *name)
+{
+    free(s->mta_name);
+    s->mta_name = name != NULL && dname_valid(name, strlen(name)) ? xstrdup(name) : NULL;
 }
 
 /* Start the DNS lists of the connection under the current snapshot. */
@@ -212,6 +230,7 @@ void session_free(session_t *s)
     dnsbl_close(s);
     facts_free(s->f);
     free(s->spf_helo_for);
+    free(s->mta_name);
     snapshot_release(s->snap);
     free(s);
 }
@@ -297,7 +316,7 @@ static void run_spf(session_t *s)
         .client_ip = f->client_addr,
         .helo = f->helo,
         .mail_from = f->mail_from,
-        .receiver = conf->authserv_id,
+        .receiver = our_authserv_id(s),
     };
     spfcheck_output out = {0};
 
@@ -416,7 +435,7 @@ session_reply session_header(session_t *s, const char *name, const char *value)
     if (strcasecmp(name, AUTHRES_HEADER) != 0)
         return reply_continue;
     s->nauthres++;
-    if (conf->authres_strip && authres_is_ours(conf->authserv_id, value ? value : "")) {
+    if (conf->authres_strip && authres_is_ours(our_authserv_id(s), value ? value : "")) {
         s->authres_delete = xreallocarray(s->authres_delete, s->ndelete + 1, sizeof(int));
         s->authres_delete[s->ndelete++] = s->nauthres;
     }
@@ -501,7 +520,7 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
         edits->nauthres_delete = s->ndelete;
         if (conf->authres_add) {
             free(s->authres_insert); /* a repeated end of message */
-            s->authres_insert = authres_format(conf->authserv_id, s->f);
+            s->authres_insert = authres_format(our_authserv_id(s), s->f);
             if (s->leadspc) {
                 char *spaced = xasprintf(" %s", s->authres_insert);
                 free(s->authres_insert);

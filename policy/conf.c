@@ -635,6 +635,7 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
     conf_t *c = conf_defaults(path);
 
     conf_walk(cx, root, conf_top_keys, "", c);
+    c->authserv_id_set = config_setting_get_member(root, "authserv_id") != NULL;
     conf_socket_perms(cx, root, c);
     if ((s = config_setting_get_member(root, "trusted_networks")) != NULL)
         conf_trusted(cx, s, c);

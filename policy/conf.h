@@ -27,6 +27,7 @@ typedef struct conf {
     char *pidfile;         /* write the pid here, or NULL */
     char *syslog_facility; /* "mail" by default */
     char *authserv_id;     /* A-R authserv-id; default: the host name */
+    bool authserv_id_set;  /* authserv_id is in the file (else the MTA's {j} comes first) */
     unsigned milter_timeout; /* seconds the engine waits for the MTA */
     char *metrics;         /* Prometheus endpoint "ADDR:PORT", or NULL (off) */
     /* dns { } */
