@@ -150,6 +150,9 @@ static engine_status cb_connect(engine_ctx *ctx, const char *hostname, const str
         log_error("no configuration loaded: deferring connection");
         return ENGINE_TEMPFAIL;
     }
+    /* Postfix (milter_connect_macros) and Sendmail send {j} at connect
+     * by default. */
+    session_mta_name(s, engine_getsymval(ctx, "j"));
     if (sa && sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr, sizeof(addr));
     else if (sa && sa->sa_family == AF_INET6)

@@ -56,6 +56,7 @@ typedef struct session_msg {
 
 struct session {
     snapshot_t *snap;        /* snapshot of the current message (or connection) */
+    char *mta_name;          /* the MTA's {j}, or NULL */
     facts_t *f;              /* evidence so far */
     char *spf_helo_for;      /* HELO value spf_helo was computed for */
     session_msg *msg;        /* the current message, or NULL */
@@ -129,6 +130,22 @@ static session_msg *msg_cur(session_t *s)
     if (s->msg == NULL)
         s->msg = msg_new(s, false);
     return s->msg;
+}
+
+/* Our authserv-id (mxguard.conf(5)): authserv_id from the config, else
+ * the MTA's name, else the host name (the config's default).  The same for
+ * the header written and the forged ones removed. */
+static const char *our_authserv_id(const session_t *s)
+{
+    const conf_t *conf = s->snap->conf;
+
+    return conf->authserv_id_set || s->mta_name == NULL ? conf->authserv_id : s->mta_name;
+}
+
+void session_mta_name(session_t *s, const char *name)
+{
+    free(s->mta_name);
+    s->mta_name = name != NULL && dname_valid(name, strlen(name)) ? xstrdup(name) : NULL;
 }
 
 /* Start the DNS lists of the connection under the current snapshot. */
@@ -245,6 +262,7 @@ void session_free(session_t *s)
     dnsbl_close(s);
     facts_free(s->f);
     free(s->spf_helo_for);
+    free(s->mta_name);
     snapshot_release(s->snap);
     free(s);
 }
@@ -330,7 +348,7 @@ static void run_spf(session_t *s)
         .client_ip = f->client_addr,
         .helo = f->helo,
         .mail_from = f->mail_from,
-        .receiver = conf->authserv_id,
+        .receiver = our_authserv_id(s),
     };
     spfcheck_output out = {0};
 
@@ -448,7 +466,7 @@ session_reply session_header(session_t *s, const char *name, const char *value)
     if (strcasecmp(name, AUTHRES_HEADER) != 0)
         return reply_continue;
     m->nauthres++;
-    if (conf->authres_strip && authres_is_ours(conf->authserv_id, value ? value : "")) {
+    if (conf->authres_strip && authres_is_ours(our_authserv_id(s), value ? value : "")) {
         m->authres_delete = xreallocarray(m->authres_delete, m->ndelete + 1, sizeof(int));
         m->authres_delete[m->ndelete++] = m->nauthres;
     }
@@ -543,7 +561,7 @@ session_reply session_eom(session_t *s, session_edits *edits, session_apply_fn a
         edits->nauthres_delete = m->ndelete;
         if (conf->authres_add) {
             free(m->authres_insert); /* a repeated end of message */
-            m->authres_insert = authres_format(conf->authserv_id, s->f);
+            m->authres_insert = authres_format(our_authserv_id(s), s->f);
             if (s->leadspc) {
                 char *spaced = xasprintf(" %s", m->authres_insert);
                 free(m->authres_insert);

@@ -55,6 +55,11 @@ void session_free(session_t *s);
 /* hostname: the name the MTA reports; addr: text address, or NULL when the
  * client is not on an IP socket. */
 session_reply session_connect(session_t *s, const char *hostname, const char *addr);
+/* The MTA's own host name (macro {j}: Postfix's myhostname), or NULL when
+ * not sent; an invalid name is ignored.  Without authserv_id in the config
+ * it is the authserv-id of the A-R header written and of the ones removed
+ * (then the host name); call before session_connect. */
+void session_mta_name(session_t *s, const char *name);
 session_reply session_helo(session_t *s, const char *helo);
 /* from: the MAIL FROM argument as given, with or without <>; auth_user: SASL
  * login or NULL; queue_id may be NULL (set later with session_queue_id). */

@@ -223,6 +223,24 @@ static void ar_prop(ar_builder *b, const char *ptype, const char *property, cons
     free(prefix);
 }
 
+/* Add "(TEXT)" to the open method: a comment, which A-R consumers ignore.
+ * Only letters, digits, space and "-=.,:_" of text are kept, so the
+ * comment cannot be closed early or run into a new line. */
+static void ar_comment(ar_builder *b, const char *text)
+{
+    char *c = xmalloc(strlen(text) + 3);
+    size_t o = 0;
+
+    c[o++] = '(';
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (ar_is_alpha(*p) || ar_is_digit(*p) || strchr(" -=.,:_", *p) != NULL)
+            c[o++] = (char)*p;
+    c[o++] = ')';
+    c[o] = '\0';
+    b->pieces = xreallocarray(b->pieces, b->npieces + 1, sizeof(char *));
+    b->pieces[b->npieces++] = c;
+}
+
 /* Place the open method after "; ".  It goes to a new line when it does not
  * fit on the current one; only a method longer than a line is folded
  * between its own pieces.  One column is kept free after the method for the
@@ -327,9 +345,11 @@ static void ar_dnsbl_comment(ar_builder *b, const facts_t *f)
 
 /* dkim: one result per signature with header.d, header.i, header.s,
  * header.a and header.b (RFC 8601 2.7.1, RFC 6008: the first 8 characters
- * of b=, enough to tell signatures of one domain apart); "dkim=none" for
- * an unsigned message; nothing when not evaluated.  Every value comes from
- * the message and goes through ar_prop()'s quoting. */
+ * of b=, enough to tell signatures of one domain apart), after a result
+ * other than pass the reason as a comment ("dkim=policy (key too small)");
+ * "dkim=none" for an unsigned message; nothing when not evaluated.  Every
+ * value comes from the message and goes through ar_prop()'s quoting; the
+ * reasons are dkimcheck.c's fixed texts. */
 static bool ar_dkim(ar_builder *b, const facts_t *f)
 {
     if (f->dkim == DKIMCHECK_UNSET)
@@ -342,6 +362,8 @@ static bool ar_dkim(ar_builder *b, const facts_t *f)
     for (size_t i = 0; i < f->ndkim_sigs; i++) {
         const dkimcheck_sig *s = &f->dkim_sigs[i];
         ar_method_begin(b, "dkim", dkimcheck_result_name(s->result));
+        if (s->result != DKIMCHECK_PASS && s->reason)
+            ar_comment(b, s->reason);
         if (s->domain)
             ar_prop(b, "header", "d", s->domain);
         if (s->identity)

@@ -733,6 +733,7 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
         c->socket_line = (int)config_setting_source_line(s);
     if ((s = config_setting_get_member(root, "pidfile")) != NULL)
         c->pidfile_line = (int)config_setting_source_line(s);
+    c->authserv_id_set = config_setting_get_member(root, "authserv_id") != NULL;
     conf_socket_perms(cx, root, c);
     if ((s = config_setting_get_member(root, "trusted_networks")) != NULL)
         conf_trusted(cx, s, c);

@@ -29,6 +29,7 @@ typedef struct conf {
     char *syslog_facility; /* "mail" by default */
     char *log_file;        /* also append log lines here, or NULL (log.h) */
     char *authserv_id;     /* A-R authserv-id; default: the host name */
+    bool authserv_id_set;  /* authserv_id is in the file (else the MTA's {j} comes first) */
     unsigned milter_timeout; /* seconds the engine waits for the MTA */
     char *metrics;         /* Prometheus endpoint "ADDR:PORT", or NULL (off) */
     int socket_line;       /* config line of socket, pidfile; 0: not set */

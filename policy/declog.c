@@ -71,6 +71,26 @@ static char *dl_dkim(const facts_t *f)
     return b.s;
 }
 
+/* "DOMAIN:REASON,..." for each signature that did not pass, in the order
+ * of dl_dkim() ("?" for a missing d=), NULL when there is none.  The
+ * reasons are dkimcheck.c's fixed texts.  Caller frees. */
+static char *dl_dkim_reason(const facts_t *f)
+{
+    strbuf b = {0};
+
+    for (size_t i = 0; f != NULL && f->dkim != DKIMCHECK_UNSET && i < f->ndkim_sigs; i++) {
+        const dkimcheck_sig *s = &f->dkim_sigs[i];
+        if (s->result == DKIMCHECK_PASS || s->reason == NULL)
+            continue;
+        if (b.len > 0)
+            strbuf_adds(&b, ",");
+        strbuf_adds(&b, s->domain ? s->domain : "?");
+        strbuf_adds(&b, ":");
+        strbuf_adds(&b, s->reason);
+    }
+    return b.s;
+}
+
 /* " dnsbl_score=N dnsbl=LISTS", "-" when no list was queried. */
 /* dmarc (RESULT, "-" when not evaluated), dmarc_policy (TAG:PUBLISHED/APPLIED,
  * e.g. "sp:reject/quarantine"; "-" without a policy), dmarc_aligned
@@ -188,6 +208,9 @@ char *declog_format(const declog_entry *e)
     dl_dnsbl(&b, f);
     dkim = dl_dkim(f);
     dl_field(&b, "dkim", dkim);
+    free(dkim);
+    dkim = dl_dkim_reason(f);
+    dl_field(&b, "dkim_reason", dkim);
     free(dkim);
     dl_dmarc(&b, f);
     /* header.from as DMARC used it ("-" when DMARC did not run) */

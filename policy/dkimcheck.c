@@ -18,8 +18,13 @@
  * body) after the header signature passed; dk_sig_result() then takes our
  * comparison of bh= instead.  libopendkim's canonicalization goes byte by
  * byte through growing strings and was a fifth of mxguard's CPU time per
- * message (README, Benchmarks).  Anything else (l=, rsa-sha1, conditional
+ * message (README, Benchmarks).  Anything else (l=, conditional
  * signatures) takes libopendkim's own body path, unchanged.
+ *
+ * rsa-sha1 signatures are never valid (RFC 8301 3.1), but libopendkim
+ * passes them.  Its prescreen hook marks them ignored at end of headers, so
+ * they cost no key lookup, no hash and no RSA operation, and cannot turn
+ * into temperror through their key's DNS; each is reported as policy.
  *
  * Signature processing is delayed to end of message (DELAYSIGPROC): then
  * all key queries are started at once through dns_start() and each lookup
@@ -75,6 +80,7 @@
  * with a space inside.  Not selected, it takes no part in any hash. */
 #define DK_SENTINEL "X-Mxguard Unselectable:"
 #define DK_ID(d) ((d)->logid ? (d)->logid : (d)->id) /* for log lines */
+#define DK_SHA1_REASON "rsa-sha1 not allowed by RFC 8301"
 
 /* ---- result names ------------------------------------------------------ */
 
@@ -271,6 +277,29 @@ static DKIM_CBSTAT dk_key_lookup(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, siz
     return DKIM_CBSTAT_CONTINUE;
 }
 
+/* Would libopendkim verify this signature (no error found in it yet)? */
+static bool dk_sig_pending(DKIM_SIGINFO *sig)
+{
+    int err = dkim_sig_geterror(sig);
+
+    return (dkim_sig_getflags(sig) & DKIM_SIGFLAG_IGNORE) == 0 &&
+           (err == DKIM_SIGERROR_UNKNOWN || err == DKIM_SIGERROR_OK);
+}
+
+/* libopendkim's prescreen hook (at end of headers): every rsa-sha1
+ * signature it would verify is ignored (see the top of the file). */
+static DKIM_CBSTAT dk_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
+{
+    (void)dkim;
+    for (int i = 0; i < nsigs; i++) {
+        dkim_alg_t alg;
+        if (dk_sig_pending(sigs[i]) && dkim_sig_getsignalg(sigs[i], &alg) == DKIM_STAT_OK &&
+            alg == DKIM_SIGN_RSASHA1)
+            dkim_sig_ignore(sigs[i]);
+    }
+    return DKIM_CBSTAT_CONTINUE;
+}
+
 dkimcheck_lib *dkimcheck_lib_new(dns_t *dns, const dkimcheck_options *opt, char *err, size_t errlen)
 {
     dkimcheck_lib *l;
@@ -306,6 +335,8 @@ dkimcheck_lib *dkimcheck_lib_new(dns_t *dns, const dkimcheck_options *opt, char 
         st = dkim_options(l->lib, DKIM_OP_SETOPT, DKIM_OPTS_CLOCKDRIFT, &drift, sizeof(drift));
     if (st == DKIM_STAT_OK)
         st = dkim_set_key_lookup(l->lib, dk_key_lookup);
+    if (st == DKIM_STAT_OK)
+        st = dkim_set_prescreen(l->lib, dk_prescreen);
     if (st != DKIM_STAT_OK) {
         snprintf(err, errlen, "cannot set libopendkim options: %s", dkim_getresultstr(st));
         dkimcheck_lib_free(l);
@@ -541,11 +572,10 @@ static void dk_own_body_setup(dkimcheck_t *d)
     if (dkim_getsiglist(d->dkim, &list, &nlist) != DKIM_STAT_OK)
         return;
     for (int i = 0; i < nlist; i++) {
-        int err = dkim_sig_geterror(list[i]);
         dkim_alg_t alg;
         dkim_canon_t hc, bc;
 
-        if (err != DKIM_SIGERROR_UNKNOWN && err != DKIM_SIGERROR_OK)
+        if (!dk_sig_pending(list[i]))
             continue; /* never processed: its body hash does not matter */
         if (dkim_sig_getsignalg(list[i], &alg) != DKIM_STAT_OK ||
             (alg != DKIM_SIGN_RSASHA256 && alg != DKIM_SIGN_ED25519SHA256) ||
@@ -682,6 +712,11 @@ static void dk_sig_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
         out->identity = xasprintf("@%s", out->domain);
     if (dkim_sig_getkeysize(sig, &bits) == DKIM_STAT_OK)
         out->keybits = bits;
+    if ((flags & DKIM_SIGFLAG_IGNORE) != 0) { /* only rsa-sha1 (dk_prescreen) */
+        out->result = DKIMCHECK_POLICY;
+        out->reason = DK_SHA1_REASON;
+        return;
+    }
     if (out->domain && out->selector) {
         char name[1100];
         snprintf(name, sizeof(name), "%s._domainkey.%s", out->selector, out->domain);
@@ -765,6 +800,24 @@ static void dk_sig_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
     }
 }
 
+/* Verify every signature of list that libopendkim can check. */
+static void dk_verify(dkimcheck_t *d, DKIM_SIGINFO **list, int nlist)
+{
+    for (int c = 0; c < 2; c++)
+        if (d->bh[c])
+            bodyhash_final(d->bh[c], d->digest[c]);
+    /* All key lookups at once; each signature then waits for its own. */
+    for (int i = 0; i < nlist; i++)
+        if (dk_sig_pending(list[i]))
+            (void)dk_key_start(d, (const char *)dkim_sig_getselector(list[i]),
+                               (const char *)dkim_sig_getdomain(list[i]));
+    (void)dkim_eom(d->dkim, NULL);
+    /* libopendkim stops at the first good signature: run the rest. */
+    for (int i = 0; i < nlist; i++)
+        if ((dkim_sig_getflags(list[i]) & DKIM_SIGFLAG_PROCESSED) == 0 && dk_sig_pending(list[i]))
+            (void)dkim_sig_process(d->dkim, list[i]);
+}
+
 dkimcheck_result dkimcheck_eom(dkimcheck_t *d, dkimcheck_sig **sigsp, size_t *nsigsp)
 {
     DKIM_SIGINFO **list = NULL;
@@ -779,25 +832,12 @@ dkimcheck_result dkimcheck_eom(dkimcheck_t *d, dkimcheck_sig **sigsp, size_t *ns
         return DKIMCHECK_UNSET;
     d->done = true;
 
-    if (d->dkim != NULL && !d->eoh_failed && !d->nosig &&
-        dkim_getsiglist(d->dkim, &list, &nlist) == DKIM_STAT_OK && nlist > 0) {
-        for (int c = 0; c < 2; c++)
-            if (d->bh[c])
-                bodyhash_final(d->bh[c], d->digest[c]);
-        /* All key lookups at once; each signature then waits for its own. */
-        for (int i = 0; i < nlist; i++)
-            if (dkim_sig_geterror(list[i]) == DKIM_SIGERROR_UNKNOWN ||
-                dkim_sig_geterror(list[i]) == DKIM_SIGERROR_OK)
-                (void)dk_key_start(d, (const char *)dkim_sig_getselector(list[i]),
-                                   (const char *)dkim_sig_getdomain(list[i]));
-        (void)dkim_eom(d->dkim, NULL);
-        /* libopendkim stops at the first good signature: run the rest. */
-        for (int i = 0; i < nlist; i++) {
-            int err = dkim_sig_geterror(list[i]);
-            if ((dkim_sig_getflags(list[i]) & DKIM_SIGFLAG_PROCESSED) == 0 &&
-                (err == DKIM_SIGERROR_UNKNOWN || err == DKIM_SIGERROR_OK))
-                (void)dkim_sig_process(d->dkim, list[i]);
-        }
+    /* With every signature ignored (rsa-sha1), libopendkim said "no
+     * signature" at end of headers (nosig), but still lists them. */
+    if (d->dkim != NULL && !d->eoh_failed && dkim_getsiglist(d->dkim, &list, &nlist) == DKIM_STAT_OK &&
+        nlist > 0) {
+        if (!d->nosig)
+            dk_verify(d, list, nlist);
     } else {
         nlist = 0;
     }

@@ -91,6 +91,11 @@ run_mt forged forged.lua QID=QFORGED
 NMSG=$((NMSG + 1))
 rig_check_decision forged queue_id=QFORGED stage=eom spf=pass action=accept rule=default
 
+# 5b. The MTA's name ({j}) does not override authserv_id from the config.
+run_mt mtaname mtaname.lua QID=QMTANAME J=mta.other.example
+NMSG=$((NMSG + 1))
+rig_check_decision mtaname queue_id=QMTANAME stage=eom spf=pass action=accept rule=default
+
 # 6. Per-recipient refusal by rcpt_domain, the rest of the message accepted.
 run_mt multi multi.lua QID=QMULTI
 NMSG=$((NMSG + 1))

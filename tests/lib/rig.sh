@@ -306,7 +306,7 @@ rig_stop_mxguard() {
 }
 
 # ---- decision lines -----------------------------------------------------------
-RIG_DECISION_KEYS="stage queue_id client_addr client_name helo mail_from rcpts rcpts_rejected spf spf_domain spf_helo dnsbl_score dnsbl dkim dmarc dmarc_policy dmarc_aligned from_domain rule dry_run action reply elapsed_ms"
+RIG_DECISION_KEYS="stage queue_id client_addr client_name helo mail_from rcpts rcpts_rejected spf spf_domain spf_helo dnsbl_score dnsbl dkim dkim_reason dmarc dmarc_policy dmarc_aligned from_domain rule dry_run action reply elapsed_ms"
 
 # rig_decisions: all decision lines so far (without the "mxguard: " prefix).
 rig_decisions() { sed -n 's/^mxguard: \(decision .*\)$/\1/p' "$RIG_MX_LOG"; }

@@ -263,6 +263,39 @@ START_TEST(test_format_dkim)
 }
 END_TEST
 
+/* The reason of a result other than pass follows it as a comment; a pass
+ * (even a partial one) has none. */
+START_TEST(test_format_dkim_reason)
+{
+    facts_t *f = facts_new();
+    dkimcheck_sig sigs[2];
+    char *got, *flat;
+    size_t o = 0;
+
+    memset(sigs, 0, sizeof(sigs));
+    sigs[0] = (dkimcheck_sig){DKIMCHECK_POLICY, (char *)"example.com", NULL, (char *)"sel", (char *)"rsa-sha1",
+                              NULL, "rsa-sha1 not allowed by RFC 8301", 0, false};
+    sigs[1] = (dkimcheck_sig){DKIMCHECK_PASS, (char *)"example.com", NULL, NULL, NULL, NULL,
+                              "l= covers part of the body", 0, true};
+    f->dkim = DKIMCHECK_PASS;
+    f->dkim_sigs = sigs;
+    f->ndkim_sigs = 2;
+    got = authres_format(ID, f);
+    flat = xstrdup(got);
+    for (const char *p = got; *p; p++) /* unfold */
+        if (*p != '\n')
+            flat[o++] = *p == '\t' ? ' ' : *p;
+    flat[o] = '\0';
+    ck_assert_str_eq(flat, ID "; dkim=policy (rsa-sha1 not allowed by RFC 8301) header.d=example.com "
+                              "header.s=sel header.a=rsa-sha1; dkim=pass header.d=example.com");
+    f->dkim_sigs = NULL;
+    f->ndkim_sigs = 0;
+    free(flat);
+    free(got);
+    facts_free(f);
+}
+END_TEST
+
 /* ---- folding ------------------------------------------------------------ */
 
 /* Longest line, counting "Authentication-Results: " on the first. */
@@ -527,6 +560,7 @@ static Suite *authres_suite(void)
     tcase_add_loop_test(tc, test_format_table, 0, (int)(sizeof(fmt_cases) / sizeof(fmt_cases[0])));
     tcase_add_test(tc, test_format_null_facts);
     tcase_add_test(tc, test_format_dkim);
+    tcase_add_test(tc, test_format_dkim_reason);
     tcase_add_test(tc, test_format_dmarc);
     tcase_add_loop_test(tc, test_format_hostile, 0, (int)(sizeof(hostile) / sizeof(hostile[0])));
     suite_add_tcase(s, tc);

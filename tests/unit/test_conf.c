@@ -242,16 +242,15 @@ END_TEST
 /* Examples may name the "mxguard" system user, which the package creates;
  * where it does not exist the only error allowed is that one, and the file
  * must then load with the user replaced by an existing one. */
-START_TEST(test_example_file)
+static conf_t *load_example(const char *name, errlist *e)
 {
     char path[4096];
-    errlist e = {0};
     conf_t *c;
 
-    snprintf(path, sizeof(path), "%s%s", tu_path("../conf/examples/"), example_files[_i]);
-    c = conf_load(path, errlist_add, &e);
-    if (c == NULL && getpwnam("mxguard") == NULL && e.n == 1 &&
-        strstr(e.v[0], ": unknown user \"mxguard\"") != NULL) {
+    snprintf(path, sizeof(path), "%s%s", tu_path("../conf/examples/"), name);
+    c = conf_load(path, errlist_add, e);
+    if (c == NULL && getpwnam("mxguard") == NULL && e->n == 1 &&
+        strstr(e->v[0], ": unknown user \"mxguard\"") != NULL) {
         char *text = read_text(path), *p = strstr(text, "\"mxguard\"");
         struct passwd *pw = getpwuid(getuid());
         char *fixed;
@@ -260,13 +259,115 @@ START_TEST(test_example_file)
         ck_assert_ptr_nonnull(pw);
         *p = '\0';
         fixed = xasprintf("%s\"%s\"%s", text, pw->pw_name, p + strlen("\"mxguard\""));
-        errlist_free(&e);
-        c = conf_load_string(fixed, example_files[_i], errlist_add, &e);
+        errlist_free(e);
+        c = conf_load_string(fixed, name, errlist_add, e);
         free(fixed);
         free(text);
     }
-    ck_assert_msg(c != NULL, "%s:\n%s", path, errlist_text(&e));
+    ck_assert_msg(c != NULL, "%s:\n%s", path, errlist_text(e));
+    return c;
+}
+
+START_TEST(test_example_file)
+{
+    errlist e = {0};
+    conf_t *c = load_example(example_files[_i], &e);
+
     ck_assert_uint_ge(rules_count(c->rules), 1);
+    conf_free(c);
+    errlist_free(&e);
+}
+END_TEST
+
+/* ---- DKIM fail in the shipped policy ------------------------------------ */
+
+/* Names of the rules that reject (deciding or dry-run), comma-separated. */
+typedef struct rejects {
+    char text[512];
+} rejects;
+
+static void rejects_add(rejects *r, const verdict_t *v)
+{
+    size_t n = strlen(r->text);
+
+    if (v->action == ACTION_REJECT && v->rule != NULL)
+        snprintf(r->text + n, sizeof(r->text) - n, "%s%s", n ? "," : "", v->rule);
+}
+
+static void rejects_dry(const verdict_t *would, void *arg)
+{
+    rejects_add(arg, would);
+}
+
+/* The rules that would reject (dry-run or not) an ordinary message from
+ * the Internet at end of message with the given SPF and DKIM results. */
+static void eval_rejects(const conf_t *c, spfcheck_result spf, dkimcheck_result dkim, rejects *out)
+{
+    facts_t *f = facts_new();
+    dkimcheck_sig sig;
+    verdict_t v;
+
+    memset(out, 0, sizeof(*out));
+    memset(&sig, 0, sizeof(sig));
+    facts_set(&f->client_addr, "198.51.100.7");
+    facts_set(&f->client_name, "mail.example.org");
+    facts_set(&f->helo, "mail.example.org");
+    facts_set(&f->mail_from, "alice@example.org");
+    facts_set(&f->sender_domain, "example.org");
+    facts_add_rcpt(f, "bob@example.net");
+    f->spf_mfrom = spf;
+    f->spf_helo = SPFCHECK_NONE;
+    f->stage = STAGE_EOM;
+    f->dkim = dkim;
+    if (dkim != DKIMCHECK_NONE) {
+        sig.result = dkim;
+        sig.domain = (char *)"example.org";
+        f->dkim_sigs = &sig;
+        f->ndkim_sigs = 1;
+    }
+    ck_assert_int_eq(rules_eval(c->rules, f, &v, rejects_dry, out), RULES_DECIDED);
+    rejects_add(out, &v);
+    f->dkim_sigs = NULL;
+    f->ndkim_sigs = 0;
+    facts_free(f);
+}
+
+/* Rules that reject a message whose DKIM signature failed but not the
+ * same message unsigned (RFC 6376 6.1: a failed signature counts as none);
+ * "" when there are none. */
+static void dkim_fail_rejects(const conf_t *c, char *out, size_t outlen)
+{
+    static const spfcheck_result spfs[] = {SPFCHECK_NONE, SPFCHECK_PASS, SPFCHECK_SOFTFAIL};
+
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(spfs) / sizeof(spfs[0]); i++) {
+        rejects unsigned_, failed;
+        eval_rejects(c, spfs[i], DKIMCHECK_NONE, &unsigned_);
+        eval_rejects(c, spfs[i], DKIMCHECK_FAIL, &failed);
+        if (strcmp(unsigned_.text, failed.text) != 0 && out[0] == '\0')
+            snprintf(out, outlen, "spf=%s: unsigned [%s], dkim=fail [%s]", spfcheck_result_name(spfs[i]),
+                     unsigned_.text, failed.text);
+    }
+}
+
+/* Issue 14: the shipped policy has no rule (not even a dry-run one) that
+ * rejects on dkim = fail; strict.conf keeps one, which also shows that
+ * the check finds such a rule. */
+START_TEST(test_shipped_no_dkim_fail_reject)
+{
+    errlist e = {0};
+    conf_t *c = conf_load(tu_path("../conf/mxguard.conf"), errlist_add, &e);
+    char why[1200];
+
+    ck_assert_msg(c != NULL, "conf/mxguard.conf:\n%s", errlist_text(&e));
+    dkim_fail_rejects(c, why, sizeof(why));
+    ck_assert_msg(why[0] == '\0', "conf/mxguard.conf rejects on DKIM fail: %s", why);
+    conf_free(c);
+    errlist_free(&e);
+
+    c = load_example("strict.conf", &e);
+    dkim_fail_rejects(c, why, sizeof(why));
+    ck_assert_msg(strstr(why, "dkim=fail [dkim-fail]") != NULL, "strict.conf: [%s]", why);
     conf_free(c);
     errlist_free(&e);
 }
@@ -701,6 +802,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_shipped_default);
     tcase_add_loop_test(tc, test_example_file, 0, (int)nexamples);
     tcase_add_test(tc, test_examples_present);
+    tcase_add_test(tc, test_shipped_no_dkim_fail_reject);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("values");

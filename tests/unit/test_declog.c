@@ -17,7 +17,7 @@
 
 static const char *const keys[] = {
     "stage", "queue_id", "client_addr", "client_name", "helo", "mail_from", "rcpts", "rcpts_rejected",
-    "spf", "spf_domain", "spf_helo", "dnsbl_score", "dnsbl", "dkim", "dmarc", "dmarc_policy", "dmarc_aligned", "from_domain", "rule", "dry_run", "action", "reply", "elapsed_ms",
+    "spf", "spf_domain", "spf_helo", "dnsbl_score", "dnsbl", "dkim", "dkim_reason", "dmarc", "dmarc_policy", "dmarc_aligned", "from_domain", "rule", "dry_run", "action", "reply", "elapsed_ms",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -171,7 +171,7 @@ START_TEST(test_dmarc_keys)
     char *line;
 
     line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
-    ck_assert_ptr_nonnull(strstr(line, " dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule="));
+    ck_assert_ptr_nonnull(strstr(line, " dkim=- dkim_reason=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule="));
     free(line);
     f->dmarc.result = DMARCCHECK_FAIL;
     f->dmarc.policy_tag = "sp";
@@ -233,13 +233,50 @@ START_TEST(test_dkim_key)
     line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
     ck_assert_str_eq(key_value(line, "dkim"), "pass:example.com,fail:other.example,pass+l:?");
     ck_assert_ptr_nonnull(strstr(line, " dnsbl=- dkim=pass:example.com,"));
-    ck_assert_ptr_nonnull(strstr(line, ",pass+l:? dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=-"));
+    ck_assert_ptr_nonnull(strstr(line, ",pass+l:? dkim_reason=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=-"));
     free(line);
     /* a hostile d= is quoted as part of the value */
     sigs[0].domain = (char *)"x y=\"z";
     f->ndkim_sigs = 1;
     line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
-    ck_assert_ptr_nonnull(strstr(line, " dkim=\"pass:x y=\\\"z\" dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule="));
+    ck_assert_ptr_nonnull(strstr(line, " dkim=\"pass:x y=\\\"z\" dkim_reason=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule="));
+    free(line);
+    f->dkim_sigs = NULL;
+    f->ndkim_sigs = 0;
+    facts_free(f);
+}
+END_TEST
+
+/* dkim_reason: DOMAIN:REASON of each signature that did not pass. */
+START_TEST(test_dkim_reason_key)
+{
+    facts_t *f = facts_new();
+    dkimcheck_sig sigs[3];
+    char *line;
+
+    memset(sigs, 0, sizeof(sigs));
+    sigs[0].result = DKIMCHECK_POLICY;
+    sigs[0].domain = (char *)"example.com";
+    sigs[0].reason = "rsa-sha1 not allowed by RFC 8301";
+    sigs[1].result = DKIMCHECK_PASS;
+    sigs[1].domain = (char *)"example.com";
+    sigs[1].partial = true;
+    sigs[1].reason = "l= covers part of the body";
+    sigs[2].result = DKIMCHECK_FAIL;
+    sigs[2].reason = "body hash mismatch";
+    f->dkim = DKIMCHECK_PASS;
+    f->dkim_sigs = sigs;
+    f->ndkim_sigs = 3;
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_str_eq(key_value(line, "dkim"), "policy:example.com,pass+l:example.com,fail:?");
+    ck_assert_ptr_nonnull(strstr(line, " dkim_reason=\"example.com:rsa-sha1 not allowed by RFC 8301,"
+                                       "?:body hash mismatch\" dmarc="));
+    free(line);
+    /* all passed: "-" */
+    f->ndkim_sigs = 2;
+    sigs[0].result = DKIMCHECK_PASS;
+    line = format(f, NULL, STAGE_EOM, NULL, 0, 1);
+    ck_assert_str_eq(key_value(line, "dkim_reason"), "-");
     free(line);
     f->dkim_sigs = NULL;
     f->ndkim_sigs = 0;
@@ -257,7 +294,7 @@ START_TEST(test_spec_example)
     ck_assert_str_eq(line, "decision stage=rcpt queue_id=4XyZ1 client_addr=192.0.2.1 "
                            "client_name=mail.example.net helo=mail.example.net mail_from=<a@example.com> "
                            "rcpts=1 rcpts_rejected=0 spf=pass spf_domain=example.com spf_helo=none "
-                           "dnsbl_score=- dnsbl=- dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=spf-fail dry_run=r1,r2 action=reject "
+                           "dnsbl_score=- dnsbl=- dkim=- dkim_reason=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=spf-fail dry_run=r1,r2 action=reject "
                            "reply=\"550 5.7.23 SPF validation failed\" elapsed_ms=12");
     free(line);
     facts_free(f);
@@ -295,13 +332,13 @@ START_TEST(test_unknowns)
 
     ck_assert_str_eq(line, "decision stage=connect queue_id=- client_addr=- client_name=- helo=- mail_from=- "
                            "rcpts=0 rcpts_rejected=0 spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
-                           "dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=- dry_run=- "
+                           "dkim=- dkim_reason=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=-");
     free(line);
     line = format(NULL, NULL, STAGE_EOM, NULL, 0, 0);
     ck_assert_str_eq(line, "decision stage=eom queue_id=- client_addr=- client_name=- helo=- mail_from=- "
                            "rcpts=- rcpts_rejected=- spf=- spf_domain=- spf_helo=- dnsbl_score=- dnsbl=- "
-                           "dkim=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=- dry_run=- "
+                           "dkim=- dkim_reason=- dmarc=- dmarc_policy=- dmarc_aligned=- from_domain=- rule=- dry_run=- "
                            "action=- reply=- elapsed_ms=0");
     free(line);
     facts_free(f);
@@ -617,6 +654,7 @@ static Suite *declog_suite(void)
     Suite *s = suite_create("declog");
     TCase *tc = tcase_create("line");
 
+    tcase_add_test(tc, test_dkim_reason_key);
     tcase_add_test(tc, test_spec_example);
     tcase_add_test(tc, test_dkim_key);
     tcase_add_test(tc, test_dmarc_keys);

@@ -372,29 +372,44 @@ START_TEST(test_key_revoked)
 }
 END_TEST
 
-/* A UDP socket on 127.0.0.1 that never answers. */
-START_TEST(test_dns_timeout)
+/* A resolver forwarding to a UDP socket on 127.0.0.1 that never answers
+ * (*fd: the socket, for the caller to close). */
+static dns_t *silent_dns(int *fd, unsigned timeout_ms)
 {
     struct sockaddr_in sin;
     socklen_t sl = sizeof(sin);
     char up[64];
-    dns_t *slow;
-    struct timespec t0, t1;
-    long ms;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
-    ck_assert_int_ge(fd, 0);
+    *fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ck_assert_int_ge(*fd, 0);
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+    ck_assert_int_eq(bind(*fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(getsockname(*fd, (struct sockaddr *)&sin, &sl), 0);
     snprintf(up, sizeof(up), "127.0.0.1@%d", ntohs(sin.sin_port));
-    slow = new_dns(up, 300);
+    return new_dns(up, timeout_ms);
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+START_TEST(test_dns_timeout)
+{
+    dns_t *slow;
+    struct timespec t0;
+    long ms;
+    int fd;
+
+    slow = silent_dns(&fd, 300);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ck_result(verify_with(slow, "data/dkim/timeout.eml", NULL, 4096, false), DKIMCHECK_TEMPERROR);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    ms = ms_since(&t0);
     ck_assert_str_eq(sigs[0].reason, "key lookup timed out");
     ck_assert_str_eq(sigs[0].domain, "slow.example.net");
     ck_assert_msg(ms < 2000, "took %ld ms with a 300 ms DNS timeout", ms);
@@ -466,6 +481,58 @@ START_TEST(test_small_key)
     /* the 2048-bit key is below a minimum of 4096 */
     o.min_key_bits = 4096;
     ck_result(verify_with(dns, "data/dkim/pass-relaxed.eml", &o, 4096, false), DKIMCHECK_POLICY);
+}
+END_TEST
+
+/* RFC 8301 3.1: an rsa-sha1 signature is never valid.  The fixture's key
+ * record allows sha1 (no h=), so libopendkim alone would pass it. */
+START_TEST(test_rsa_sha1_never_passes)
+{
+    ck_result(verify("data/dkim/rsa-sha1.eml"), DKIMCHECK_POLICY);
+    ck_assert_uint_eq(nsigs, 1);
+    ck_assert_str_eq(sigs[0].reason, "rsa-sha1 not allowed by RFC 8301");
+    ck_assert_str_eq(sigs[0].algorithm, "rsa-sha1");
+    ck_assert_str_eq(sigs[0].domain, "signer.example");
+    ck_assert_str_eq(sigs[0].selector, "test");
+    /* the same key and message with rsa-sha256 pass: only the algorithm counts */
+    ck_result(verify("data/dkim/rsa1024.eml"), DKIMCHECK_PASS);
+}
+END_TEST
+
+/* Beside a good rsa-sha256 signature: that one passes, the rsa-sha1 one
+ * is policy. */
+START_TEST(test_rsa_sha1_beside_sha256)
+{
+    ck_result(verify("data/dkim/rsa-sha1-and-sha256.eml"), DKIMCHECK_PASS);
+    ck_assert_uint_eq(nsigs, 2);
+    ck_result(sigs[0].result, DKIMCHECK_POLICY);
+    ck_assert_str_eq(sigs[0].algorithm, "rsa-sha1");
+    ck_result(sigs[1].result, DKIMCHECK_PASS);
+    ck_assert_str_eq(sigs[1].algorithm, "rsa-sha256");
+    ck_assert_ptr_null(sigs[1].reason);
+}
+END_TEST
+
+/* No key lookup for a signature that cannot pass: a key server failing
+ * gives policy, never temperror (which a rule could defer mail on), and a
+ * key server that never answers costs no wait. */
+START_TEST(test_rsa_sha1_no_key_lookup)
+{
+    struct timespec t0;
+    dns_t *slow;
+    long ms;
+    int fd;
+
+    ck_result(verify("data/dkim/rsa-sha1-timeout.eml"), DKIMCHECK_POLICY);
+    ck_assert_str_eq(sigs[0].reason, "rsa-sha1 not allowed by RFC 8301");
+    ck_assert_str_eq(sigs[0].domain, "slow.example.net");
+    slow = silent_dns(&fd, 2000);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_result(verify_with(slow, "data/dkim/rsa-sha1-timeout.eml", NULL, 4096, false), DKIMCHECK_POLICY);
+    ms = ms_since(&t0);
+    ck_assert_msg(ms < 1000, "took %ld ms: the key was looked up (DNS timeout 2000 ms)", ms);
+    dns_free(slow);
+    close(fd);
 }
 END_TEST
 
@@ -847,6 +914,9 @@ int main(void)
     tcase_add_test(tc, test_expired);
     tcase_add_test(tc, test_future_and_clock_skew);
     tcase_add_test(tc, test_small_key);
+    tcase_add_test(tc, test_rsa_sha1_never_passes);
+    tcase_add_test(tc, test_rsa_sha1_beside_sha256);
+    tcase_add_test(tc, test_rsa_sha1_no_key_lookup);
     tcase_add_test(tc, test_required_headers);
     tcase_add_test(tc, test_max_signatures);
     tcase_add_test(tc, test_signature_flood_bounded);

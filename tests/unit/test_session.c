@@ -15,6 +15,7 @@
 #include "session.h"
 #include "snapshot.h"
 #include "testutil.h"
+#include "xalloc.h"
 
 static const char *const zones[] = {"example. static", "broken.example. refuse", NULL};
 static const char *const data[] = {
@@ -351,6 +352,75 @@ START_TEST(dkim_needs_the_negotiated_body)
 }
 END_TEST
 
+/* One message with a forged A-R of each id; *ed as session_eom left it. */
+static void authres_message(session_t *s, session_edits *ed)
+{
+    ck_assert_int_eq(session_connect(s, "client.example", "192.0.2.1").status, SESSION_CONTINUE);
+    session_helo(s, "mail.pass.example");
+    session_mail(s, "<alice@pass.example>", NULL);
+    session_rcpt(s, "<bob@example.net>");
+    session_header(s, "Authentication-Results", "mx.example.net; spf=pass");   /* 1 */
+    session_header(s, "Authentication-Results", "mta.example.org; dkim=pass"); /* 2 */
+    session_eoh(s);
+    ck_assert_int_eq(session_eom(s, ed, NULL, NULL).status, SESSION_CONTINUE);
+    ck_assert_ptr_nonnull(ed->authres_insert);
+    ck_assert_uint_eq(ed->nauthres_delete, 1);
+}
+
+/* authserv_id unset: the MTA's {j} is the id written and the id whose
+ * forged headers go; authserv_id set: it wins over {j}. */
+START_TEST(authserv_id_from_mta_name)
+{
+    session_t *s;
+    session_edits ed;
+
+    install("trusted_networks = [];\n");
+    s = session_new();
+    session_mta_name(s, "mta.example.org");
+    authres_message(s, &ed);
+    ck_assert_msg(strncmp(ed.authres_insert, "mta.example.org;", 16) == 0, "[%s]", ed.authres_insert);
+    ck_assert_int_eq(ed.authres_delete[0], 2);
+    session_free(s);
+
+    /* set in the config: that one, whatever the MTA says */
+    install("authserv_id = \"mx.example.net\";\n");
+    s = session_new();
+    session_mta_name(s, "mta.example.org");
+    authres_message(s, &ed);
+    ck_assert_msg(strncmp(ed.authres_insert, "mx.example.net;", 15) == 0, "[%s]", ed.authres_insert);
+    ck_assert_int_eq(ed.authres_delete[0], 1);
+    session_free(s);
+}
+END_TEST
+
+/* Without {j} (or with one that is no host name) the host name stays. */
+START_TEST(authserv_id_without_mta_name)
+{
+    const char *bad[] = {NULL, "", "not a name", "a;b"};
+
+    install("trusted_networks = [];\n");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        session_t *s = session_new();
+        session_edits ed;
+        conf_t *c = conf_load_string("", "empty.conf", NULL, NULL);
+        char *want;
+
+        ck_assert_ptr_nonnull(c);
+        want = xasprintf("%s;", c->authserv_id); /* the host name */
+        session_mta_name(s, bad[i]);
+        ck_assert_int_eq(session_connect(s, "client.example", "192.0.2.1").status, SESSION_CONTINUE);
+        session_mail(s, "<alice@pass.example>", NULL);
+        session_rcpt(s, "<bob@example.net>");
+        ck_assert_int_eq(session_eom(s, &ed, NULL, NULL).status, SESSION_CONTINUE);
+        ck_assert_msg(strncmp(ed.authres_insert, want, strlen(want)) == 0, "[%s] want [%s]", ed.authres_insert,
+                      want);
+        free(want);
+        conf_free(c);
+        session_free(s);
+    }
+}
+END_TEST
+
 START_TEST(no_config_no_session)
 {
     snapshot_shutdown();
@@ -376,6 +446,8 @@ static Suite *session_suite(void)
     tcase_add_test(tc, two_messages_one_line_each);
     tcase_add_test(tc, reload_keeps_snapshot_of_message_in_flight);
     tcase_add_test(tc, dkim_needs_the_negotiated_body);
+    tcase_add_test(tc, authserv_id_from_mta_name);
+    tcase_add_test(tc, authserv_id_without_mta_name);
     tcase_add_test(tc, no_config_no_session);
     tcase_add_test(tc, authres_deletions_descending_after_repeated_eom);
     suite_add_tcase(su, tc);

@@ -60,9 +60,10 @@ class ExpiringDKIM(dkim.DKIM):
         return super().gen_header(fields, include_headers, canon_policy, header_name, pk, standardize)
 
 
-def sign(msg, sel, dom, pk, canon=(b"relaxed", b"relaxed"), headers=HEADERS, length=False, t=FIXED_T, x=None):
+def sign(msg, sel, dom, pk, canon=(b"relaxed", b"relaxed"), headers=HEADERS, length=False, t=FIXED_T, x=None,
+         alg=b"rsa-sha256"):
     d = ExpiringDKIM(msg, t, x)
-    sig = d.sign(sel, dom, pk, canonicalize=canon, include_headers=headers, length=length)
+    sig = d.sign(sel, dom, pk, canonicalize=canon, include_headers=headers, length=length, signature_algorithm=alg)
     return sig + msg
 
 
@@ -94,6 +95,14 @@ write("future.eml", sign(BASE, b"sel2048", b"signer.example", K2048, t=now + 10 
 write("small-key.eml", sign(BASE, b"small512", b"signer.example", K512))
 write("no-subject-signed.eml", sign(BASE, b"sel2048", b"signer.example", K2048, headers=[b"from", b"to"]))
 write("rsa1024.eml", sign(BASE, b"test", b"signer.example", K1024, canon=(b"simple", b"relaxed")))
+# rsa-sha1 (RFC 8301 3.1: never valid) with the "test" key, whose record has
+# no h= and so allows sha1: libopendkim alone verifies it as good.  Then an
+# rsa-sha1 signature above a good rsa-sha256 one, and one whose key lookup
+# times out (slow.example.net).
+write("rsa-sha1.eml", sign(BASE, b"test", b"signer.example", K1024, alg=b"rsa-sha1"))
+write("rsa-sha1-and-sha256.eml",
+      sign(sign(BASE, b"sel2048", b"signer.example", K2048), b"test", b"signer.example", K1024, alg=b"rsa-sha1"))
+write("rsa-sha1-timeout.eml", sign(BASE, b"sel", b"slow.example.net", K2048, alg=b"rsa-sha1"))
 # Six signatures, one more than the default max_signatures.
 write("six-sigs.eml", sign(sign(sign(sign(sign(sign(BASE, b"sel2048", b"s1.signer.example", K2048),
                                                 b"sel2048", b"s2.signer.example", K2048),
