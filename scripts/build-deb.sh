@@ -28,7 +28,9 @@ deb=$(ls "$tmp"/mxguard_*.deb)
 # lintian: errors fail the build; warnings are fixed or overridden with a
 # reason in debian/mxguard.lintian-overrides.
 echo "build-deb.sh: lintian $(basename "$changes")"
-lintian --fail-on error,warning "$changes" | tee "$tmp/lintian.out" || {
-    echo "build-deb.sh: lintian reports errors or warnings" >&2; exit 1; }
+st=0
+lintian --fail-on error,warning "$changes" > "$tmp/lintian.out" 2>&1 || st=$?
+grep -v '^running with root privileges' "$tmp/lintian.out" || true
+[ "$st" -eq 0 ] || { echo "build-deb.sh: lintian reports errors or warnings" >&2; exit 1; }
 cp "$deb" "$out/"
 echo "build-deb.sh: built $out/$(basename "$deb")"

@@ -1,0 +1,260 @@
+#!/bin/bash
+# deb.sh - the Debian package on this machine, end to end (root; CI):
+#   - scripts/build-deb.sh builds mxguard_*.deb from a clean clone of HEAD
+#     and lintian reports no error and no warning;
+#   - "apt-get install ./mxguard_*.deb": every installed path with its owner
+#     and mode, the user mxguard in groups mxguard and postfix, the socket
+#     directory in Postfix's chroot, the conffile generated from
+#     conf/mxguard.conf, the unit enabled; the main.cf lines printed;
+#   - "mxguard -n" accepts the installed config; systemd-analyze verify
+#     accepts the installed unit;
+#   - the unit's ExecStartPre and ExecStart run as the user mxguard (no
+#     systemd here), and a message sent through the test Postfix reaches it
+#     over /var/spool/postfix/mxguard/mxguard.sock with no permission
+#     widened by the test: decision line, delivered with our A-R header;
+#   - the dpkg trigger on /usr/sbin/postfix puts mxguard back into group
+#     postfix (Postfix installed after mxguard);
+#   - a second install keeps the changed conffile;
+#   - dpkg -r keeps the conffile and the user, dpkg -P leaves nothing behind
+#     (the same mxguard-named paths, users and groups as before the test).
+# The machine is restored at exit, also on failure: mxguard stopped, the
+# package purged (and a mxguard user that existed before, e.g. made by
+# scripts/run.sh, made again).  Prints the time from apt-get install to the
+# first decision line, and the test's own run time.
+#
+# Environment: TESTS_SRCDIR, POSTFIX, UNBOUND_SERVER, SYSTEMD_ANALYZE
+# (defaults from PATH).  DEB=path uses a built package instead of building
+# (lintian is then run on it here).  RIG_KEEP=1 keeps the temporary files.
+
+TESTS_SRCDIR=${TESTS_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$TESTS_SRCDIR/lib/rig.sh"
+. "$TESTS_SRCDIR/lib/postfix.sh"
+rig_init deb
+T_START=$(rig_now_ms)
+SRCDIR=$(cd "$TESTS_SRCDIR/.." && pwd)
+HERE="$TESTS_SRCDIR/package"
+POSTFIX=${POSTFIX:-$(command -v postfix || echo /usr/sbin/postfix)}
+UNBOUND_SERVER=${UNBOUND_SERVER:-$(command -v unbound || echo /usr/sbin/unbound)}
+SYSTEMD_ANALYZE=${SYSTEMD_ANALYZE:-$(command -v systemd-analyze || echo /usr/bin/systemd-analyze)}
+CONF=/etc/mxguard/mxguard.conf
+UNIT=/lib/systemd/system/mxguard.service
+SOCKDIR=/var/spool/postfix/mxguard
+SOCK=$SOCKDIR/mxguard.sock
+
+[ "$(id -u)" -eq 0 ] || rig_die "needs root (dpkg -i, a private Postfix)"
+rig_need_exec systemd-analyze "$SYSTEMD_ANALYZE"
+rig_need_exec lintian "$(command -v lintian)"
+getent group postfix > /dev/null || rig_die "group postfix missing: scripts/install-deps.sh --test installs Postfix"
+
+# What carries the name mxguard before the test: the same must be there after.
+snapshot() {
+    find /etc /lib/systemd /usr/sbin /usr/share/doc /usr/share/man /var/lib /var/spool/postfix /run \
+        -name '*mxguard*' 2> /dev/null | grep -v '^/var/lib/dpkg/info/mxguard\.' | sort
+    getent passwd mxguard; getent group mxguard
+    getent group postfix | tr ':,' '\n\n' | grep -x mxguard
+}
+# A mxguard user the test did not make (scripts/run.sh) is made again at exit.
+USER_BEFORE=""
+getent passwd mxguard > /dev/null && USER_BEFORE=1
+if dpkg-query -W -f='${Status}' mxguard 2> /dev/null | grep -q 'installed\|config-files'; then
+    rig_log "mxguard is installed (a previous run?): purging it first"
+    dpkg -P mxguard > "$RIG_TMP/purge0.out" 2>&1 || { cat "$RIG_TMP/purge0.out"; rig_die "cannot purge mxguard"; }
+fi
+snapshot > "$RIG_TMP/before.txt"
+
+MX_PID=""
+stop_mx() {
+    [ -n "$MX_PID" ] || return 0
+    rig_stop_pid "$MX_PID" 15
+    MX_PID=""
+}
+restore() {
+    stop_mx
+    if dpkg-query -W mxguard > /dev/null 2>&1; then
+        dpkg -P mxguard > "$RIG_TMP/purge-exit.out" 2>&1 ||
+            { rig_log "cannot purge mxguard at exit:"; cat "$RIG_TMP/purge-exit.out"; }
+    fi
+    if [ -n "$USER_BEFORE" ] && ! getent passwd mxguard > /dev/null; then
+        adduser --quiet --system --group --home /nonexistent --no-create-home mxguard
+    fi
+}
+RIG_STOP_HOOKS="restore $RIG_STOP_HOOKS"
+
+# ---- build -------------------------------------------------------------------
+if [ -n "${DEB:-}" ]; then
+    cp "$DEB" "$RIG_TMP/" || rig_die "no package $DEB"
+    lintian --fail-on error,warning "$RIG_TMP/$(basename "$DEB")" > "$RIG_TMP/lintian.out" 2>&1
+    rig_check "lintian: no error, no warning" test $? -eq 0
+else
+    T0=$(rig_now_ms)
+    rig_check "scripts/build-deb.sh builds the package from a clean clone" \
+        "$SRCDIR/scripts/build-deb.sh" "$RIG_TMP" > "$RIG_TMP/build.out" 2>&1 ||
+        sed 's/^/#   /' "$RIG_TMP/build.out" | tail -40
+    rig_log "build-deb.sh took $(($(rig_now_ms) - T0)) ms"
+    grep -vE '^(running with root|install-deps:|build-deb.sh:)' "$RIG_TMP/build.out" > "$RIG_TMP/lintian.out"
+fi
+sed 's/^/# lintian: /' "$RIG_TMP/lintian.out"
+rig_check "lintian: no E: or W: line" bash -c "! grep -qE '^[EW]: ' '$RIG_TMP/lintian.out'"
+DEBFILE=$(ls "$RIG_TMP"/mxguard_*_amd64.deb 2> /dev/null | head -1)
+[ -f "$DEBFILE" ] || rig_die "no mxguard_*_amd64.deb built"
+rig_eq "the package's conffiles" "$CONF" "$(dpkg-deb -I "$DEBFILE" conffiles)"
+rig_check "the package's file list has the binary, the unit, both man pages, README.Debian" bash -c "
+    dpkg-deb -c '$DEBFILE' | awk '{print \$6}' > '$RIG_TMP/contents'
+    for f in ./usr/sbin/mxguard ./lib/systemd/system/mxguard.service ./etc/mxguard/mxguard.conf \
+        ./usr/share/man/man8/mxguard.8.gz ./usr/share/man/man5/mxguard.conf.5.gz \
+        ./usr/share/doc/mxguard/README.Debian ./usr/share/doc/mxguard/copyright; do
+        grep -qx \"\$f\" '$RIG_TMP/contents' || { echo \"missing \$f\"; exit 1; }
+    done"
+
+# ---- the test's DNS server, smtp-sink and Postfix (before the install) -------
+rig_start_dns "$HERE/zone.conf"
+rig_start_sink
+rig_start_postfix "$SOCK"
+
+# ---- install -----------------------------------------------------------------
+T_APT=$(rig_now_ms)
+rig_check "apt-get install ./$(basename "$DEBFILE")" bash -c "cd '$RIG_TMP' &&
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y ./$(basename "$DEBFILE") \
+    < /dev/null > '$RIG_TMP/install1.out' 2>&1" || tail -20 "$RIG_TMP/install1.out"
+T_APT_DONE=$(rig_now_ms)
+rig_check "install prints the main.cf lines" \
+    grep -qx '    smtpd_milters = unix:mxguard/mxguard.sock' "$RIG_TMP/install1.out"
+rig_check "package state: installed" \
+    bash -c "dpkg-query -W -f='\${Status}' mxguard | grep -qx 'install ok installed'"
+
+# path owner:group mode [type]
+check_path() {
+    local got
+    got=$(stat -c '%U:%G %a %F' "$1" 2>&1)
+    rig_eq "$1" "$2 $3 ${4:-regular file}" "$got"
+}
+check_path /usr/sbin/mxguard root:root 755
+check_path /etc/mxguard root:root 755 directory
+check_path "$CONF" root:root 644
+check_path "$UNIT" root:root 644
+check_path /usr/share/man/man8/mxguard.8.gz root:root 644
+check_path /usr/share/man/man5/mxguard.conf.5.gz root:root 644
+check_path /usr/share/doc/mxguard/README.Debian root:root 644
+check_path "$SOCKDIR" mxguard:postfix 2750 directory
+check_path /etc/systemd/system/multi-user.target.wants/mxguard.service root:root 777 "symbolic link"
+rig_eq "the unit is enabled (multi-user.target.wants)" "$UNIT" \
+    "$(readlink /etc/systemd/system/multi-user.target.wants/mxguard.service)"
+IFS=: read -r _ _ uid gid _ home shell < <(getent passwd mxguard)
+rig_check "user mxguard is a system user (uid $uid < 1000)" test "${uid:-1000}" -lt 1000
+rig_eq "user mxguard: primary group mxguard" mxguard "$(getent group "${gid:-x}" | cut -d: -f1)"
+rig_eq "user mxguard: home and shell" "/nonexistent /usr/sbin/nologin" "$home $shell"
+rig_check "user mxguard is in group postfix" bash -c "id -nG mxguard | tr ' ' '\n' | grep -qx postfix"
+rig_check "README.Debian gives the main.cf line" \
+    grep -q 'smtpd_milters = unix:mxguard/mxguard.sock' /usr/share/doc/mxguard/README.Debian
+rig_check "no logrotate file (mxguard logs to syslog only)" test ! -e /etc/logrotate.d/mxguard
+sed -f "$SRCDIR/debian/mxguard-conf.sed" "$SRCDIR/conf/mxguard.conf" > "$RIG_TMP/expected.conf"
+rig_check "the conffile is conf/mxguard.conf through debian/mxguard-conf.sed" cmp -s "$RIG_TMP/expected.conf" "$CONF"
+rig_check "conffile: socket in Postfix's chroot" \
+    grep -qx "socket = \"unix:$SOCK\";" "$CONF"
+rig_check "conffile: user mxguard" grep -qx 'user = "mxguard";' "$CONF"
+rig_check "mxguard -n -c $CONF passes (root)" bash -c "mxguard -n -c $CONF > '$RIG_TMP/n.out' 2>&1"
+rig_check "mxguard -n passes as the user mxguard" \
+    setpriv --reuid=mxguard --regid=mxguard --init-groups -- /usr/sbin/mxguard -n -c "$CONF"
+rig_check "mxguard -n without -c reads $CONF" bash -c "mxguard -n 2>&1 | grep -q '$CONF OK'"
+
+# ---- the unit ------------------------------------------------------------------
+if "$SYSTEMD_ANALYZE" verify --man=no "$UNIT" > "$RIG_TMP/verify.out" 2>&1 && [ ! -s "$RIG_TMP/verify.out" ]; then
+    rig_pass "systemd-analyze verify accepts the installed unit without a warning"
+else
+    rig_fail "systemd-analyze verify: $(tr '\n' ' ' < "$RIG_TMP/verify.out")"
+fi
+for opt in User=mxguard RuntimeDirectory=mxguard StateDirectory=mxguard \
+    "ExecStartPre=/usr/sbin/mxguard -n -c $CONF" "ExecStart=/usr/sbin/mxguard -f -c $CONF"; do
+    rig_check "unit: $opt" grep -qx -- "$opt" "$UNIT"
+done
+
+# ---- run it the way the unit does, send a message through Postfix -------------
+# The administrator's change (here: the test's DNS server instead of the
+# system resolver, so that nothing leaves 127.0.0.1) is also the changed
+# conffile the second install must keep.
+sed -i "s|^  upstream = \"system\";.*|  upstream = \"127.0.0.1@$RIG_DNS_PORT\";   # changed by tests/package/deb.sh|" "$CONF"
+rig_check "conffile changed (DNS upstream)" grep -q "127.0.0.1@$RIG_DNS_PORT" "$CONF"
+cp "$CONF" "$RIG_TMP/changed.conf"
+pre=$(sed -n 's/^ExecStartPre=//p' "$UNIT")
+start=$(sed -n 's/^ExecStart=//p' "$UNIT")
+# shellcheck disable=SC2086 # the unit's command lines
+rig_check "ExecStartPre as mxguard: $pre" \
+    setpriv --reuid=mxguard --regid=mxguard --init-groups -- $pre
+RIG_MX_LOG="$RIG_TMP/mxguard.log"
+# shellcheck disable=SC2086
+( umask 0007; exec setpriv --reuid=mxguard --regid=mxguard --init-groups -- $start ) > "$RIG_MX_LOG" 2>&1 &
+MX_PID=$!
+if rig_wait_for 15 bash -c "kill -0 $MX_PID && grep -q 'mxguard .* started on ' '$RIG_MX_LOG'"; then
+    rig_pass "ExecStart as mxguard: started on $SOCK"
+else
+    rig_fail "ExecStart as mxguard did not start"; sed 's/^/#   /' "$RIG_MX_LOG"
+fi
+rig_eq "process runs as mxguard" mxguard "$(ps -o user= -p "$MX_PID" 2> /dev/null | tr -d ' ')"
+check_path "$SOCK" mxguard:postfix 660 socket
+QID=""
+if rig_smtp_open "$RIG_SMTP_PORT" && rig_smtp_cmd "EHLO mx.pkg.example" &&
+    rig_smtp_cmd "XCLIENT ADDR=192.0.2.25 NAME=[UNAVAILABLE]" && [ "$RIG_SMTP_CODE" = 220 ] &&
+    rig_smtp_cmd "EHLO mx.pkg.example" && rig_smtp_cmd "MAIL FROM:<alice@pkg.example>" &&
+    rig_smtp_cmd "RCPT TO:<bob@dest.example>" && [ "$RIG_SMTP_CODE" = 250 ] &&
+    rig_smtp_cmd "DATA" && [ "$RIG_SMTP_CODE" = 354 ] && rig_smtp_data "$HERE/pass.eml" &&
+    [ "$RIG_SMTP_CODE" = 250 ]; then
+    [[ $RIG_SMTP_TEXT =~ queued\ as\ ([0-9A-Za-z]+) ]] && QID=${BASH_REMATCH[1]}
+    rig_pass "message accepted through Postfix and the packaged mxguard (queue id $QID)"
+else
+    rig_fail "SMTP: $RIG_SMTP_CODE $RIG_SMTP_TEXT"; tail -5 "$RIG_PF_DIR/maillog" | sed 's/^/#   /'
+fi
+rig_smtp_close
+rig_wait_decision "queue_id=${QID:-none}" 10
+T_DECISION=$(rig_now_ms)
+rig_check_decision "decision" "queue_id=${QID:-none}" stage=eom client_addr=192.0.2.25 \
+    mail_from="<alice@pkg.example>" spf=pass action=accept
+rig_log "apt-get install took $((T_APT_DONE - T_APT)) ms; apt-get install to the first decision line: $((T_DECISION - T_APT)) ms"
+_delivered_pkg() { ls "$RIG_SINK_DIR"/msg.* > /dev/null 2>&1; }
+rig_wait_for 15 _delivered_pkg
+rig_check "delivered with our Authentication-Results (spf=pass)" \
+    bash -c "grep -qE 'Authentication-Results: .*spf=pass' $RIG_SINK_DIR/msg.*"
+rig_check_mxguard_log
+
+# ---- Postfix installed after mxguard: the dpkg trigger ---------------------------
+stop_mx
+rig_check "mxguard removed its socket on exit" test ! -e "$SOCK"
+gpasswd -d mxguard postfix > /dev/null
+chgrp mxguard "$SOCKDIR"
+dpkg-trigger --by-package=postfix --no-await /usr/sbin/postfix
+dpkg --triggers-only mxguard > "$RIG_TMP/trigger.out" 2>&1
+rig_check "trigger on /usr/sbin/postfix: mxguard in group postfix again" \
+    bash -c "id -nG mxguard | tr ' ' '\n' | grep -qx postfix"
+check_path "$SOCKDIR" mxguard:postfix 2750 directory
+
+# ---- second install over the changed conffile --------------------------------------
+rig_check "second install (dpkg -i)" bash -c \
+    "dpkg -i '$DEBFILE' < /dev/null > '$RIG_TMP/install2.out' 2>&1" || tail -20 "$RIG_TMP/install2.out"
+rig_check "second install keeps the changed conffile" cmp -s "$RIG_TMP/changed.conf" "$CONF"
+rig_check "second install: no .dpkg-dist/.dpkg-new beside it" \
+    bash -c "! ls /etc/mxguard/*.dpkg-* > /dev/null 2>&1"
+rig_check "second install does not print the main.cf lines again" \
+    bash -c "! grep -q smtpd_milters '$RIG_TMP/install2.out'"
+check_path "$SOCKDIR" mxguard:postfix 2750 directory
+
+# ---- dpkg -r, then dpkg -P -----------------------------------------------------------
+rig_check "dpkg -r mxguard" bash -c "dpkg -r mxguard > '$RIG_TMP/remove.out' 2>&1"
+rig_check "after -r: state config-files" \
+    bash -c "dpkg-query -W -f='\${Status}' mxguard | grep -qx 'deinstall ok config-files'"
+rig_check "after -r: the binary, unit and man pages are gone" bash -c \
+    "! ls /usr/sbin/mxguard $UNIT /usr/share/man/man8/mxguard.8.gz /usr/share/doc/mxguard > /dev/null 2>&1"
+rig_check "after -r: the changed conffile is kept" cmp -s "$RIG_TMP/changed.conf" "$CONF"
+rig_check "after -r: the user mxguard is kept" bash -c "getent passwd mxguard > /dev/null"
+rig_check "dpkg -P mxguard" bash -c "dpkg -P mxguard > '$RIG_TMP/purge.out' 2>&1"
+rig_check "after -P: dpkg knows no mxguard" bash -c "! dpkg-query -W mxguard > /dev/null 2>&1"
+rig_check "after -P: no user or group mxguard" bash -c "! getent passwd mxguard && ! getent group mxguard"
+for p in /etc/mxguard "$SOCKDIR" /var/lib/mxguard /etc/systemd/system/multi-user.target.wants/mxguard.service \
+    /var/lib/systemd/deb-systemd-helper-enabled/mxguard.service.dsh-also; do
+    rig_check "after -P: $p is gone" test ! -e "$p" -a ! -L "$p"
+done
+if [ -z "$USER_BEFORE" ]; then
+    snapshot > "$RIG_TMP/after.txt"
+    rig_check "after -P: what is named mxguard is what was there before" \
+        diff "$RIG_TMP/before.txt" "$RIG_TMP/after.txt"
+fi
+rig_log "package test: $(($(rig_now_ms) - T_START)) ms"
+rig_finish
