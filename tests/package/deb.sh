@@ -81,6 +81,13 @@ restore() {
 RIG_STOP_HOOKS="restore $RIG_STOP_HOOKS"
 
 # ---- build -------------------------------------------------------------------
+# debian/control builds with what scripts/install-deps.sh installs (less
+# build-essential, implied, plus debhelper-compat).
+bp=$(sed -n '/^BUILD_PKGS="/,/"$/p' "$SRCDIR/scripts/install-deps.sh" | sed 's/BUILD_PKGS="//; s/"//' |
+    tr -s ' \n' '\n\n' | grep -vx 'build-essential' | grep . | sort)
+bd=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$SRCDIR/debian/control" | sed 's/^Build-Depends://; /^[A-Z]/d' |
+    tr ',' '\n' | sed 's/(.*)//; s/ //g' | grep -vx 'debhelper-compat' | grep . | sort)
+rig_eq "debian/control Build-Depends are install-deps.sh's BUILD_PKGS" "$(echo $bp)" "$(echo $bd)"
 if [ -n "${DEB:-}" ]; then
     cp "$DEB" "$RIG_TMP/" || rig_die "no package $DEB"
     lintian --fail-on error,warning "$RIG_TMP/$(basename "$DEB")" > "$RIG_TMP/lintian.out" 2>&1
