@@ -14,7 +14,8 @@
 #     widened by the test: decision line, delivered with our A-R header;
 #   - the dpkg trigger on /usr/sbin/postfix puts mxguard back into group
 #     postfix (Postfix installed after mxguard);
-#   - a second install keeps the changed conffile;
+#   - a second install keeps the changed conffile; so does an upgrade whose
+#     shipped conffile changed (dpkg's question answered "keep");
 #   - with /run/systemd/system present (in a mount namespace of its own)
 #     and stubs for systemctl and deb-systemd-invoke: the postinst starts
 #     on a first install, try-restarts on an upgrade, starts nothing when
@@ -251,6 +252,29 @@ rig_check "second install: no .dpkg-dist/.dpkg-new beside it" \
 rig_check "second install does not print the main.cf lines again" \
     bash -c "! grep -q smtpd_milters '$RIG_TMP/install2.out'"
 check_path "$SOCKDIR" mxguard:postfix 2750 directory
+
+# ---- an upgrade whose shipped conffile changed: dpkg asks, keeps ours --------------
+# The same package repacked as version 0.1.0+upgradetest with a line added
+# to the shipped mxguard.conf (as a later release would change it).
+# --force-confold answers dpkg's conffile question the way an administrator
+# keeping their file does; the new default lands beside it as .dpkg-dist.
+R="$RIG_TMP/repack"
+dpkg-deb -R "$DEBFILE" "$R"
+ver=$(sed -n 's/^Version: //p' "$R/DEBIAN/control")
+sed -i "s/^Version: .*/Version: $ver+upgradetest/" "$R/DEBIAN/control"
+echo '# a line added by a later release (tests/package/deb.sh)' >> "$R/etc/mxguard/mxguard.conf"
+(cd "$R" && find etc usr lib -type f ! -path 'etc/*' -exec md5sum {} + > DEBIAN/md5sums)
+dpkg-deb -b --root-owner-group "$R" "$RIG_TMP/upgrade.deb" > /dev/null
+rig_check "upgrade to $ver+upgradetest (dpkg -i --force-confold)" bash -c \
+    "dpkg -i --force-confold '$RIG_TMP/upgrade.deb' < /dev/null > '$RIG_TMP/upgrade.out' 2>&1" ||
+    tail -20 "$RIG_TMP/upgrade.out"
+rig_check "upgrade: dpkg reports the conffile modified by the administrator" \
+    grep -q 'Modified (by you or by a script) since installation' "$RIG_TMP/upgrade.out"
+rig_check "upgrade: the changed conffile is kept" cmp -s "$RIG_TMP/changed.conf" "$CONF"
+rig_check "upgrade: the new default is beside it as mxguard.conf.dpkg-dist" \
+    cmp -s "$R/etc/mxguard/mxguard.conf" "$CONF.dpkg-dist"
+rm -f "$CONF.dpkg-dist"
+rig_eq "upgrade: installed version" "$ver+upgradetest" "$(dpkg-query -W -f='${Version}' mxguard)"
 
 # ---- the maintainer scripts' systemd branch ------------------------------------
 # systemd is not the init here: the postinst and prerm run once more in a
