@@ -128,13 +128,13 @@ rig_check "lintian: no E: or W: line" bash -c "! grep -qE '^[EW]: ' '$RIG_TMP/li
 DEBFILE=$(ls "$RIG_TMP"/mxguard_*_amd64.deb 2> /dev/null | head -1)
 [ -f "$DEBFILE" ] || rig_die "no mxguard_*_amd64.deb built"
 rig_eq "the package's conffiles" "$CONF" "$(dpkg-deb -I "$DEBFILE" conffiles)"
-rig_check "the package's file list has the binary, the unit, both man pages, README.Debian" bash -c "
-    dpkg-deb -c '$DEBFILE' | awk '{print \$6}' > '$RIG_TMP/contents'
-    for f in ./usr/sbin/mxguard ./lib/systemd/system/mxguard.service ./etc/mxguard/mxguard.conf \
-        ./usr/share/man/man8/mxguard.8.gz ./usr/share/man/man5/mxguard.conf.5.gz \
-        ./usr/share/doc/mxguard/README.Debian ./usr/share/doc/mxguard/copyright; do
-        grep -qx \"\$f\" '$RIG_TMP/contents' || { echo \"missing \$f\"; exit 1; }
-    done"
+want=$(printf '%s\n' ./etc/mxguard/mxguard.conf ./lib/systemd/system/mxguard.service ./usr/sbin/mxguard \
+    ./usr/share/doc/mxguard/README.Debian ./usr/share/doc/mxguard/README.md.gz \
+    ./usr/share/doc/mxguard/changelog.gz ./usr/share/doc/mxguard/copyright \
+    ./usr/share/lintian/overrides/mxguard \
+    ./usr/share/man/man5/mxguard.conf.5.gz ./usr/share/man/man8/mxguard.8.gz | sort)
+rig_eq "the package ships exactly these files" "$want" \
+    "$(dpkg-deb -c "$DEBFILE" | awk '$1 !~ /^d/ {print $6}' | sort)"
 
 # ---- the test's DNS server, smtp-sink and Postfix (before the install) -------
 rig_start_dns "$HERE/zone.conf"
