@@ -194,6 +194,9 @@ if "$SYSTEMD_ANALYZE" verify --man=no "$UNIT" > "$RIG_TMP/verify.out" 2>&1 && [ 
 else
     rig_fail "systemd-analyze verify: $(tr '\n' ' ' < "$RIG_TMP/verify.out")"
 fi
+"$SYSTEMD_ANALYZE" security --offline=true "$UNIT" > "$RIG_TMP/security.out" 2>&1
+level=$(sed -n 's/.*Overall exposure level for mxguard.service: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p' "$RIG_TMP/security.out")
+rig_match "the installed unit is hardened as from make install (exposure $level)" '^(0|1)\.[0-9] OK$' "$level"
 for opt in User=mxguard RuntimeDirectory=mxguard StateDirectory=mxguard \
     "ExecStartPre=/usr/sbin/mxguard -n -c $CONF" "ExecStart=/usr/sbin/mxguard -f -c $CONF"; do
     rig_check "unit: $opt" grep -qx -- "$opt" "$UNIT"
