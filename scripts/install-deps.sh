@@ -1,13 +1,19 @@
 #!/bin/sh
 # install-deps.sh - install the Debian 12 packages mxguard needs.
 #   scripts/install-deps.sh          build and run dependencies
-#   scripts/install-deps.sh --test   also what the test suite needs
+#   scripts/install-deps.sh --deb    also what building the Debian package needs
+#   scripts/install-deps.sh --test   also what the test suite needs (this
+#                                    includes the --deb set: tests/package/deb.sh)
 # Runs apt-get as root (directly, or through sudo when not root).
 set -eu
 
 BUILD_PKGS="build-essential autoconf automake libtool pkg-config
   libspf2-dev libopendkim-dev libopendmarc-dev libconfig-dev
   libunbound-dev libidn2-dev publicsuffix libevent-dev nettle-dev libmicrohttpd-dev libyaml-dev check"
+# The Debian package (scripts/build-deb.sh, debian/): dpkg-buildpackage
+# with debhelper 13 (dh-autoreconf comes with it), fakeroot, and lintian to
+# check the result.  debian/control's Build-Depends are BUILD_PKGS.
+DEB_PKGS="debhelper dpkg-dev fakeroot lintian"
 # prometheus: for its promtool (tests/e2e/metrics.sh checks the scrape with
 # it; about 96 MB installed).  Where package installs start services, Debian
 # starts a Prometheus server on :9090 too; the tests never use it
@@ -24,7 +30,12 @@ TEST_PKGS="$TEST_PKGS clang libclang-rt-14-dev"
 TEST_PKGS="$TEST_PKGS python3-dkim python3-nacl openssl"
 
 pkgs=$BUILD_PKGS
-[ "${1:-}" = "--test" ] && pkgs="$pkgs $TEST_PKGS"
+case ${1:-} in
+    --deb) pkgs="$pkgs $DEB_PKGS" ;;
+    --test) pkgs="$pkgs $DEB_PKGS $TEST_PKGS" ;;
+    "") ;;
+    *) echo "usage: $0 [--deb|--test]" >&2; exit 2 ;;
+esac
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -42,4 +53,4 @@ echo "install-deps: installing:$missing"
 # mail setup is never touched (the tests run a private instance).
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing

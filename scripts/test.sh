@@ -5,7 +5,9 @@
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: make check;
 #   3. the Check unit tests once more under valgrind;
 #   4. a clang --enable-fuzzing build: each libFuzzer harness of tests/fuzz/
-#      for FUZZ_SECONDS (default 15) over its seed corpus.
+#      for FUZZ_SECONDS (default 15) over its seed corpus;
+#   5. the Debian package (tests/package/deb.sh, root only: builds it from
+#      a clone of HEAD, installs, runs, purges it; about 1.5 min).
 # Exits non-zero on any failure; the last line is "N passed, N failed".
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +73,16 @@ if scripts/build.sh fuzz --enable-fuzzing; then
     done
 else
     fail "fuzz build"
+fi
+
+echo "== Debian package: tests/package/deb.sh"
+if [ "$(id -u)" -ne 0 ]; then
+    fail "tests/package/deb.sh needs root (dpkg -i, a private Postfix)"
+elif mkdir -p build && tests/package/deb.sh > build/package-deb.log 2>&1; then
+    passed=$((passed + 1))
+    grep -E '^deb: (apt-get install took|package test:)' build/package-deb.log
+else
+    fail "tests/package/deb.sh"; grep -vE '^ok ' build/package-deb.log | tail -n 60
 fi
 
 echo "$passed passed, $failed failed"
