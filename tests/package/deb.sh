@@ -246,7 +246,7 @@ rig_log "apt-get install took $((T_APT_DONE - T_APT)) ms; apt-get install to the
 _delivered_pkg() { ls "$RIG_SINK_DIR"/msg.* > /dev/null 2>&1; }
 rig_wait_for 15 _delivered_pkg
 rig_check "delivered with our Authentication-Results (spf=pass)" \
-    bash -c "grep -qE 'Authentication-Results: .*spf=pass' $RIG_SINK_DIR/msg.*"
+    bash -c "sed -e ':a;N;\$!ba;s/\n[ \t]/ /g' $RIG_SINK_DIR/msg.* | grep -qE '^Authentication-Results: [^;]+;.* spf=pass'"
 rig_check_mxguard_log
 
 # ---- Postfix installed after mxguard: the dpkg trigger ---------------------------
