@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "xalloc.h"
 
 static struct {
     bool syslog_open;
@@ -29,7 +29,8 @@ static struct {
     void *capture_arg;
     int file_fd;         /* the log file, while file_open */
     bool file_open;
-    char *file_path;     /* its path while open */
+    char file_path[PATH_MAX]; /* its path while open, else "" (no allocation:
+                                * xalloc.c reports through this module) */
     char host[256];      /* host name in the file's lines */
 } log_state;
 
@@ -127,41 +128,39 @@ static int log_file_fd(const char *path, char *err, size_t errlen)
 bool log_open_file(const char *path, char *err, size_t errlen)
 {
     int fd = -1, old;
-    char *oldpath;
 
+    if (path != NULL && strlen(path) >= sizeof(log_state.file_path)) {
+        snprintf(err, errlen, "the log file's path is too long");
+        return false;
+    }
     if (path != NULL && (fd = log_file_fd(path, err, errlen)) < 0)
         return false;
     pthread_mutex_lock(&log_lock);
     if (log_state.host[0] == '\0' && gethostname(log_state.host, sizeof(log_state.host) - 1) != 0)
         strcpy(log_state.host, "localhost");
     old = log_state.file_open ? log_state.file_fd : -1;
-    oldpath = log_state.file_path;
     log_state.file_fd = fd;
     log_state.file_open = fd >= 0;
-    log_state.file_path = path ? xstrdup(path) : NULL;
+    snprintf(log_state.file_path, sizeof(log_state.file_path), "%s", path ? path : "");
     pthread_mutex_unlock(&log_lock);
     if (old >= 0)
         close(old);
-    free(oldpath);
     return true;
 }
 
 bool log_reopen_file(char *err, size_t errlen)
 {
-    char *path;
-    bool ok;
+    char path[sizeof(log_state.file_path)];
 
     pthread_mutex_lock(&log_lock);
-    path = log_state.file_path ? xstrdup(log_state.file_path) : NULL;
+    memcpy(path, log_state.file_path, sizeof(path));
     pthread_mutex_unlock(&log_lock);
-    ok = path == NULL || log_open_file(path, err, errlen);
-    free(path);
-    return ok;
+    return path[0] == '\0' || log_open_file(path, err, errlen);
 }
 
 const char *log_file_path(void)
 {
-    return log_state.file_path;
+    return log_state.file_path[0] ? log_state.file_path : NULL;
 }
 
 void log_vmsg(int level, const char *fmt, va_list ap)
