@@ -35,7 +35,9 @@
 
 #include <libconfig.h>
 
+#include "cfgload.h"
 #include "conf.h"
+#include "confcheck.h"
 #include "dmarccheck.h"
 #include "dname.h"
 #include "dns.h"
@@ -55,6 +57,7 @@ typedef struct conf_errent {
 } conf_errent;
 
 typedef struct conf_ctx {
+    cfgload_t ld;       /* errors at a setting (cfgload_err) go to conf_collect */
     const char *name;   /* the file name used in messages */
     char **files;       /* distinct file names seen in errors */
     size_t nfiles;
@@ -85,25 +88,19 @@ static void conf_error_at(conf_ctx *cx, const char *file, int line, const char *
     e->reason = xstrdup(reason);
 }
 
-static void conf_err(conf_ctx *cx, const config_setting_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void conf_err(conf_ctx *cx, const config_setting_t *s, const char *fmt, ...)
-{
-    char reason[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    conf_error_at(cx, s ? config_setting_source_file(s) : NULL, s ? (int)config_setting_source_line(s) : 0,
-                  reason);
-}
-
-/* rules_from_config() reports through this. */
-static void conf_rules_err(const char *file, int line, const char *reason, void *arg)
+/* The loaders (cfgload.h: conf_ctx.ld, rules.c, dnsbl.c) report through
+ * this. */
+static void conf_collect(const char *file, int line, const char *reason, void *arg)
 {
     conf_error_at(arg, file, line, reason);
+}
+
+static void conf_ctx_init(conf_ctx *cx, const char *name)
+{
+    memset(cx, 0, sizeof(*cx));
+    cx->name = name;
+    cx->ld.errfn = conf_collect;
+    cx->ld.arg = cx;
 }
 
 static int conf_err_cmp(const void *a, const void *b)
@@ -145,241 +142,6 @@ static size_t conf_flush(conf_ctx *cx, conf_error_fn errfn, void *arg)
     return n;
 }
 
-/* ---- value checks ----------------------------------------------------- */
-
-/* The port of an inet socket: 1..65535 in at most 5 digits; 0 if not. */
-static unsigned long conf_socket_port(const char *p, size_t n)
-{
-    unsigned long port = 0;
-
-    if (n == 0 || n > 5)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return 0;
-        port = port * 10 + (unsigned long)(p[i] - '0');
-    }
-    return port <= 65535 ? port : 0;
-}
-
-/* Parse an inet socket after "inet:" / "inet6:" in either form:
- * PORT@HOST (libmilter's) or, for inet: only, HOST:PORT and [IPV6]:PORT
- * (Postfix's).  host and hostlen point into rest; six is set for an IPv6
- * socket.  False with a message in err. */
-static bool conf_parse_inet(const char *v, const char *rest, bool *six, const char **host, size_t *hostlen,
-                            unsigned long *port, char *err, size_t errlen)
-{
-    const char *at = strchr(rest, '@'), *colon = strrchr(rest, ':');
-    const char *portp;
-    size_t portlen;
-    unsigned char addr[16];
-    char name[256];
-    bool bracketed = false;
-
-    if (at == NULL && colon != NULL && !*six) {
-        /* Postfix's inet:HOST:PORT or inet:[IPV6]:PORT */
-        *host = rest;
-        *hostlen = (size_t)(colon - rest);
-        portp = colon + 1;
-        portlen = strlen(portp);
-        if (*hostlen >= 2 && rest[0] == '[' && colon[-1] == ']') {
-            *six = bracketed = true;
-            (*host)++;
-            *hostlen -= 2;
-        }
-    } else {
-        portp = rest;
-        portlen = at ? (size_t)(at - rest) : strlen(rest);
-        *host = at ? at + 1 : NULL;
-        *hostlen = at ? strlen(at + 1) : 0;
-    }
-    if ((*port = conf_socket_port(portp, portlen)) == 0) {
-        snprintf(err, errlen, "bad socket \"%s\": the port must be a number 1..65535", v);
-        return false;
-    }
-    if (*host == NULL || *hostlen == 0) {
-        snprintf(err, errlen, "bad socket \"%s\": missing the host (e.g. %s:%lu@%s%s%lu)", v,
-                 *six ? "inet6" : "inet", *port, *six ? "::1" : "127.0.0.1",
-                 *six ? " or inet:[::1]:" : " or inet:127.0.0.1:", *port);
-        return false;
-    }
-    snprintf(name, sizeof(name), "%.*s", (int)(*hostlen < sizeof(name) ? *hostlen : sizeof(name) - 1), *host);
-    if (*hostlen >= sizeof(name) ||
-        (inet_pton(*six ? AF_INET6 : AF_INET, name, addr) != 1 && (bracketed || !dname_valid(name, strlen(name))))) {
-        snprintf(err, errlen, "bad socket \"%s\": \"%s\" is not an %s address or host name", v, name,
-                 *six ? "IPv6" : "IPv4");
-        return false;
-    }
-    return true;
-}
-
-/* Socket syntax (as libmilter's, so MTA-side habits carry over): unix:/path,
- * local:/path, inet:PORT@HOST, inet6:PORT@HOST; also Postfix's inet:HOST:PORT
- * and inet:[IPV6]:PORT, which conf_socket_canonical() rewrites. */
-static bool conf_check_socket(const char *v, char *err, size_t errlen)
-{
-    static const char usage[] = "expected unix:/path, local:/path, inet:PORT@HOST, inet:HOST:PORT or inet6:PORT@HOST";
-    const char *rest;
-    struct sockaddr_un sun;
-
-    if ((rest = strchr(v, ':')) == NULL) {
-        snprintf(err, errlen, "bad socket \"%s\": %s", v, usage);
-        return false;
-    }
-    rest++;
-    if (strncmp(v, "unix:", 5) == 0 || strncmp(v, "local:", 6) == 0) {
-        if (rest[0] != '/') {
-            snprintf(err, errlen, "bad socket \"%s\": the path must be absolute", v);
-            return false;
-        }
-        if (strlen(rest) >= sizeof(sun.sun_path)) {
-            snprintf(err, errlen, "bad socket \"%s\": the path is longer than %zu bytes", v,
-                     sizeof(sun.sun_path) - 1);
-            return false;
-        }
-        return true;
-    }
-    if (strncmp(v, "inet:", 5) == 0 || strncmp(v, "inet6:", 6) == 0) {
-        bool six = v[4] == '6';
-        const char *host;
-        size_t hostlen;
-        unsigned long port;
-
-        return conf_parse_inet(v, rest, &six, &host, &hostlen, &port, err, errlen);
-    }
-    snprintf(err, errlen, "bad socket \"%s\": %s", v, usage);
-    return false;
-}
-
-/* The engine's form of a valid socket (engine.h): inet:HOST:PORT becomes
- * inet:PORT@HOST, inet:[IPV6]:PORT inet6:PORT@IPV6; anything else a copy.
- * One spelling per socket also lets a reload see that it is the same. */
-static char *conf_socket_canonical(const char *v)
-{
-    char err[256];
-    const char *host;
-    size_t hostlen;
-    unsigned long port;
-    bool six = false;
-
-    if (strncmp(v, "inet:", 5) != 0 || strchr(v, '@') != NULL ||
-        !conf_parse_inet(v, v + 5, &six, &host, &hostlen, &port, err, sizeof(err)))
-        return xstrdup(v);
-    return xasprintf("%s:%lu@%.*s", six ? "inet6" : "inet", port, (int)hostlen, host);
-}
-
-static bool conf_check_user(const char *v, char *err, size_t errlen)
-{
-    if (*v == '\0' || getpwnam(v) == NULL) {
-        snprintf(err, errlen, "unknown user \"%s\"", v);
-        return false;
-    }
-    return true;
-}
-
-static bool conf_check_group(const char *v, char *err, size_t errlen)
-{
-    if (*v == '\0' || getgrnam(v) == NULL) {
-        snprintf(err, errlen, "unknown socket_group \"%s\"", v);
-        return false;
-    }
-    return true;
-}
-
-static bool conf_check_path(const char *v, char *err, size_t errlen)
-{
-    if (v[0] != '/' || strlen(v) >= PATH_MAX) {
-        snprintf(err, errlen, "pidfile \"%s\" must be an absolute path", v);
-        return false;
-    }
-    return true;
-}
-
-/* log_file: an absolute path in a directory that exists, not a directory. */
-static bool conf_check_log_file(const char *v, char *err, size_t errlen)
-{
-    char *copy;
-    const char *dir;
-    struct stat st;
-    bool ok;
-
-    if (v[0] != '/' || strlen(v) >= PATH_MAX) {
-        snprintf(err, errlen, "log_file \"%s\" must be an absolute path", v);
-        return false;
-    }
-    if (stat(v, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "log_file \"%s\" is a directory", v);
-        return false;
-    }
-    copy = xstrdup(v);
-    dir = dirname(copy);
-    ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-    if (!ok)
-        snprintf(err, errlen, "log_file \"%s\": the directory %s does not exist", v, dir);
-    free(copy);
-    return ok;
-}
-
-static bool conf_check_facility(const char *v, char *err, size_t errlen)
-{
-    if (log_facility_value(v) < 0) {
-        snprintf(err, errlen, "unknown syslog_facility \"%s\" (mail, daemon, user, local0 .. local7)", v);
-        return false;
-    }
-    return true;
-}
-
-static bool conf_check_authserv_id(const char *v, char *err, size_t errlen)
-{
-    if (!dname_valid(v, strlen(v))) {
-        snprintf(err, errlen, "authserv_id \"%s\" is not a valid host name", v);
-        return false;
-    }
-    return true;
-}
-
-static bool conf_check_upstream(const char *v, char *err, size_t errlen)
-{
-    char why[256];
-
-    if (strcmp(v, "system") == 0)
-        return true;
-    why[0] = '\0';
-    if (!dns_upstream_valid(v, why, sizeof(why))) {
-        snprintf(err, errlen, "bad dns.upstream \"%s\"%s%s (\"system\", ADDR or ADDR@PORT)", v,
-                 why[0] ? ": " : "", why);
-        return false;
-    }
-    return true;
-}
-
-static bool conf_check_metrics(const char *v, char *err, size_t errlen)
-{
-    return metrics_parse_listen(v, NULL, NULL, err, errlen);
-}
-
-static bool conf_check_dmarc_mode(const char *v, char *err, size_t errlen)
-{
-    dmarccheck_mode m;
-
-    if (!dmarccheck_mode_parse(v, &m)) {
-        snprintf(err, errlen, "unknown dmarc.mode \"%s\" (rfc9989, rfc7489)", v);
-        return false;
-    }
-    return true;
-}
-
-/* dmarc.psl_file: an absolute path to a readable file. */
-static bool conf_check_psl(const char *v, char *err, size_t errlen)
-{
-    if (v[0] != '/' || access(v, R_OK) != 0) {
-        snprintf(err, errlen, "dmarc.psl_file \"%s\" is not a readable absolute path (Debian: "
-                 "/usr/share/publicsuffix/public_suffix_list.dat from the publicsuffix package)", v);
-        return false;
-    }
-    return true;
-}
-
 /* ---- declarative key tables ------------------------------------------- */
 
 typedef enum conf_kind {
@@ -402,7 +164,7 @@ typedef struct conf_key {
 #define CONF_AT(field) offsetof(conf_t, field)
 
 static const conf_key conf_dns_keys[] = {
-    {"upstream", CONF_STRING, CONF_AT(dns_upstream), 0, 0, conf_check_upstream, NULL},
+    {"upstream", CONF_STRING, CONF_AT(dns_upstream), 0, 0, confcheck_upstream, NULL},
     {"timeout_ms", CONF_UINT, CONF_AT(dns_timeout_ms), 100, 60000, NULL, NULL},
     {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
 };
@@ -430,22 +192,22 @@ static const conf_key conf_dkim_keys[] = {
 
 static const conf_key conf_dmarc_keys[] = {
     {"enabled", CONF_BOOL, CONF_AT(dmarc_enabled), 0, 0, NULL, NULL},
-    {"mode", CONF_STRING, CONF_AT(dmarc_mode), 0, 0, conf_check_dmarc_mode, NULL},
-    {"psl_file", CONF_STRING, CONF_AT(dmarc_psl_file), 0, 0, conf_check_psl, NULL},
+    {"mode", CONF_STRING, CONF_AT(dmarc_mode), 0, 0, confcheck_dmarc_mode, NULL},
+    {"psl_file", CONF_STRING, CONF_AT(dmarc_psl_file), 0, 0, confcheck_psl, NULL},
     {"max_queries", CONF_UINT, CONF_AT(dmarc_max_queries), 8, 100, NULL, NULL},
     {"timeout_ms", CONF_UINT, CONF_AT(dmarc_timeout_ms), 100, 60000, NULL, NULL},
     {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
 };
 
 static const conf_key conf_top_keys[] = {
-    {"socket", CONF_STRING, CONF_AT(socket), 0, 0, conf_check_socket, NULL},
-    {"user", CONF_STRING, CONF_AT(user), 0, 0, conf_check_user, NULL},
-    {"pidfile", CONF_STRING, CONF_AT(pidfile), 0, 0, conf_check_path, NULL},
-    {"syslog_facility", CONF_STRING, CONF_AT(syslog_facility), 0, 0, conf_check_facility, NULL},
-    {"log_file", CONF_STRING, CONF_AT(log_file), 0, 0, conf_check_log_file, NULL},
-    {"authserv_id", CONF_STRING, CONF_AT(authserv_id), 0, 0, conf_check_authserv_id, NULL},
+    {"socket", CONF_STRING, CONF_AT(socket), 0, 0, confcheck_socket, NULL},
+    {"user", CONF_STRING, CONF_AT(user), 0, 0, confcheck_user, NULL},
+    {"pidfile", CONF_STRING, CONF_AT(pidfile), 0, 0, confcheck_path, NULL},
+    {"syslog_facility", CONF_STRING, CONF_AT(syslog_facility), 0, 0, confcheck_facility, NULL},
+    {"log_file", CONF_STRING, CONF_AT(log_file), 0, 0, confcheck_log_file, NULL},
+    {"authserv_id", CONF_STRING, CONF_AT(authserv_id), 0, 0, confcheck_authserv_id, NULL},
     {"milter_timeout", CONF_UINT, CONF_AT(milter_timeout), 1, 3600, NULL, NULL},
-    {"metrics", CONF_STRING, CONF_AT(metrics), 0, 0, conf_check_metrics, NULL},
+    {"metrics", CONF_STRING, CONF_AT(metrics), 0, 0, confcheck_metrics, NULL},
     {"trusted_networks", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"dns", CONF_GROUP, 0, 0, 0, NULL, conf_dns_keys},
     {"spf", CONF_GROUP, 0, 0, 0, NULL, conf_spf_keys},
@@ -458,7 +220,7 @@ static const conf_key conf_top_keys[] = {
     {"dnsbl_options", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"allow_root", CONF_BOOL, CONF_AT(allow_root), 0, 0, NULL, NULL},
     {"socket_mode", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
-    {"socket_group", CONF_STRING, CONF_AT(socket_group), 0, 0, conf_check_group, NULL},
+    {"socket_group", CONF_STRING, CONF_AT(socket_group), 0, 0, confcheck_group, NULL},
     {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
 };
 
@@ -489,22 +251,22 @@ static void conf_walk(conf_ctx *cx, const config_setting_t *group, const conf_ke
             char names[512];
             conf_key_names(keys, names, sizeof(names));
             if (*prefix)
-                conf_err(cx, s, "unknown key \"%s\" in %.*s (%s)", name, (int)strlen(prefix) - 1, prefix,
+                cfgload_err(&cx->ld, s, "unknown key \"%s\" in %.*s (%s)", name, (int)strlen(prefix) - 1, prefix,
                          names);
             else
-                conf_err(cx, s, "unknown key \"%s\"", name);
+                cfgload_err(&cx->ld, s, "unknown key \"%s\"", name);
             continue;
         }
         switch (k->kind) {
         case CONF_STRING: {
             char err[512];
             if (type != CONFIG_TYPE_STRING) {
-                conf_err(cx, s, "%s%s: expected a string", prefix, name);
+                cfgload_err(&cx->ld, s, "%s%s: expected a string", prefix, name);
                 break;
             }
             const char *v = config_setting_get_string(s);
             if (k->check && !k->check(v, err, sizeof(err))) {
-                conf_err(cx, s, "%s", err);
+                cfgload_err(&cx->ld, s, "%s", err);
                 break;
             }
             char **dst = (char **)(void *)(field + k->off);
@@ -514,19 +276,19 @@ static void conf_walk(conf_ctx *cx, const config_setting_t *group, const conf_ke
         }
         case CONF_BOOL:
             if (type != CONFIG_TYPE_BOOL)
-                conf_err(cx, s, "%s%s: expected true or false", prefix, name);
+                cfgload_err(&cx->ld, s, "%s%s: expected true or false", prefix, name);
             else
                 *(bool *)(void *)(field + k->off) = config_setting_get_bool(s) != 0;
             break;
         case CONF_UINT: {
             long long v;
             if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-                conf_err(cx, s, "%s%s: expected an integer", prefix, name);
+                cfgload_err(&cx->ld, s, "%s%s: expected an integer", prefix, name);
                 break;
             }
             v = config_setting_get_int64(s);
             if (v < (long long)k->min || v > (long long)k->max) {
-                conf_err(cx, s, "%s%s %lld out of range (%u..%u)", prefix, name, v, k->min, k->max);
+                cfgload_err(&cx->ld, s, "%s%s %lld out of range (%u..%u)", prefix, name, v, k->min, k->max);
                 break;
             }
             *(unsigned *)(void *)(field + k->off) = (unsigned)v;
@@ -535,7 +297,7 @@ static void conf_walk(conf_ctx *cx, const config_setting_t *group, const conf_ke
         case CONF_GROUP: {
             char sub[64];
             if (!config_setting_is_group(s)) {
-                conf_err(cx, s, "%s%s: expected a group { ... }", prefix, name);
+                cfgload_err(&cx->ld, s, "%s%s: expected a group { ... }", prefix, name);
                 break;
             }
             snprintf(sub, sizeof(sub), "%s%s.", prefix, name);
@@ -551,7 +313,7 @@ static void conf_walk(conf_ctx *cx, const config_setting_t *group, const conf_ke
 static void conf_trusted(conf_ctx *cx, const config_setting_t *s, conf_t *c)
 {
     if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-        conf_err(cx, s, "trusted_networks: expected a list of strings, e.g. [ \"127.0.0.0/8\", \"::1\" ]");
+        cfgload_err(&cx->ld, s, "trusted_networks: expected a list of strings, e.g. [ \"127.0.0.0/8\", \"::1\" ]");
         return;
     }
     for (int i = 0; i < config_setting_length(s); i++) {
@@ -559,9 +321,9 @@ static void conf_trusted(conf_ctx *cx, const config_setting_t *s, conf_t *c)
         char err[256];
 
         if (config_setting_type(e) != CONFIG_TYPE_STRING)
-            conf_err(cx, e, "trusted_networks: expected a list of strings");
+            cfgload_err(&cx->ld, e, "trusted_networks: expected a list of strings");
         else if (!cidr_list_add(c->trusted, config_setting_get_string(e), err, sizeof(err)))
-            conf_err(cx, e, "trusted_networks: %s", err);
+            cfgload_err(&cx->ld, e, "trusted_networks: %s", err);
     }
 }
 
@@ -572,7 +334,7 @@ static void conf_dkim_headers(conf_ctx *cx, const config_setting_t *s, conf_t *c
     size_t n = 0;
 
     if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-        conf_err(cx, s, "dkim.required_headers: expected a list of header names, e.g. [ \"from\" ]");
+        cfgload_err(&cx->ld, s, "dkim.required_headers: expected a list of header names, e.g. [ \"from\" ]");
         return;
     }
     for (char **p = c->dkim_required_headers; p && *p; p++)
@@ -587,7 +349,7 @@ static void conf_dkim_headers(conf_ctx *cx, const config_setting_t *s, conf_t *c
         for (const char *p = v; ok && *p; p++)
             ok = *p > 0x20 && *p < 0x7f && *p != ':';
         if (!ok) {
-            conf_err(cx, e, "dkim.required_headers: \"%s\" is not a header field name",
+            cfgload_err(&cx->ld, e, "dkim.required_headers: \"%s\" is not a header field name",
                      v ? v : "(not a string)");
             continue;
         }
@@ -688,16 +450,16 @@ static void conf_socket_perms(conf_ctx *cx, const config_setting_t *root, conf_t
             mode = mode * 8 + (unsigned)(v[i] - '0');
         }
         if (v == NULL)
-            conf_err(cx, m, "socket_mode: expected an octal mode as a string, e.g. \"0660\"");
+            cfgload_err(&cx->ld, m, "socket_mode: expected an octal mode as a string, e.g. \"0660\"");
         else if (!ok)
-            conf_err(cx, m, "bad socket_mode \"%s\": expected an octal mode of permission bits, e.g. \"0660\"", v);
+            cfgload_err(&cx->ld, m, "bad socket_mode \"%s\": expected an octal mode of permission bits, e.g. \"0660\"", v);
         else
             c->socket_mode = mode;
         if (!is_unix)
-            conf_err(cx, m, "socket_mode applies to unix sockets only (socket is \"%s\")", c->socket);
+            cfgload_err(&cx->ld, m, "socket_mode applies to unix sockets only (socket is \"%s\")", c->socket);
     }
     if (g != NULL && !is_unix)
-        conf_err(cx, g, "socket_group applies to unix sockets only (socket is \"%s\")", c->socket);
+        cfgload_err(&cx->ld, g, "socket_group applies to unix sockets only (socket is \"%s\")", c->socket);
 }
 
 /* Every list named by a dnsbl_listed condition must be configured. */
@@ -712,7 +474,7 @@ static void conf_check_dnsbl_names(conf_ctx *cx, const config_setting_t *rules, 
         for (int j = 0; l && config_setting_is_aggregate(l) && j < config_setting_length(l); j++) {
             const config_setting_t *e = config_setting_get_elem(l, (unsigned)j);
             if (config_setting_type(e) == CONFIG_TYPE_STRING && !dnsbl_conf_has(d, config_setting_get_string(e)))
-                conf_err(cx, e, "dnsbl_listed: no dnsbl list is named \"%s\"", config_setting_get_string(e));
+                cfgload_err(&cx->ld, e, "dnsbl_listed: no dnsbl list is named \"%s\"", config_setting_get_string(e));
         }
     }
 }
@@ -726,7 +488,7 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
     char *canon;
 
     conf_walk(cx, root, conf_top_keys, "", c);
-    canon = conf_socket_canonical(c->socket);
+    canon = confcheck_socket_canonical(c->socket);
     free(c->socket);
     c->socket = canon;
     if ((s = config_setting_get_member(root, "socket")) != NULL)
@@ -741,9 +503,9 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
         (s = config_setting_get_member(s, "required_headers")) != NULL)
         conf_dkim_headers(cx, s, c);
     c->rules = rules_from_config(config_setting_get_member(root, "rules"),
-                                 config_setting_get_member(root, "default_action"), conf_rules_err, cx);
+                                 config_setting_get_member(root, "default_action"), conf_collect, cx);
     c->dnsbl = dnsbl_conf_from_config(config_setting_get_member(root, "dnsbl"),
-                                      config_setting_get_member(root, "dnsbl_options"), conf_rules_err, cx);
+                                      config_setting_get_member(root, "dnsbl_options"), conf_collect, cx);
     if (c->dnsbl != NULL)
         conf_check_dnsbl_names(cx, config_setting_get_member(root, "rules"), c->dnsbl);
     if (c->rules == NULL || c->dnsbl == NULL || cx->nerrs > 0) {
@@ -861,10 +623,11 @@ static bool conf_check_file(conf_ctx *cx, const char *path)
 
 conf_t *conf_load(const char *path, conf_error_fn errfn, void *arg)
 {
-    conf_ctx cx = {.name = path};
+    conf_ctx cx;
     conf_t *c = NULL;
     config_t cfg;
 
+    conf_ctx_init(&cx, path);
     if (conf_check_file(&cx, path)) {
         char *dir = xstrdup(path);
 
@@ -911,8 +674,9 @@ static void conf_check_parent(conf_ctx *cx, int line, const char *name, const ch
 
 size_t conf_check_start(const conf_t *c, conf_error_fn errfn, void *arg)
 {
-    conf_ctx cx = {.name = c->path};
+    conf_ctx cx;
 
+    conf_ctx_init(&cx, c->path);
     if (strncmp(c->socket, "unix:", 5) == 0 || strncmp(c->socket, "local:", 6) == 0)
         conf_check_parent(&cx, c->socket_line, "socket", c->socket, strchr(c->socket, ':') + 1);
     if (c->pidfile != NULL)
@@ -922,10 +686,11 @@ size_t conf_check_start(const conf_t *c, conf_error_fn errfn, void *arg)
 
 conf_t *conf_load_string(const char *text, const char *name, conf_error_fn errfn, void *arg)
 {
-    conf_ctx cx = {.name = name};
+    conf_ctx cx;
     conf_t *c = NULL;
     config_t cfg;
 
+    conf_ctx_init(&cx, name);
     config_init(&cfg);
     if (!config_read_string(&cfg, text))
         conf_parse_error(&cx, &cfg, text);
