@@ -238,14 +238,15 @@ rig_subst() {
 
 # rig_start_mxguard CONF SOCKPATH: run "$MXGUARD -c CONF -f" in the
 # background (stderr and stdout to $RIG_TMP/mxguard.log), wait until the unix
-# socket exists, make it connectable for the postfix user.  Sets RIG_MX_PID,
+# socket exists, make it connectable for the postfix user (SOCKPATH
+# "inet:PORT": wait until 127.0.0.1:PORT accepts).  Sets RIG_MX_PID,
 # RIG_MX_LOG.  MXGUARD_WRAPPER (e.g. "valgrind --error-exitcode=1
 # --leak-check=full") is put in front of the daemon when set.
 rig_start_mxguard() {
     local conf=$1 sock=$2
     rig_need_exec mxguard "${MXGUARD:-}"
     RIG_MX_LOG="$RIG_TMP/mxguard.log"
-    rm -f "$sock"
+    [[ $sock == inet:* ]] || rm -f "$sock"
     # A config that says neither (e.g. the shipped one, edited) gets
     # RIG_MX_PRIVS, said in the log: as root it would be refused.
     if [ -n "$RIG_MX_PRIVS" ] && ! grep -qE '^[[:space:]]*(user|allow_root)[[:space:]]*=' "$conf"; then
@@ -269,7 +270,7 @@ rig_start_mxguard() {
         cat "$RIG_MX_LOG"
         rig_die "mxguard did not log its start within 15 s"
     fi
-    chmod 0666 "$sock"
+    [[ $sock == inet:* ]] || chmod 0666 "$sock"
     rig_log "mxguard pid $RIG_MX_PID on $sock"
 }
 _rig_mx_started() {
@@ -278,7 +279,10 @@ _rig_mx_started() {
 }
 _rig_sock_ready() {
     kill -0 "$RIG_MX_PID" 2>/dev/null || return 1
-    [ -S "$1" ]
+    case $1 in
+    inet:*) (exec 3<>"/dev/tcp/127.0.0.1/${1#inet:}") 2>/dev/null ;;
+    *) [ -S "$1" ] ;;
+    esac
 }
 
 # rig_stop_mxguard: SIGTERM; the daemon must exit by itself with status 0
