@@ -37,7 +37,8 @@ _rig_tcp_open() {
 rig_sink_count() { find "$RIG_SINK_DIR" -type f -name 'msg.*' | wc -l; }
 
 # rig_start_postfix MILTER_SOCKET_PATH_OR_EMPTY: start the private instance.
-# Sets RIG_PF_DIR, RIG_PF_CONF, RIG_SMTP_PORT.
+# Sets RIG_PF_DIR, RIG_PF_CONF, RIG_SMTP_PORT.  RIG_PF_MASTER_EXTRA, if set,
+# is appended to master.cf (e.g. a second smtpd with other milters).
 rig_start_postfix() {
     local milter=$1
     rig_need_exec postfix "${POSTFIX:-}"
@@ -114,6 +115,7 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+${RIG_PF_MASTER_EXTRA:-}
 EOF
     # start-fg keeps master in the foreground: plain "start" needs a tty.
     "$POSTFIX" -c "$RIG_PF_CONF" start-fg > "$RIG_PF_DIR/start.out" 2>&1 &

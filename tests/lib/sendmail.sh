@@ -59,6 +59,7 @@ rig_sm_run() {
 # relaying to the sink of rig_start_sink.  Sets RIG_SM_DIR, RIG_SM_CF,
 # RIG_SM_PORT (also RIG_SMTP_PORT, for postfix.sh's SMTP client),
 # RIG_SM_PID, RIG_SM_LOG and RIG_SM_START_MS (start to first connection).
+# RIG_SM_MC_EXTRA, if set, is one more .mc line (before the MAILER lines).
 RIG_SM_N=0
 rig_start_sendmail() {
     local t0 libdir
@@ -80,6 +81,11 @@ rig_start_sendmail() {
         MILTER_SOCKET=$1
     RIG_SUBST_VARS="SM_ROOT SM_DIR SM_PORT SINK_PORT MILTER_SOCKET" \
         rig_subst "$TESTS_SRCDIR/e2e/sendmail.mc.in" "$RIG_SM_DIR/sendmail.mc"
+    if [ -n "${RIG_SM_MC_EXTRA:-}" ]; then
+        awk -v x="$RIG_SM_MC_EXTRA" '/^MAILER\(/ && !done { print x; done = 1 } { print }' \
+            "$RIG_SM_DIR/sendmail.mc" > "$RIG_SM_DIR/sendmail.mc.tmp" &&
+            mv "$RIG_SM_DIR/sendmail.mc.tmp" "$RIG_SM_DIR/sendmail.mc"
+    fi
     RIG_SM_CF="$RIG_SM_DIR/sendmail.cf"
     m4 -D_CF_DIR_="$RIG_SM_ROOT/usr/share/sendmail/cf/" "$RIG_SM_ROOT/usr/share/sendmail/cf/m4/cf.m4" \
         "$RIG_SM_DIR/sendmail.mc" > "$RIG_SM_CF" 2> "$RIG_SM_DIR/m4.err" ||
