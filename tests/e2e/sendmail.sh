@@ -164,10 +164,14 @@ Authentication-Results: other.example (mx.rig.example); dkim=none" \
         rig_check "$k hold: the reason is in the queue file" \
             grep -qx 'qmxguard rule hold' "$RIG_SM_DIR/queue/hf$QID"
         rig_sm_run -bp -qQ > "$RIG_TMP/mailq-$k.out" 2>&1
-        rig_check "$k hold: sendmail -bp -qQ lists $QID with the reason" \
-            grep -q "^$QID.*\$\|QUARANTINE: mxguard rule hold" "$RIG_TMP/mailq-$k.out"
+        rig_check "$k hold: sendmail -bp -qQ lists $QID" grep -q "^$QID " "$RIG_TMP/mailq-$k.out"
         rig_check "$k hold: mailq shows 'QUARANTINE: mxguard rule hold'" \
             grep -q 'QUARANTINE: mxguard rule hold' "$RIG_TMP/mailq-$k.out"
+        # Released as mxguard(8) says: back in the normal queue (no queue
+        # run here, so it stays there undelivered).
+        rig_sm_run -Q -qQ -qI"$QID" > "$RIG_TMP/release-$k.out" 2>&1
+        rig_check "$k hold: sendmail -Q -qQ -qI$QID releases it (qf$QID, no hf$QID)" \
+            test -f "$RIG_SM_DIR/queue/qf$QID" -a ! -f "$RIG_SM_DIR/queue/hf$QID"
     else
         rig_fail "$k hold: not accepted ($RCPT_REPLY / $FINAL_REPLY)"
     fi
