@@ -60,7 +60,9 @@ rig_sm_run() {
 # RIG_SM_PORT (also RIG_SMTP_PORT, for postfix.sh's SMTP client),
 # RIG_SM_PID, RIG_SM_LOG and RIG_SM_START_MS (start to first connection).
 # RIG_SM_MC_EXTRA, if set, is one more .mc line (before the MAILER lines).
+# Instances started earlier keep running (rig_stop_sendmail stops them all).
 RIG_SM_N=0
+RIG_SM_RUNNING=""       # "pid:dir" of every instance started and not stopped
 rig_start_sendmail() {
     local t0 libdir
     rig_sendmail_root
@@ -90,12 +92,17 @@ rig_start_sendmail() {
     m4 -D_CF_DIR_="$RIG_SM_ROOT/usr/share/sendmail/cf/" "$RIG_SM_ROOT/usr/share/sendmail/cf/m4/cf.m4" \
         "$RIG_SM_DIR/sendmail.mc" > "$RIG_SM_CF" 2> "$RIG_SM_DIR/m4.err" ||
         { cat "$RIG_SM_DIR/m4.err"; rig_die "m4 could not make $RIG_SM_CF"; }
+    # Loopback only: one daemon, on 127.0.0.1 (no default MSA on port 587).
+    [ "$(grep -c '^O DaemonPortOptions=' "$RIG_SM_CF")" = 1 ] &&
+        grep -q "^O DaemonPortOptions=.*Addr=127\.0\.0\.1, Port=$RIG_SM_PORT\$" "$RIG_SM_CF" ||
+        rig_die "$RIG_SM_CF would listen elsewhere than 127.0.0.1:$RIG_SM_PORT: $(grep '^O DaemonPortOptions' "$RIG_SM_CF" | tr '\n' ' ')"
     libdir="$RIG_SM_ROOT/usr/lib/x86_64-linux-gnu:$RIG_SM_ROOT/lib/x86_64-linux-gnu"
     t0=$(rig_now_ms)
     LD_LIBRARY_PATH=$libdir unshare --uts --mount sh "$TESTS_SRCDIR/lib/sendmail-ns.sh" \
         "$RIG_SM_DIR" 1 "$RIG_SM_BIN" -bD -C "$RIG_SM_CF" > "$RIG_SM_DIR/stdout" 2>&1 &
     RIG_SM_PID=$!
     rig_bg sendmail "$RIG_SM_PID"
+    RIG_SM_RUNNING="$RIG_SM_RUNNING $RIG_SM_PID:$RIG_SM_DIR"
     case " $RIG_STOP_HOOKS " in *" rig_stop_sendmail "*) ;; *) RIG_STOP_HOOKS="$RIG_STOP_HOOKS rig_stop_sendmail" ;; esac
     RIG_SM_LOG="$RIG_SM_DIR/maillog"
     if ! rig_wait_for 20 _rig_sm_ready; then
@@ -110,15 +117,20 @@ _rig_sm_ready() {
     _rig_tcp_open "$RIG_SM_PORT"
 }
 
-# rig_stop_sendmail: the daemon (SIGTERM, bounded) and its syslog socket.
+# rig_stop_sendmail: every running instance (SIGTERM, bounded) and its
+# syslog socket.
 rig_stop_sendmail() {
-    [ -n "$RIG_SM_PID" ] || return 0
-    rig_stop_pid "$RIG_SM_PID" 10
+    local e dir
+    for e in $RIG_SM_RUNNING; do
+        dir=${e#*:}
+        rig_stop_pid "${e%%:*}" 10
+        if [ -s "$dir/syslog.pid" ]; then
+            rig_stop_pid "$(cat "$dir/syslog.pid")" 5
+            rm -f "$dir/syslog.pid"
+        fi
+    done
+    RIG_SM_RUNNING=""
     RIG_SM_PID=""
-    if [ -s "$RIG_SM_DIR/syslog.pid" ]; then
-        rig_stop_pid "$(cat "$RIG_SM_DIR/syslog.pid")" 5
-        rm -f "$RIG_SM_DIR/syslog.pid"
-    fi
     return 0
 }
 
