@@ -50,11 +50,11 @@ _has_decisions() { [ "$(_ndecisions "$1")" -ge "$2" ]; }
 # measure MTA UNIX_PORT TCP_PORT: one connection to each port, N messages on
 # each, in turns (tests/lib/smtplat.py); checks and records the medians.
 measure() {
-    local m=$1 up=$2 tp=$3 bu bt out line k port log
+    local m=$1 up=$2 tp=$3 bu bt out line k port
     bu=$(_ndecisions "$MX_UNIX_LOG") bt=$(_ndecisions "$MX_TCP_LOG")
     out=$(timeout 300 /usr/bin/python3 "$TESTS_SRCDIR/lib/smtplat.py" "$N" "$m" "$up" "$tp" 2>&1)
     for k in unix tcp; do
-        if [ $k = unix ]; then port=$up log=$MX_UNIX_LOG; else port=$tp log=$MX_TCP_LOG; fi
+        if [ $k = unix ]; then port=$up; else port=$tp; fi
         line=$(grep "^port=$port " <<< "$out")
         rig_log "$m-$k: ${line:-$out}"
         rig_match "$m-$k: all $N messages accepted on one connection" "^port=$port accepted=$N count=$N " "$line"
@@ -71,6 +71,7 @@ measure() {
 # of the queue files: the fork and SMTP session that deliver each message at
 # once, and the disk, would blur the figures (~20 ms a message, +-15 ms on
 # a busy machine), which are about the milter. --------------------------
+# shellcheck disable=SC2034 # read by rig_start_sendmail
 RIG_SM_MC_EXTRA="define(\`confDELIVERY_MODE', \`queueonly')dnl
 define(\`confSAFE_QUEUE', \`false')dnl"
 rig_start_sendmail "local:$SOCK"
@@ -83,6 +84,7 @@ rig_stop_sendmail
 
 # ---- Postfix: one instance, a second smtpd with the TCP milter ---------------
 PF_TCP_PORT=$(rig_free_port)
+# shellcheck disable=SC2034 # read by rig_start_postfix
 RIG_PF_MASTER_EXTRA="127.0.0.1:$PF_TCP_PORT inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:$MXPORT"
 rig_start_postfix "$SOCK"
 rig_wait_for 10 _rig_tcp_open "$PF_TCP_PORT" || rig_die "Postfix's second smtpd (port $PF_TCP_PORT) did not listen"

@@ -43,7 +43,7 @@ rig_sendmail_root() {
     RIG_SM_BIN="$RIG_SM_ROOT/usr/libexec/sendmail/sendmail"
     rig_need_exec sendmail "$RIG_SM_BIN"
     chmod g-s "$RIG_SM_BIN"
-    rig_log "Sendmail unpacked from $RIG_SM_DEBS: $(cd "$RIG_SM_DEBS" && ls sendmail-bin_*.deb | tail -1)"
+    rig_log "Sendmail unpacked from $RIG_SM_DEBS: $(find "$RIG_SM_DEBS" -maxdepth 1 -name 'sendmail-bin_*.deb' -printf '%f\n' | sort | tail -1)"
 }
 
 # rig_sm_run ARGS...: the private sendmail binary in its namespaces, without
@@ -77,6 +77,7 @@ rig_start_sendmail() {
     printf 'passwd: files\ngroup: files\nhosts: files\n' > "$RIG_SM_DIR/etc/nsswitch.conf"
     printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' > "$RIG_SM_DIR/etc/resolv.conf"
     RIG_SM_PORT=$(rig_free_port)
+    # shellcheck disable=SC2034 # postfix.sh's SMTP client reads it
     RIG_SMTP_PORT=$RIG_SM_PORT
     # shellcheck disable=SC2034 # used through RIG_SUBST_VARS
     SM_ROOT=$RIG_SM_ROOT SM_DIR=$RIG_SM_DIR SM_PORT=$RIG_SM_PORT SINK_PORT=$RIG_SINK_PORT \
