@@ -72,5 +72,7 @@ download() {
 }
 if ! download; then
     [ -z "$updated" ] && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    download || { echo "install-deps: could not download$dl (tests/e2e/sendmail.sh will fail)" >&2; exit 1; }
+    # Not fatal here: every other test can still run; tests/e2e/sendmail.sh
+    # and tests/e2e/latency.sh fail and say why.
+    download || echo "install-deps: could not download$dl into $SENDMAIL_DEBS: tests/e2e/sendmail.sh and latency.sh will fail" >&2
 fi
