@@ -16,6 +16,16 @@
  * are NUL-terminated.  Nothing in a packet is trusted: every field is
  * bounds-checked and a packet that breaks the format ends the connection
  * (the MTA then applies its milter_default_action).
+ *
+ * Over TCP an MTA that writes a packet we do not answer (macros, or a
+ * command negotiated unanswered) and then, in a second write, the next
+ * command would wait for our ACK: its Nagle algorithm holds a small
+ * segment while one is unacknowledged, and our kernel delays that ACK
+ * (~40 ms) hoping to send it with a reply.  Sendmail does so before RCPT
+ * and before end of message (issue 16).  So before a worker blocks in
+ * read() with nothing written since its last read, it sets TCP_QUICKACK,
+ * which sends a pending ACK at once; Linux clears the option again, so it
+ * is set each time.
  */
 #include "config.h"
 
@@ -85,6 +95,8 @@ struct engine {
 struct engine_ctx {
     engine_t *e;
     int fd;
+    bool tcp;           /* fd is a TCP connection */
+    bool unanswered;    /* bytes read and nothing written since: ACK owed */
     unsigned char *rbuf; /* received bytes rbuf[rstart..rend) */
     size_t rcap, rstart, rend;
     unsigned char *wbuf; /* replies not yet written */
@@ -193,6 +205,7 @@ static bool flush(engine_ctx *c)
         off += (size_t)n;
     }
     c->wlen = 0;
+    c->unanswered = false; /* the reply carried the ACK */
     return true;
 }
 
@@ -274,6 +287,13 @@ static int next_packet(engine_ctx *c, unsigned char *cmd, unsigned char **data, 
             c->rcap = need > READ_BUF_DEFAULT ? need : READ_BUF_DEFAULT;
             c->rbuf = xrealloc(c->rbuf, c->rcap);
         }
+        if (c->unanswered) {
+            /* What we read got no reply: ACK it now, not ~40 ms later,
+             * or the MTA's next command may wait on Nagle for it. */
+            int one = 1;
+            (void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+            c->unanswered = false;
+        }
         ssize_t r = read(c->fd, c->rbuf + c->rend, c->rcap - c->rend);
         if (r < 0 && errno == EINTR)
             continue;
@@ -299,6 +319,7 @@ static int next_packet(engine_ctx *c, unsigned char *cmd, unsigned char **data, 
         }
         c->idle_since = 0;
         c->rend += (size_t)r;
+        c->unanswered = c->tcp;
     }
 }
 
@@ -559,10 +580,14 @@ static void serve(engine_t *e, int fd, conn_bufs *b)
     unsigned char cmd = 0, *data;
     size_t len;
     int r;
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
 
     memset(&c, 0, sizeof(c));
     c.e = e;
     c.fd = fd;
+    c.tcp = getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 &&
+            (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
     c.rbuf = b->rbuf;
     c.rcap = b->rcap;
     c.wbuf = b->wbuf;

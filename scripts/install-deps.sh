@@ -28,6 +28,14 @@ TEST_PKGS="$TEST_PKGS clang libclang-rt-14-dev"
 # python3-dkim, python3-nacl, openssl: tests/bench/mkcorpus.py signs the benchmark
 # corpus (tests/bench/loadgen.sh in make check, and make bench).
 TEST_PKGS="$TEST_PKGS python3-dkim python3-nacl openssl"
+# m4: tests/e2e/sendmail.sh makes the private Sendmail's .cf with it.
+TEST_PKGS="$TEST_PKGS m4"
+# Sendmail for tests/e2e/sendmail.sh: downloaded (apt-get download), never
+# installed: sendmail-bin conflicts with postfix.  The test unpacks the .debs
+# (dpkg -x) into its temporary directory; libwrap0 and liblockfile1 are
+# libraries sendmail needs that a Postfix machine lacks.
+SENDMAIL_DEBS=${SENDMAIL_DEBS:-/var/cache/mxguard-tests/sendmail}
+SENDMAIL_PKGS="sendmail-bin sendmail-base sendmail-cf libwrap0 liblockfile1"
 
 pkgs=$BUILD_PKGS
 case ${1:-} in
@@ -44,13 +52,38 @@ missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+updated=""
 if [ -z "$missing" ]; then
     echo "install-deps: all packages present"
+else
+    echo "install-deps: installing:$missing"
+    # postfix asks debconf questions: answer "No configuration" so the host's own
+    # mail setup is never touched (the tests run a private instance).
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    updated=1
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
+fi
+
+[ "${1:-}" = "--test" ] || exit 0
+# The Sendmail packages, kept in $SENDMAIL_DEBS (fetched once).
+dl=""
+for p in $SENDMAIL_PKGS; do
+    ls "$SENDMAIL_DEBS/${p}_"*.deb > /dev/null 2>&1 || dl="$dl $p"
+done
+if [ -z "$dl" ]; then
+    echo "install-deps: Sendmail packages present in $SENDMAIL_DEBS"
     exit 0
 fi
-echo "install-deps: installing:$missing"
-# postfix asks debconf questions: answer "No configuration" so the host's own
-# mail setup is never touched (the tests run a private instance).
-echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
+echo "install-deps: downloading into $SENDMAIL_DEBS (not installing):$dl"
+$SUDO mkdir -p "$SENDMAIL_DEBS"
+# APT::Sandbox::User=root: the _apt user may not write into the cache dir.
+download() {
+    (cd "$SENDMAIL_DEBS" && $SUDO apt-get -qq -o APT::Sandbox::User=root download $dl)
+}
+if ! download; then
+    [ -z "$updated" ] && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # Not fatal here: every other test can still run; tests/e2e/sendmail.sh
+    # and tests/e2e/latency.sh fail and say why.
+    download || echo "install-deps: could not download$dl into $SENDMAIL_DEBS: tests/e2e/sendmail.sh and latency.sh will fail" >&2
+fi

@@ -8,8 +8,8 @@
 # queue_id (never the previous message's), and the A-R header is the same as
 # with Postfix.  A message refused at RCPT under Sendmail's timing is logged
 # with its queue id.  A missing {i} is reported once, with the fix.
-# (Sendmail and Postfix cannot be installed side by side on Debian: there
-# is no real Sendmail here.)
+# (The real Sendmail, with its default macros only, is in
+# tests/e2e/sendmail.sh.)
 #
 # Environment (TESTS_ENVIRONMENT in Makefile.am): MXGUARD, TESTS_SRCDIR,
 # MILTERTEST, UNBOUND_SERVER.  RIG_KEEP=1 keeps the temporary files.

@@ -40,7 +40,8 @@ rig_sink_count() { find "$RIG_SINK_DIR" -type f -name 'msg.*' | wc -l; }
 # a unix socket path, or smtpd_milters as Postfix takes it: inet:HOST:PORT,
 # or unix:PATH (a relative PATH is relative to the queue directory,
 # $RIG_TMP/pf/queue).
-# Sets RIG_PF_DIR, RIG_PF_CONF, RIG_SMTP_PORT.
+# Sets RIG_PF_DIR, RIG_PF_CONF, RIG_SMTP_PORT.  RIG_PF_MASTER_EXTRA, if set,
+# is appended to master.cf (e.g. a second smtpd with other milters).
 rig_start_postfix() {
     local milter=$1
     case $milter in
@@ -122,6 +123,7 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+${RIG_PF_MASTER_EXTRA:-}
 EOF
     # start-fg keeps master in the foreground: plain "start" needs a tty.
     "$POSTFIX" -c "$RIG_PF_CONF" start-fg > "$RIG_PF_DIR/start.out" 2>&1 &

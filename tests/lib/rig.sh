@@ -239,8 +239,9 @@ rig_subst() {
 # rig_start_mxguard CONF SOCKPATH: run "$MXGUARD -c CONF -f" in the
 # background (stderr and stdout to $RIG_TMP/mxguard.log), wait until the unix
 # socket exists, make it connectable for the postfix user.  SOCKPATH may
-# instead be a TCP socket as Postfix writes it, inet:127.0.0.1:PORT: then
-# wait until it accepts connections.  Sets RIG_MX_PID,
+# instead be a TCP socket, inet:PORT or as Postfix writes it,
+# inet:127.0.0.1:PORT: then wait until 127.0.0.1:PORT accepts connections.
+# Sets RIG_MX_PID,
 # RIG_MX_LOG.  MXGUARD_WRAPPER (e.g. "valgrind --error-exitcode=1
 # --leak-check=full") is put in front of the daemon when set.
 rig_start_mxguard() {
@@ -282,6 +283,7 @@ _rig_sock_ready() {
     kill -0 "$RIG_MX_PID" 2>/dev/null || return 1
     case $1 in
     inet:127.0.0.1:*) (exec 3<>"/dev/tcp/127.0.0.1/${1##*:}") 2>/dev/null ;;
+    inet:*) (exec 3<>"/dev/tcp/127.0.0.1/${1#inet:}") 2>/dev/null ;;
     *) [ -S "$1" ] ;;
     esac
 }

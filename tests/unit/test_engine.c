@@ -7,13 +7,16 @@
  * callback).  Covers negotiation, macros, connect addresses, envelope argv,
  * unanswered headers and body, SMTP replies, end-of-message edits, QUIT_NC,
  * the close callback, packet limits, the read timeout and pipelining; and
- * the listener on a unix socket in a temporary directory.
+ * the listener on a unix socket in a temporary directory.  One test plays
+ * Sendmail's pattern over a TCP connection on 127.0.0.1 (the engine's
+ * TCP_QUICKACK path; its effect on timing is in tests/e2e/latency.sh).
  */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -285,6 +288,32 @@ static void mta_start_t(mta *m, unsigned engine_timeout)
 static void mta_start(mta *m)
 {
     mta_start_t(m, 0);
+}
+
+/* mta_start over a TCP connection on 127.0.0.1 (an ephemeral port). */
+static void mta_start_tcp(mta *m)
+{
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    int lfd;
+
+    memset(m, 0, sizeof(*m));
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_ge(lfd = socket(AF_INET, SOCK_STREAM, 0), 0);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(listen(lfd, 1), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+    ck_assert_int_ge(m->fd = socket(AF_INET, SOCK_STREAM, 0), 0);
+    ck_assert_int_eq(connect(m->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_ge(m->efd = accept(lfd, NULL, NULL), 0);
+    close(lfd);
+    set_rcvtimeo(m->fd, 5);
+    m->e = engine_new_unbound(0, &cbs);
+    ck_assert_ptr_nonnull(m->e);
+    engine_set_idle_limit(m->e, 2);
+    ck_assert_int_eq(pthread_create(&m->th, NULL, serve, m), 0);
 }
 
 /* Wait (at most 10 s) for engine_serve_fd() to return. */
@@ -846,6 +875,57 @@ START_TEST(test_envelope_argv)
     ck_assert_str_eq(trace_now(), "O:0:0;C:client.example:4:192.0.2.1:25;"
                                   "M:<a@example.org>|SIZE=100|BODY=8BITMIME;"
                                   "R:<b@example.net>;R:<>|NOTIFY=NEVER;X:-");
+}
+END_TEST
+
+/* Sendmail over TCP: each macro packet (unanswered) in a write of its own,
+ * then its command; MAIL, headers, end of headers and body unanswered.  The
+ * engine sets TCP_QUICKACK after reading what it does not answer: the
+ * conversation is the same as over a unix socket. */
+START_TEST(test_tcp_sendmail_pattern)
+{
+    mta m;
+    uint32_t out[3];
+    const struct timespec pause = {0, 2 * 1000 * 1000};
+    unsigned char c[32];
+    size_t n;
+
+    want_proto = NR_BITS | ENGINE_P_NR_MAIL;
+    mta_start_tcp(&m);
+    negotiate_v(&m, 6, ALL_ACTS, NR_BITS | ENGINE_P_NR_MAIL, out);
+    ck_assert_uint_eq(out[2], NR_BITS | ENGINE_P_NR_MAIL);
+    memcpy(c, "client.example\0" "4", 16);
+    n = 16;
+    c[n++] = 0;
+    c[n++] = 25;
+    memcpy(c + n, "192.0.2.1", 10);
+    n += 10;
+    send_pkt(&m, 'C', c, n);
+    expect(&m, 'c', NULL, 0);
+    for (int msg = 0; msg < 2; msg++) {
+        SEND_STRS(&m, 'D', "M{i}", msg ? "QID2" : "QID1");
+        nanosleep(&pause, NULL);
+        SEND_STRS(&m, 'M', "<a@example.org>");
+        nanosleep(&pause, NULL);
+        SEND_STRS(&m, 'D', "R{rcpt_addr}", "b@example.net");
+        nanosleep(&pause, NULL);
+        SEND_STRS(&m, 'R', "<b@example.net>");
+        expect(&m, 'c', NULL, 0);
+        SEND_STRS(&m, 'L', "From", "a@example.org");
+        nanosleep(&pause, NULL);
+        send_pkt(&m, 'N', NULL, 0);
+        nanosleep(&pause, NULL);
+        send_pkt(&m, 'B', "body", 4);
+        nanosleep(&pause, NULL);
+        SEND_STRS(&m, 'D', "E{msg_id}", "<x@example.org>");
+        nanosleep(&pause, NULL);
+        send_pkt(&m, 'E', NULL, 0);
+        expect(&m, 'c', NULL, 0);
+    }
+    mta_finish(&m);
+    ck_assert_str_eq(trace_now(), "O:31:84080;C:client.example:4:192.0.2.1:25;"
+                                  "M:<a@example.org>;R:<b@example.net>;L:From=a@example.org;N;B:body;E;"
+                                  "M:<a@example.org>;R:<b@example.net>;L:From=a@example.org;N;B:body;E;X:-");
 }
 END_TEST
 
@@ -1775,6 +1855,7 @@ static Suite *engine_suite(void)
     tcase_add_test(t, test_connect_malformed_ends);
     tcase_add_test(t, test_envelope_argv);
     tcase_add_test(t, test_mail_malformed_ends);
+    tcase_add_test(t, test_tcp_sendmail_pattern);
     tcase_add_test(t, test_header_body_unanswered);
     tcase_add_test(t, test_header_body_noreply_not_offered);
     tcase_add_test(t, test_header_no_callback_unanswered);
