@@ -6,31 +6,7 @@
 # process's uid after the drop (/proc/PID/status), the socket's mode and
 # group (default, socket_mode, socket_group).  Every wait is bounded.
 set -u
-MXGUARD=${MXGUARD:?MXGUARD must name the built daemon}
-tmp=$(mktemp -d /tmp/mxguard-daemon.XXXXXX)
-chmod 755 "$tmp"
-pid=""
-failures=0
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null
-    if [ "$failures" -eq 0 ]; then rm -rf "$tmp"; else echo "kept $tmp for inspection"; fi
-}
-trap cleanup EXIT
-
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
-check() { # description command...
-    local d=$1; shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-wait_for() { # seconds command...
-    local n=$(($1 * 10)); shift
-    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done
-    return 1
-}
-
-user_line=""
-if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then user_line='user = "nobody";'; fi
+DL_NAME=daemon . "${TESTS_SRCDIR:?TESTS_SRCDIR must name tests/}/lib/daemonlib.sh"
 
 write_conf() { # file action
     cat >"$1" <<EOC

@@ -7,30 +7,7 @@
 # (a background daemon, logrotate's rename + SIGUSR1/SIGHUP, summary).
 # Real daemon and tools, every wait bounded.  Exit 0 pass, 1 fail.
 set -u
-MXGUARD=${MXGUARD:?MXGUARD must name the built daemon}
-tmp=$(mktemp -d /tmp/mxguard-operator.XXXXXX)
-chmod 755 "$tmp"
-pid=""
-failures=0
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null
-    if [ "$failures" -eq 0 ]; then rm -rf "$tmp"; else echo "kept $tmp for inspection"; fi
-}
-trap cleanup EXIT
-
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
-check() { # description command...
-    local d=$1; shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-wait_for() { # seconds command...
-    local n=$(($1 * 10)); shift
-    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done
-    return 1
-}
-user_line='allow_root = false;'
-if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then user_line='user = "nobody";'; fi
+DL_NAME=operator DL_USER_LINE='allow_root = false;' . "${TESTS_SRCDIR:?TESTS_SRCDIR must name tests/}/lib/daemonlib.sh"
 free_port() { # a TCP port nobody listens on, from the kernel's ephemeral range
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
