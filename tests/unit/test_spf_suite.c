@@ -477,6 +477,8 @@ static char *server_clauses(const struct zone *z)
 
 /* A real timeout costs this much; the suite has a few dozen of them. */
 #define SERVER_TIMEOUT_MS 400u
+/* An unexpected temperror is asked again with this timeout (see below). */
+#define RETRY_TIMEOUT_MS 5000u
 
 /* Cases where the real DNS path must differ from run 1, each with the
  * result it gives and why (proved in test_rfc7208_suite_dns). */
@@ -669,11 +671,32 @@ static void run_scenario_dns(yaml_document_t *d, struct tally *t)
         ck_assert_msg(dns != NULL, "dns_new: %s", err);
         got2 = eval_case(dns, d, node(d, p->value), &ok2, wanted, sizeof(wanted), why2, sizeof(why2));
         dns_free(dns);
+        if (strcmp(got2, "temperror") == 0 && strcmp(got1, got2) != 0 && dev < 0) {
+            /* No TIMEOUT in this case (run 1 would say temperror too): a
+             * query that took longer than SERVER_TIMEOUT_MS on a loaded
+             * machine (seen under ASan beside other builds) is not a
+             * difference of the DNS path.  Asked once more with
+             * RETRY_TIMEOUT_MS; a real difference stays one. */
+            printf("  %s: temperror through the DNS server, asked again with a %u ms timeout\n", name,
+                   RETRY_TIMEOUT_MS);
+            o.timeout_ms = RETRY_TIMEOUT_MS;
+            dns = dns_new(&o, err, sizeof(err));
+            ck_assert_msg(dns != NULL, "dns_new: %s", err);
+            got2 = eval_case(dns, d, node(d, p->value), &ok2, wanted, sizeof(wanted), why2, sizeof(why2));
+            dns_free(dns);
+        }
         t->total++;
         if (ok2)
             t->passed++;
         if (strcmp(got1, got2) == 0 && dev < 0) {
             t->agree++;
+        } else if (dev < 0 && ok1 && ok2 && strchr(wanted, '|') != NULL) {
+            /* The suite allows several results (e.g. p-macro-multiple: which
+             * of several PTR names %{p} takes is left open by RFC 7208, and
+             * the order of an RRset is not fixed): both runs are right. */
+            t->agree++;
+            printf("  %s: in-process %s, through the DNS server %s: both allowed (%s)\n", name, got1, got2,
+                   wanted);
         } else if (dev >= 0 && strcmp(got2, server_deviations[dev].got) == 0 && strcmp(got1, got2) != 0) {
             t->forced++;
             printf("  %s: in-process %s, through the DNS server %s [forced deviation: %s]\n",
