@@ -58,7 +58,7 @@ struct listener {
     _Atomic time_t last_accept_warning;
 
     pthread_mutex_t mu; /* protects everything below */
-    pthread_cond_t gone; /* a worker left accept() or the pool */
+    pthread_cond_t gone; /* a worker left accept() or the pool (monotonic clock) */
     int workers;        /* threads in the pool */
     int max_workers;    /* MAX_WORKERS, or less (tests) */
     int idle;           /* of them, in (or on the way to) accept() */
@@ -208,6 +208,7 @@ static void remove_socket_file(listener_t *l)
 static listener_t *listener_alloc(unsigned timeout, const listener_handler *h)
 {
     listener_t *l = xcalloc(1, sizeof(*l));
+    pthread_condattr_t ca;
 
     l->lfd = -1;
     l->wake[0] = l->wake[1] = -1;
@@ -215,7 +216,12 @@ static listener_t *listener_alloc(unsigned timeout, const listener_handler *h)
     l->max_workers = MAX_WORKERS;
     l->h = h;
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->gone, NULL);
+    /* wait_gone() measures its limit on the monotonic clock: a change of
+     * the wall clock must not stretch or cut a shutdown. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->gone, &ca);
+    pthread_condattr_destroy(&ca);
     return l;
 }
 
@@ -374,7 +380,7 @@ static void wait_gone(listener_t *l, const int *count, int seconds)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock of l->gone */
     ts.tv_sec += seconds;
     while (*count > 0)
         if (pthread_cond_timedwait(&l->gone, &l->mu, &ts) == ETIMEDOUT)
