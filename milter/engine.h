@@ -9,6 +9,11 @@
  * each worker accepts a connection itself and serves it start to end
  * (workers are kept for reuse, idle ones beyond two leave after a minute).
  * Callbacks for one connection run on one thread, never concurrently.
+ *
+ * Three files implement it: engine.c (the conversation with one MTA
+ * connection, and everything declared here), pktio.c (packet framing and
+ * reply writing under it) and listener.c (the socket and worker threads
+ * beside it); only this header is the engine's interface.
  */
 #ifndef MXG_ENGINE_H
 #define MXG_ENGINE_H
