@@ -51,7 +51,6 @@
 #define EXPLAIN_CHUNK 65536                  /* body chunk, as the MTA sends them */
 #define EXPLAIN_RCPT_MAX 100
 #define EXPLAIN_FIELD_MAX 998                /* bytes kept of an envelope value */
-#define DNS_TYPE_TXT 16
 
 /* ---- header fields ------------------------------------------------------ */
 

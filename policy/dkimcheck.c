@@ -234,7 +234,7 @@ static dk_key *dk_key_start(dkimcheck_t *d, const char *selector, const char *do
         k->st = DNS_NXDOMAIN;
         return k;
     }
-    k->q = dns_start(d->lib->dns, name, 16 /* TXT */);
+    k->q = dns_start(d->lib->dns, name, DNS_TYPE_TXT);
     return k;
 }
 
@@ -310,8 +310,8 @@ dkimcheck_lib *dkimcheck_lib_new(dns_t *dns, const dkimcheck_options *opt, char 
 
     l = xcalloc(1, sizeof(*l));
     l->dns = dns;
-    l->min_key_bits = opt && opt->min_key_bits ? opt->min_key_bits : 1024;
-    l->max_signatures = opt && opt->max_signatures ? opt->max_signatures : 5;
+    l->min_key_bits = opt && opt->min_key_bits ? opt->min_key_bits : DKIMCHECK_DEFAULT_MIN_KEY_BITS;
+    l->max_signatures = opt && opt->max_signatures ? opt->max_signatures : DKIMCHECK_DEFAULT_MAX_SIGNATURES;
     for (size_t i = 0; opt && opt->required_headers && opt->required_headers[i]; i++) {
         char *h = xstrdup(opt->required_headers[i]);
         for (char *p = h; *p; p++)

@@ -54,8 +54,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define DNS_DEFAULT_TIMEOUT_MS 5000u
-
 struct dns {
     struct ub_ctx *ctx;      /* libunbound context (owned) */
     unsigned timeout_ms;     /* per-query deadline */

@@ -41,8 +41,6 @@
 #define DNSBL_QNAME_MAX DNAME_BUFSZ
 #define DNSBL_REPLY_MAX 400
 #define DNSBL_WEIGHT_MAX 1000
-#define DNS_TYPE_A 1
-#define DNS_TYPE_TXT 16
 
 /* ---- configuration ------------------------------------------------------ */
 
