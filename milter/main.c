@@ -440,7 +440,7 @@ int main(int argc, char **argv)
     started_set(&sig_arg.started, conf); /* before conf goes into the snapshot */
     snap = snapshot_from_conf(conf, NULL, err, sizeof(err));
     if (snap == NULL)
-        log_fatal("cannot start the DNS resolver: %s", err);
+        log_fatal("%s", err);
     snapshot_attach_metrics(snap, metrics);
     snapshot_install(snap); /* from here on, snap may be freed by a reload */
     sig_arg.metrics = metrics;

@@ -109,7 +109,8 @@ dns_query_t *dns_start(dns_t *dns, const char *name, int rrtype);
  * resolver's timeout_ms). */
 dns_query_t *dns_start_timeout(dns_t *dns, const char *name, int rrtype, unsigned timeout_ms);
 /* Wait for a started query (deadline: timeout_ms after dns_start), store the
- * answer in *out (never NULL afterwards) and free the query. */
+ * answer in *out (never NULL afterwards) and free the query.  A timeout is
+ * not logged: the caller, which decides what it means, logs it. */
 dns_status dns_wait(dns_query_t *q, dns_answer **out);
 /* Start and wait. */
 dns_status dns_lookup(dns_t *dns, const char *name, int rrtype, dns_answer **out);
