@@ -51,7 +51,6 @@
 #define EXPLAIN_CHUNK 65536                  /* body chunk, as the MTA sends them */
 #define EXPLAIN_RCPT_MAX 100
 #define EXPLAIN_FIELD_MAX 998                /* bytes kept of an envelope value */
-#define DNS_TYPE_TXT 16
 
 /* ---- header fields ------------------------------------------------------ */
 
@@ -637,7 +636,17 @@ static const char *ex_pick(FILE *fp, const char *what, const char *flag, const c
     return v;
 }
 
-int explain_main(int argc, char **argv)
+/* The command line: the config, the envelope values given, the message file. */
+typedef struct ex_args {
+    const char *conf_path;
+    const char *client, *client_name, *helo, *mail_from, *auth_user;
+    const char *rcpts[EXPLAIN_RCPT_MAX];
+    size_t nrcpts;
+    const char *msg_path; /* the message file (argv) */
+} ex_args;
+
+/* Parse the options into a; -1 when the run goes on, else the exit status. */
+static int ex_parse_args(int argc, char **argv, ex_args *a)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},      {"client", required_argument, NULL, 'a'},
@@ -646,147 +655,142 @@ int explain_main(int argc, char **argv)
         {"auth-user", required_argument, NULL, 'u'},   {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *conf_path = NULL, *client = NULL, *client_name = NULL, *helo = NULL, *mail_from = NULL,
-               *auth_user = NULL, *rcpts[EXPLAIN_RCPT_MAX];
-    size_t nrcpts = 0, len = 0, naccepted = 0;
-    explain_envelope env;
-    ex_run run;
-    snapshot_t *snap;
-    session_t *s;
-    session_reply r = {SESSION_CONTINUE, NULL, NULL, NULL};
-    session_edits edits = {0};
-    char *msg, *from_arg;
-    const char *p, *end;
-    FILE *out = stdout;
     int c;
-    bool refused_all = false;
 
+    memset(a, 0, sizeof(*a));
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': conf_path = optarg; break;
-        case 'a': client = optarg; break;
-        case 'n': client_name = optarg; break;
-        case 'e': helo = optarg; break;
-        case 'f': mail_from = optarg; break;
-        case 'u': auth_user = optarg; break;
+        case 'c': a->conf_path = optarg; break;
+        case 'a': a->client = optarg; break;
+        case 'n': a->client_name = optarg; break;
+        case 'e': a->helo = optarg; break;
+        case 'f': a->mail_from = optarg; break;
+        case 'u': a->auth_user = optarg; break;
         case 'r':
-            if (nrcpts == EXPLAIN_RCPT_MAX) {
+            if (a->nrcpts == EXPLAIN_RCPT_MAX) {
                 fprintf(stderr, "mxguard explain: at most %d --rcpt\n", EXPLAIN_RCPT_MAX);
                 return 2;
             }
-            rcpts[nrcpts++] = optarg;
+            a->rcpts[a->nrcpts++] = optarg;
             break;
         default: ex_usage(); return c == 'h' ? 0 : 2;
         }
     }
-    if (conf_path == NULL || optind != argc - 1) {
+    if (a->conf_path == NULL || optind != argc - 1) {
         ex_usage();
         return 2;
     }
-    msg = ex_read_file(argv[optind], &len);
-    if (msg == NULL)
-        return 1;
-    explain_envelope_from_headers(msg, len, &env);
+    a->msg_path = argv[optind];
+    return -1;
+}
 
-    snap = snapshot_load(conf_path, NULL, NULL);
-    if (snap == NULL) {
-        fprintf(stderr, "mxguard explain: %s: cannot load the configuration\n", conf_path);
-        free(msg);
-        explain_envelope_clear(&env);
-        return 1;
-    }
-    snapshot_install(snap);
-
-    memset(&run, 0, sizeof(run));
-    run.walks = open_memstream(&run.walks_text, &run.walks_len);
-    run.logs = open_memstream(&run.logs_text, &run.logs_len);
-    log_capture(ex_capture, &run);
-
-    fprintf(out, "mxguard explain: message %s, config %s\n\nenvelope:\n", argv[optind], conf_path);
-    client = ex_pick(out, "client", client, env.client_addr, "topmost Received header)");
-    client_name = ex_pick(out, "client name", client_name, env.client_name, "topmost Received header)");
-    helo = ex_pick(out, "helo", helo, env.helo, "topmost Received header)");
-    mail_from = ex_pick(out, "mail from", mail_from, env.mail_from, "Return-Path header)");
-    if (nrcpts == 0 && env.rcpt != NULL) {
-        rcpts[nrcpts++] = env.rcpt;
-        ex_pick(out, "rcpt", NULL, env.rcpt, "headers: Received for, Delivered-To, X-Original-To or To)");
+/* Print the envelope, filling what was not given from env; false (and why on stderr) if incomplete. */
+static bool ex_envelope(FILE *out, ex_args *a, const explain_envelope *env)
+{
+    a->client = ex_pick(out, "client", a->client, env->client_addr, "topmost Received header)");
+    a->client_name = ex_pick(out, "client name", a->client_name, env->client_name, "topmost Received header)");
+    a->helo = ex_pick(out, "helo", a->helo, env->helo, "topmost Received header)");
+    a->mail_from = ex_pick(out, "mail from", a->mail_from, env->mail_from, "Return-Path header)");
+    if (a->nrcpts == 0 && env->rcpt != NULL) {
+        a->rcpts[a->nrcpts++] = env->rcpt;
+        ex_pick(out, "rcpt", NULL, env->rcpt, "headers: Received for, Delivered-To, X-Original-To or To)");
     } else {
-        for (size_t i = 0; i < nrcpts; i++)
-            ex_pick(out, "rcpt", rcpts[i], NULL, NULL);
+        for (size_t i = 0; i < a->nrcpts; i++)
+            ex_pick(out, "rcpt", a->rcpts[i], NULL, NULL);
     }
-    if (auth_user)
-        ex_pick(out, "auth user", auth_user, NULL, NULL);
-    if (client == NULL || mail_from == NULL || nrcpts == 0) {
+    if (a->auth_user)
+        ex_pick(out, "auth user", a->auth_user, NULL, NULL);
+    if (a->client == NULL || a->mail_from == NULL || a->nrcpts == 0) {
         fprintf(stderr, "mxguard explain: %s unknown: give %s\n",
-                client == NULL ? "the client address" : mail_from == NULL ? "the envelope sender" : "a recipient",
-                client == NULL ? "--client IP" : mail_from == NULL ? "--mail-from ADDR" : "--rcpt ADDR");
-        log_capture(NULL, NULL);
-        fclose(run.walks);
-        fclose(run.logs);
-        free(run.walks_text);
-        free(run.logs_text);
-        snapshot_shutdown();
-        free(msg);
-        explain_envelope_clear(&env);
-        return 1;
+                a->client == NULL      ? "the client address"
+                : a->mail_from == NULL ? "the envelope sender"
+                                       : "a recipient",
+                a->client == NULL      ? "--client IP"
+                : a->mail_from == NULL ? "--mail-from ADDR"
+                                       : "--rcpt ADDR");
+        return false;
     }
+    return true;
+}
 
-    /* The daemon's data path, call by call. */
-    s = session_new();
-    session_set_leadspc(s, true);
-    session_set_explain(s, ex_on_rule, &run);
+/* Stop capturing the log and free what run collected. */
+static void ex_run_clear(ex_run *run)
+{
+    log_capture(NULL, NULL);
+    fclose(run->walks);
+    fclose(run->logs);
+    free(run->walks_text);
+    free(run->logs_text);
+    free(run->decision);
+}
+
+/* Send the headers and body of msg and end the message; the end-of-message reply goes to *r. */
+static void ex_message(FILE *out, session_t *s, ex_run *run, const char *msg, size_t len, session_edits *edits,
+                       session_reply *r)
+{
+    const char *p = msg, *end = msg + len;
+
+    if (len >= 5 && strncmp(p, "From ", 5) == 0)
+        p += ex_linelen(p, end) + 1;
+    for (ex_field f; p < end && ex_next_field(&p, end, &f);) {
+        session_header(s, f.name, f.value);
+        free(f.name);
+        free(f.value);
+    }
+    ex_print_reply(out, "end of headers", session_eoh(s));
+    ex_body(s, p, end);
+    snprintf(run->title, sizeof(run->title), "at end of message:");
+    run->walk_title = run->title;
+    *r = session_eom(s, edits, NULL, NULL);
+    ex_print_reply(out, "end of message", *r);
+}
+
+/* The daemon's data path, call by call; true if every recipient was refused (no DATA). */
+static bool ex_transaction(FILE *out, session_t *s, snapshot_t *snap, ex_run *run, const ex_args *a,
+                           const char *msg, size_t len, session_edits *edits, session_reply *r)
+{
+    size_t naccepted = 0;
+    char *from_arg;
+
     fprintf(out, "\nSMTP:\n");
-    ex_print_reply(out, "connect", session_connect(s, client_name ? client_name : "unknown", client));
-    if (helo != NULL)
-        ex_print_reply(out, "HELO", session_helo(s, helo));
-    from_arg = xasprintf("<%s>", mail_from);
-    ex_print_reply(out, "MAIL FROM", session_mail(s, from_arg, auth_user));
+    ex_print_reply(out, "connect", session_connect(s, a->client_name ? a->client_name : "unknown", a->client));
+    if (a->helo != NULL)
+        ex_print_reply(out, "HELO", session_helo(s, a->helo));
+    from_arg = xasprintf("<%s>", a->mail_from);
+    ex_print_reply(out, "MAIL FROM", session_mail(s, from_arg, a->auth_user));
     free(from_arg);
-    for (size_t i = 0; i < nrcpts; i++) {
-        char *what = xasprintf("RCPT TO <%s>", rcpts[i]), *arg = xasprintf("<%s>", rcpts[i]);
-        snprintf(run.title, sizeof(run.title), "at RCPT TO <%s>:", rcpts[i]);
-        run.walk_title = run.title;
-        r = session_rcpt(s, arg);
-        ex_print_reply(out, what, r);
-        if (r.status == SESSION_CONTINUE)
+    for (size_t i = 0; i < a->nrcpts; i++) {
+        char *what = xasprintf("RCPT TO <%s>", a->rcpts[i]), *arg = xasprintf("<%s>", a->rcpts[i]);
+        snprintf(run->title, sizeof(run->title), "at RCPT TO <%s>:", a->rcpts[i]);
+        run->walk_title = run->title;
+        *r = session_rcpt(s, arg);
+        ex_print_reply(out, what, *r);
+        if (r->status == SESSION_CONTINUE)
             naccepted++;
         free(what);
         free(arg);
     }
     if (naccepted == 0) {
         /* Like Postfix: no DATA without a recipient; the transaction ends. */
-        refused_all = true;
         fprintf(out, "  (no recipient accepted: the client's DATA is refused, the transaction ends)\n");
         ex_checks(out, s, snap);
         session_abort(s);
-    } else {
-        p = msg;
-        end = msg + len;
-        if (len >= 5 && strncmp(p, "From ", 5) == 0)
-            p += ex_linelen(p, end) + 1;
-        for (ex_field f; p < end && ex_next_field(&p, end, &f);) {
-            session_header(s, f.name, f.value);
-            free(f.name);
-            free(f.value);
-        }
-        ex_print_reply(out, "end of headers", session_eoh(s));
-        ex_body(s, p, end);
-        snprintf(run.title, sizeof(run.title), "at end of message:");
-        run.walk_title = run.title;
-        r = session_eom(s, &edits, NULL, NULL);
-        ex_print_reply(out, "end of message", r);
-        ex_checks(out, s, snap);
+        return true;
     }
+    ex_message(out, s, run, msg, len, edits, r);
+    ex_checks(out, s, snap);
+    return false;
+}
 
-    fflush(run.walks);
-    fprintf(out, "\npolicy (rules in order, first match wins):\n%s", run.walks_text ? run.walks_text : "");
-
+/* The verdict from the logged decision line, and what the message would carry. */
+static void ex_verdict(FILE *out, const ex_run *run, bool refused_all, session_reply r, const session_edits *edits)
+{
     fprintf(out, "\nverdict:\n");
-    if (run.decision != NULL) {
+    if (run->decision != NULL) {
         declog_fields d;
         const char *action = NULL, *rule = NULL, *reply = NULL, *stage = NULL, *dry = NULL;
-        if (declog_parse(run.decision, &d, NULL, 0)) {
+        if (declog_parse(run->decision, &d, NULL, 0)) {
             declog_get(&d, "action", &action);
             declog_get(&d, "rule", &rule);
             declog_get(&d, "reply", &reply);
@@ -802,18 +806,73 @@ int explain_main(int argc, char **argv)
         fprintf(out, "  none logged\n");
     }
     if (!refused_all && r.status == SESSION_CONTINUE) {
-        if (edits.nauthres_delete > 0)
+        if (edits->nauthres_delete > 0)
             fprintf(out, "  removes %zu Authentication-Results header(s) that carry our authserv-id\n",
-                    edits.nauthres_delete);
-        if (edits.quarantine)
-            fprintf(out, "  quarantine (hold queue): %s\n", edits.quarantine);
-        if (edits.authres_insert)
-            fprintf(out, "\n%s:%s\n", AUTHRES_HEADER, edits.authres_insert);
+                    edits->nauthres_delete);
+        if (edits->quarantine)
+            fprintf(out, "  quarantine (hold queue): %s\n", edits->quarantine);
+        if (edits->authres_insert)
+            fprintf(out, "\n%s:%s\n", AUTHRES_HEADER, edits->authres_insert);
         else
             fprintf(out, "\n(no Authentication-Results header: authentication_results.add is false)\n");
     } else {
         fprintf(out, "\n(the message is refused: no Authentication-Results header is added)\n");
     }
+}
+
+int explain_main(int argc, char **argv)
+{
+    ex_args a;
+    size_t len = 0;
+    explain_envelope env;
+    ex_run run;
+    snapshot_t *snap;
+    session_t *s;
+    session_reply r = {SESSION_CONTINUE, NULL, NULL, NULL};
+    session_edits edits = {0};
+    char *msg;
+    FILE *out = stdout;
+    bool refused_all;
+    int rc = ex_parse_args(argc, argv, &a);
+
+    if (rc >= 0)
+        return rc;
+    msg = ex_read_file(a.msg_path, &len);
+    if (msg == NULL)
+        return 1;
+    explain_envelope_from_headers(msg, len, &env);
+
+    snap = snapshot_load(a.conf_path, NULL, NULL);
+    if (snap == NULL) {
+        fprintf(stderr, "mxguard explain: %s: cannot load the configuration\n", a.conf_path);
+        free(msg);
+        explain_envelope_clear(&env);
+        return 1;
+    }
+    snapshot_install(snap);
+
+    memset(&run, 0, sizeof(run));
+    run.walks = open_memstream(&run.walks_text, &run.walks_len);
+    run.logs = open_memstream(&run.logs_text, &run.logs_len);
+    log_capture(ex_capture, &run);
+
+    fprintf(out, "mxguard explain: message %s, config %s\n\nenvelope:\n", a.msg_path, a.conf_path);
+    if (!ex_envelope(out, &a, &env)) {
+        ex_run_clear(&run);
+        snapshot_shutdown();
+        free(msg);
+        explain_envelope_clear(&env);
+        return 1;
+    }
+
+    s = session_new();
+    session_set_leadspc(s, true);
+    session_set_explain(s, ex_on_rule, &run);
+    refused_all = ex_transaction(out, s, snap, &run, &a, msg, len, &edits, &r);
+
+    fflush(run.walks);
+    fprintf(out, "\npolicy (rules in order, first match wins):\n%s", run.walks_text ? run.walks_text : "");
+    ex_verdict(out, &run, refused_all, r, &edits);
     fprintf(out, "\nthe decision line the daemon logs (queue_id and elapsed_ms differ):\n%s\n",
             run.decision ? run.decision : "(none)");
     fflush(run.logs);
@@ -821,12 +880,7 @@ int explain_main(int argc, char **argv)
         fprintf(out, "\nlog messages:\n%s", run.logs_text);
 
     session_free(s);
-    log_capture(NULL, NULL);
-    fclose(run.walks);
-    fclose(run.logs);
-    free(run.walks_text);
-    free(run.logs_text);
-    free(run.decision);
+    ex_run_clear(&run);
     snapshot_shutdown();
     free(msg);
     explain_envelope_clear(&env);

@@ -251,6 +251,137 @@ static void remove_pidfile(const char *path)
         log_warn("cannot remove pidfile %s: %s", path, strerror(errno));
 }
 
+/* The daemon's options (the tools explain and summary are dispatched before). */
+static void parse_args(int argc, char **argv, bool *foreground, bool *check_only)
+{
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': conf_path = optarg; break;
+        case 'f': *foreground = true; break;
+        case 'n': *check_only = true; break;
+        case 'V':
+            printf("mxguard %s\n", PACKAGE_VERSION);
+            printf("milter protocol 6 (mxguard's own engine)\n");
+            version_print_libs(stdout);
+            exit(0);
+        case 'h': usage(0); break;
+        default: usage(2);
+        }
+    }
+    if (optind != argc)
+        usage(2);
+}
+
+/* -n: check the configuration, print the verdict; the exit status. */
+static int check_config(void)
+{
+    const struct passwd *pw;
+    char err[256];
+    conf_t *conf = conf_load(conf_path, print_error, NULL);
+
+    if (conf == NULL)
+        return 1;
+    /* Valid, but the daemon could not start with it. */
+    if (conf_check_start(conf, print_error, NULL) > 0) {
+        conf_free(conf);
+        return 1;
+    }
+    /* The config is valid; say so, but also that this daemon would not
+     * start as root with it. */
+    pw = conf->user ? getpwnam(conf->user) : NULL;
+    if (!privs_check_root(conf, pw, geteuid(), err, sizeof(err)))
+        fprintf(stderr, "mxguard: warning: %s\n", err);
+    conf_free(conf);
+    printf("mxguard: configuration %s OK\n", conf_path);
+    return 0;
+}
+
+/* Block the signals we wait for before any thread (libunbound's, the
+ * engine's, ours) exists, so all of them inherit the mask: the signal
+ * thread alone waits for them. */
+static void block_signals(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Load the config the daemon starts with and open its logs; exits on any
+ * error.  *pw: the configured user, or NULL. */
+static conf_t *load_start_conf(const struct passwd **pw)
+{
+    char err[256];
+    conf_t *conf = conf_load(conf_path, log_conf_error, NULL);
+
+    if (conf == NULL || conf_check_start(conf, log_conf_error, NULL) > 0)
+        log_fatal("%s: configuration errors, not starting", conf_path);
+    *pw = NULL;
+    if (conf->user) {
+        *pw = getpwnam(conf->user);
+        if (*pw == NULL)
+            log_fatal("unknown user %s", conf->user);
+    }
+    /* Before syslog is open, so that the refusal reaches stderr too. */
+    if (!privs_check_root(conf, *pw, geteuid(), err, sizeof(err)))
+        log_fatal("%s", err);
+    if (!log_open_syslog(conf->syslog_facility))
+        log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
+    /* Opened by whoever starts mxguard (root: before the drop); reopened
+     * on SIGUSR1/SIGHUP as the configured user, who then needs to create
+     * it (or logrotate's "create" does). */
+    if (conf->log_file && !log_open_file(conf->log_file, err, sizeof(err)))
+        log_fatal("%s", err);
+    return conf;
+}
+
+/* The metrics endpoint, when configured: *metrics and *srv, else both stay NULL. */
+static void start_metrics(const conf_t *conf, metrics_t **metrics, metricsrv_t **srv)
+{
+    char err[256];
+
+    if (!conf->metrics)
+        return;
+    /* After daemon() (a thread) and after dropping privileges: use a
+     * port above 1023. */
+    *metrics = metrics_new();
+    metrics_set_config(*metrics, conf_path);
+    *srv = metricsrv_start(conf->metrics, *metrics, err, sizeof(err));
+    if (*srv == NULL)
+        log_fatal("metrics: %s", err);
+    log_info("metrics on http://%s/metrics", conf->metrics);
+}
+
+/* Stopped: give connections in flight a bounded grace period, then clean
+ * up what no open connection still uses. */
+static void stop_daemon(engine_t *engine, const char *pidfile, metricsrv_t *metricsrv, metrics_t *metrics)
+{
+    for (int i = 0; i < STOP_GRACE_SECONDS * 10 && engine_active(engine) > 0; i++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (engine_active(engine) > 0)
+        log_warn("stopping with %d connection(s) still open: the MTA's milter_default_action applies",
+                 engine_active(engine));
+    log_info("mxguard stopped");
+    if (pidfile)
+        remove_pidfile(pidfile);
+    metricsrv_stop(metricsrv);
+    if (engine_active(engine) == 0) {
+        engine_free(engine);
+        snapshot_shutdown();
+        metrics_free(metrics); /* sessions still open would count into it */
+    }
+}
+
 int main(int argc, char **argv)
 {
     bool foreground = false, check_only = false;
@@ -263,10 +394,8 @@ int main(int argc, char **argv)
     metricsrv_t *metricsrv = NULL;
     engine_t *engine;
     static struct signal_arg sig_arg; /* the signal thread may outlive main's frame */
-    sigset_t set;
     pthread_t tid;
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int c, rc;
+    int rc;
 
     /* Tools of the same binary: the same config loader, checks and
      * policy table as the daemon (explain.h, summary.h). */
@@ -275,77 +404,18 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "summary") == 0)
         return summary_main(argc - 1, argv + 1);
 
-    while ((c = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c': conf_path = optarg; break;
-        case 'f': foreground = true; break;
-        case 'n': check_only = true; break;
-        case 'V':
-            printf("mxguard %s\n", PACKAGE_VERSION);
-            printf("milter protocol 6 (mxguard's own engine)\n");
-            version_print_libs(stdout);
-            return 0;
-        case 'h': usage(0); break;
-        default: usage(2);
-        }
-    }
-    if (optind != argc)
-        usage(2);
+    parse_args(argc, argv, &foreground, &check_only);
+    if (check_only)
+        return check_config();
 
-    if (check_only) {
-        conf = conf_load(conf_path, print_error, NULL);
-        if (conf == NULL)
-            return 1;
-        /* Valid, but the daemon could not start with it. */
-        if (conf_check_start(conf, print_error, NULL) > 0) {
-            conf_free(conf);
-            return 1;
-        }
-        /* The config is valid; say so, but also that this daemon would not
-         * start as root with it. */
-        pw = conf->user ? getpwnam(conf->user) : NULL;
-        if (!privs_check_root(conf, pw, geteuid(), err, sizeof(err)))
-            fprintf(stderr, "mxguard: warning: %s\n", err);
-        conf_free(conf);
-        printf("mxguard: configuration %s OK\n", conf_path);
-        return 0;
-    }
-
-    /* Block the signals we wait for before any thread (libunbound's, the
-     * engine's, ours) exists, so all of them inherit the mask: the signal
-     * thread alone waits for them. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    block_signals();
     /* -f logs to stderr too, unless stderr is the journal (systemd unit),
      * which gets the syslog copy; before syslog is open, stderr it is. */
     log_set_stderr(foreground && !stderr_is_journal());
     /* Reloads happen after daemon() has changed to "/": keep an absolute path. */
     if ((abs_path = realpath(conf_path, NULL)) != NULL)
         conf_path = abs_path;
-    conf = conf_load(conf_path, log_conf_error, NULL);
-    if (conf == NULL || conf_check_start(conf, log_conf_error, NULL) > 0)
-        log_fatal("%s: configuration errors, not starting", conf_path);
-    if (conf->user) {
-        pw = getpwnam(conf->user);
-        if (pw == NULL)
-            log_fatal("unknown user %s", conf->user);
-    }
-    /* Before syslog is open, so that the refusal reaches stderr too. */
-    if (!privs_check_root(conf, pw, geteuid(), err, sizeof(err)))
-        log_fatal("%s", err);
-    if (!log_open_syslog(conf->syslog_facility))
-        log_fatal("%s: unknown syslog facility %s", conf_path, conf->syslog_facility);
-    /* Opened by whoever starts mxguard (root: before the drop); reopened
-     * on SIGUSR1/SIGHUP as the configured user, who then needs to create
-     * it (or logrotate's "create" does). */
-    if (conf->log_file && !log_open_file(conf->log_file, err, sizeof(err)))
-        log_fatal("%s", err);
+    conf = load_start_conf(&pw);
 
     umask(007);
     engine = engine_new(conf->socket, conf->milter_timeout, glue_callbacks_get(), err, sizeof(err));
@@ -366,20 +436,11 @@ int main(int argc, char **argv)
         privs_drop(pw);
 
     log_info("mxguard %s started on %s", PACKAGE_VERSION, conf->socket);
-    if (conf->metrics) {
-        /* After daemon() (a thread) and after dropping privileges: use a
-         * port above 1023. */
-        metrics = metrics_new();
-        metrics_set_config(metrics, conf_path);
-        metricsrv = metricsrv_start(conf->metrics, metrics, err, sizeof(err));
-        if (metricsrv == NULL)
-            log_fatal("metrics: %s", err);
-        log_info("metrics on http://%s/metrics", conf->metrics);
-    }
+    start_metrics(conf, &metrics, &metricsrv);
     started_set(&sig_arg.started, conf); /* before conf goes into the snapshot */
     snap = snapshot_from_conf(conf, NULL, err, sizeof(err));
     if (snap == NULL)
-        log_fatal("cannot start the DNS resolver: %s", err);
+        log_fatal("%s", err);
     snapshot_attach_metrics(snap, metrics);
     snapshot_install(snap); /* from here on, snap may be freed by a reload */
     sig_arg.metrics = metrics;
@@ -390,24 +451,7 @@ int main(int argc, char **argv)
     pthread_detach(tid);
 
     rc = engine_run(engine);
-
-    /* Stopped: give connections in flight a bounded grace period. */
-    for (int i = 0; i < STOP_GRACE_SECONDS * 10 && engine_active(engine) > 0; i++) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (engine_active(engine) > 0)
-        log_warn("stopping with %d connection(s) still open: the MTA's milter_default_action applies",
-                 engine_active(engine));
-    log_info("mxguard stopped");
-    if (pidfile)
-        remove_pidfile(pidfile);
-    metricsrv_stop(metricsrv);
-    if (engine_active(engine) == 0) {
-        engine_free(engine);
-        snapshot_shutdown();
-        metrics_free(metrics); /* sessions still open would count into it */
-    }
+    stop_daemon(engine, pidfile, metricsrv, metrics);
     free(pidfile);
     free(abs_path);
     return rc == 0 ? 0 : 1;

@@ -14,6 +14,16 @@
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static snapshot_t *snap_current;
 
+/* Put what failed ("cannot start the DNS resolver", ...) before the
+ * library's reason in err. */
+static void snap_err_what(char *err, size_t errlen, const char *what)
+{
+    char *why = xstrdup(err);
+
+    snprintf(err, errlen, "%s: %s", what, why);
+    free(why);
+}
+
 snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *err, size_t errlen)
 {
     dns_options opt = {0};
@@ -29,6 +39,7 @@ snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *er
     }
     dns = dns_new(dnsopt, err, errlen);
     if (dns == NULL) {
+        snap_err_what(err, errlen, "cannot start the DNS resolver");
         conf_free(conf);
         return NULL;
     }
@@ -41,6 +52,7 @@ snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *er
         };
         dkim = dkimcheck_lib_new(dns, &dko, err, errlen);
         if (dkim == NULL) {
+            snap_err_what(err, errlen, "cannot set up DKIM verification");
             dns_free(dns);
             conf_free(conf);
             return NULL;
@@ -55,6 +67,7 @@ snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *er
         dmarccheck_mode_parse(conf->dmarc_mode, &dmo.mode); /* checked by conf.c */
         dmarc = dmarccheck_lib_new(dns, &dmo, err, errlen);
         if (dmarc == NULL) {
+            snap_err_what(err, errlen, "cannot set up DMARC");
             dkimcheck_lib_free(dkim);
             dns_free(dns);
             conf_free(conf);
@@ -80,7 +93,7 @@ snapshot_t *snapshot_load(const char *path, conf_error_fn errfn, void *arg)
         return NULL;
     s = snapshot_from_conf(conf, NULL, err, sizeof(err));
     if (s == NULL) {
-        char *msg = xasprintf("%s: cannot start the DNS resolver: %s", path, err);
+        char *msg = xasprintf("%s: %s", path, err);
         if (errfn)
             errfn(msg, arg);
         else

@@ -31,7 +31,10 @@ typedef struct snapshot {
  * reporting every problem through errfn (NULL: log_error). */
 snapshot_t *snapshot_load(const char *path, conf_error_fn errfn, void *arg);
 /* Build a snapshot around an already loaded config (takes ownership) and an
- * optional resolver options override for tests (NULL: from the config). */
+ * optional resolver options override for tests (NULL: from the config).
+ * On failure returns NULL with err saying what failed and why ("cannot
+ * start the DNS resolver: ...", "cannot set up DKIM verification: ...",
+ * "cannot set up DMARC: ..."); nothing is logged. */
 snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *err, size_t errlen);
 
 /* Count into m (owned by the daemon, outlives s): the sessions' decisions

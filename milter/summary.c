@@ -397,34 +397,95 @@ static void sm_malformed_line(summary_t *s, const char *why)
     }
 }
 
-void summary_line(summary_t *s, const char *line)
+/* Parse line into *d when it is an mxguard decision line; else count it as
+ * another program's, another mxguard line or malformed, and return false.
+ * *t: the line's time, 0 when it has none. */
+static bool sm_parse_line(summary_t *s, const char *line, declog_fields *d, time_t *t)
 {
-    declog_fields d;
-    const char *msg, *action, *rule, *dry, *v;
+    const char *msg;
     char err[128], *copy;
-    size_t len;
-    time_t t;
-    int ai;
+    size_t len = strcspn(line, "\r\n");
 
-    s->lines++;
-    len = strcspn(line, "\r\n");
     copy = xstrndup(line, len);
-    if (!sm_split(copy, &msg, &t)) {
+    if (!sm_split(copy, &msg, t)) {
         s->other_programs++;
         free(copy);
-        return;
+        return false;
     }
     if (strncmp(msg, "decision", 8) != 0 || (msg[8] != ' ' && msg[8] != '\0')) {
         s->other_mxguard++;
         free(copy);
-        return;
+        return false;
     }
-    if (!declog_parse(msg, &d, err, sizeof(err))) {
+    if (!declog_parse(msg, d, err, sizeof(err))) {
         sm_malformed_line(s, err);
         free(copy);
-        return;
+        return false;
     }
     free(copy);
+    return true;
+}
+
+/* Is a decision at time t by rule (dry: its dry-run rules) left out by
+ * --since or --rule?  Counted under its reason if so. */
+static bool sm_filtered(summary_t *s, time_t t, const char *rule, const char *dry)
+{
+    if (s->o.since != 0 && t == 0) {
+        s->untimed_skipped++;
+        return true;
+    }
+    if (s->o.since != 0 && t < s->o.since) {
+        s->before_since++;
+        return true;
+    }
+    if (s->o.rule != NULL && strcmp(rule, s->o.rule) != 0 && !sm_in_list(dry, s->o.rule)) {
+        s->filtered_rule++;
+        return true;
+    }
+    return false;
+}
+
+/* Count the check results and the sender and From domains of decision d
+ * (action index ai). */
+static void sm_count_checks(summary_t *s, const declog_fields *d, int ai)
+{
+    const char *v;
+
+    for (size_t i = 0; i < SM_NCHECKS; i++) {
+        const char *score;
+        if (!declog_get(d, sm_checks[i], &v))
+            continue;
+        /* dnsbl "-" is "none listed" when a score was computed */
+        if (v == NULL && strcmp(sm_checks[i], "dnsbl") == 0 && declog_get(d, "dnsbl_score", &score) &&
+            score != NULL)
+            v = "none";
+        sm_count_parts(&s->check[i], v);
+    }
+    if (declog_get(d, "mail_from", &v)) {
+        char *dom = sm_sender_domain(v);
+        sm_add(&s->sender[ai], dom, 1);
+        free(dom);
+    }
+    if (declog_get(d, "from_domain", &v)) {
+        char *dom = xstrdup(v ? v : "-");
+        for (char *p = dom; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        s->have_from = true;
+        sm_add(&s->from[ai], dom, 1);
+        free(dom);
+    }
+}
+
+void summary_line(summary_t *s, const char *line)
+{
+    declog_fields d;
+    const char *action, *rule, *dry, *v;
+    time_t t;
+    int ai;
+
+    s->lines++;
+    if (!sm_parse_line(s, line, &d, &t))
+        return;
     if (!declog_get(&d, "action", &action) || (ai = sm_action_index(action)) < 0 ||
         !declog_get(&d, "rule", &rule) || rule == NULL) {
         sm_malformed_line(s, "no valid action or rule key");
@@ -432,18 +493,8 @@ void summary_line(summary_t *s, const char *line)
         return;
     }
     declog_get(&d, "dry_run", &dry);
-    if (s->o.since != 0 && t == 0) {
-        s->untimed_skipped++;
+    if (sm_filtered(s, t, rule, dry))
         goto done;
-    }
-    if (s->o.since != 0 && t < s->o.since) {
-        s->before_since++;
-        goto done;
-    }
-    if (s->o.rule != NULL && strcmp(rule, s->o.rule) != 0 && !sm_in_list(dry, s->o.rule)) {
-        s->filtered_rule++;
-        goto done;
-    }
 
     s->decisions++;
     if (t == 0) {
@@ -465,29 +516,7 @@ void summary_line(summary_t *s, const char *line)
         free(name);
         p = comma ? comma + 1 : NULL;
     }
-    for (size_t i = 0; i < SM_NCHECKS; i++) {
-        const char *score;
-        if (!declog_get(&d, sm_checks[i], &v))
-            continue;
-        /* dnsbl "-" is "none listed" when a score was computed */
-        if (v == NULL && strcmp(sm_checks[i], "dnsbl") == 0 && declog_get(&d, "dnsbl_score", &score) &&
-            score != NULL)
-            v = "none";
-        sm_count_parts(&s->check[i], v);
-    }
-    if (declog_get(&d, "mail_from", &v)) {
-        char *dom = sm_sender_domain(v);
-        sm_add(&s->sender[ai], dom, 1);
-        free(dom);
-    }
-    if (declog_get(&d, "from_domain", &v)) {
-        char *dom = xstrdup(v ? v : "-");
-        for (char *p = dom; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        s->have_from = true;
-        sm_add(&s->from[ai], dom, 1);
-        free(dom);
-    }
+    sm_count_checks(s, &d, ai);
 done:
     declog_fields_clear(&d);
 }

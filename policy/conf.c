@@ -38,6 +38,7 @@
 #include "cfgload.h"
 #include "conf.h"
 #include "confcheck.h"
+#include "dkimcheck.h"
 #include "dmarccheck.h"
 #include "dname.h"
 #include "dns.h"
@@ -386,22 +387,22 @@ static conf_t *conf_defaults(const char *path)
     c->authserv_id = conf_default_authserv_id();
     c->milter_timeout = 300;
     c->dns_upstream = xstrdup("system");
-    c->dns_timeout_ms = 5000;
+    c->dns_timeout_ms = DNS_DEFAULT_TIMEOUT_MS;
     c->spf_enabled = true;
     c->spf_helo = true;
     c->authres_add = true;
     c->authres_strip = true;
     c->dkim_enabled = false;
-    c->dkim_min_key_bits = 1024;
-    c->dkim_max_signatures = 5;
+    c->dkim_min_key_bits = DKIMCHECK_DEFAULT_MIN_KEY_BITS;
+    c->dkim_max_signatures = DKIMCHECK_DEFAULT_MAX_SIGNATURES;
     c->dkim_clock_skew = 300;
     c->dkim_required_headers = xcalloc(2, sizeof(char *));
     c->dkim_required_headers[0] = xstrdup("from");
     c->dmarc_enabled = false;
     c->dmarc_mode = xstrdup("rfc9989");
     c->dmarc_psl_file = xstrdup("/usr/share/publicsuffix/public_suffix_list.dat");
-    c->dmarc_max_queries = 20;
-    c->dmarc_timeout_ms = 5000;
+    c->dmarc_max_queries = DMARCCHECK_DEFAULT_MAX_QUERIES;
+    c->dmarc_timeout_ms = DMARCCHECK_DEFAULT_TIMEOUT_MS;
     c->trusted = cidr_list_new();
     return c;
 }

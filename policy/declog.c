@@ -91,7 +91,6 @@ static char *dl_dkim_reason(const facts_t *f)
     return b.s;
 }
 
-/* " dnsbl_score=N dnsbl=LISTS", "-" when no list was queried. */
 /* dmarc (RESULT, "-" when not evaluated), dmarc_policy (TAG:PUBLISHED/APPLIED,
  * e.g. "sp:reject/quarantine"; "-" without a policy), dmarc_aligned
  * ("spf", "dkim", "spf+dkim", "none"; "-" when not evaluated). */
@@ -120,6 +119,7 @@ static void dl_dmarc(strbuf *b, const facts_t *f)
                                                                   : "none");
 }
 
+/* " dnsbl_score=N dnsbl=LISTS", "-" when no list was queried. */
 static void dl_dnsbl(strbuf *b, const facts_t *f)
 {
     char score[32];

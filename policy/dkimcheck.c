@@ -234,7 +234,7 @@ static dk_key *dk_key_start(dkimcheck_t *d, const char *selector, const char *do
         k->st = DNS_NXDOMAIN;
         return k;
     }
-    k->q = dns_start(d->lib->dns, name, 16 /* TXT */);
+    k->q = dns_start(d->lib->dns, name, DNS_TYPE_TXT);
     return k;
 }
 
@@ -310,8 +310,8 @@ dkimcheck_lib *dkimcheck_lib_new(dns_t *dns, const dkimcheck_options *opt, char 
 
     l = xcalloc(1, sizeof(*l));
     l->dns = dns;
-    l->min_key_bits = opt && opt->min_key_bits ? opt->min_key_bits : 1024;
-    l->max_signatures = opt && opt->max_signatures ? opt->max_signatures : 5;
+    l->min_key_bits = opt && opt->min_key_bits ? opt->min_key_bits : DKIMCHECK_DEFAULT_MIN_KEY_BITS;
+    l->max_signatures = opt && opt->max_signatures ? opt->max_signatures : DKIMCHECK_DEFAULT_MAX_SIGNATURES;
     for (size_t i = 0; opt && opt->required_headers && opt->required_headers[i]; i++) {
         char *h = xstrdup(opt->required_headers[i]);
         for (char *p = h; *p; p++)
@@ -692,15 +692,11 @@ static dkimcheck_result dk_error_result(int err, const char **reason)
     }
 }
 
-/* The result of one processed signature. */
-static void dk_sig_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
+/* The signature's own fields (d=, s=, a=, b=, i=, key size) into out. */
+static void dk_sig_fields(DKIM_SIGINFO *sig, dkimcheck_sig *out)
 {
-    const dkimcheck_lib *l = d->lib;
-    unsigned int flags = dkim_sig_getflags(sig), bits = 0;
-    int err = dkim_sig_geterror(sig), bh = dkim_sig_getbh(sig);
     const unsigned char *i = dkim_sig_gettagvalue(sig, false, (u_char *)"i");
-    dk_key *k = NULL;
-    ssize_t msglen = -1, canonlen = -1, signlen = -1;
+    unsigned int bits = 0;
 
     out->domain = dk_copy(dkim_sig_getdomain(sig));
     out->selector = dk_copy(dkim_sig_getselector(sig));
@@ -712,23 +708,24 @@ static void dk_sig_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
         out->identity = xasprintf("@%s", out->domain);
     if (dkim_sig_getkeysize(sig, &bits) == DKIM_STAT_OK)
         out->keybits = bits;
-    if ((flags & DKIM_SIGFLAG_IGNORE) != 0) { /* only rsa-sha1 (dk_prescreen) */
-        out->result = DKIMCHECK_POLICY;
-        out->reason = DK_SHA1_REASON;
-        return;
-    }
+}
+
+/* A key problem that decides the result (set in out), from what DNS said
+ * rather than libopendkim's reading; false when the key is not at fault. */
+static bool dk_key_result(dkimcheck_t *d, dkimcheck_sig *out)
+{
+    dk_key *k = NULL;
+
     if (out->domain && out->selector) {
         char name[1100];
         snprintf(name, sizeof(name), "%s._domainkey.%s", out->selector, out->domain);
         k = dk_key_find(d, name);
     }
-
     if (k && k->bad_name) {
         out->result = DKIMCHECK_PERMERROR;
         out->reason = "bad selector or domain";
-        return;
+        return true;
     }
-    /* What DNS said decides key problems, not libopendkim's reading. */
     if (k && k->waited && k->st != DNS_ANSWER) {
         if (k->st == DNS_NXDOMAIN || k->st == DNS_NODATA) {
             out->result = DKIMCHECK_PERMERROR;
@@ -737,28 +734,76 @@ static void dk_sig_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
             out->result = DKIMCHECK_TEMPERROR;
             out->reason = k->st == DNS_TIMEOUT ? "key lookup timed out" : "key lookup failed";
         }
-        return;
+        return true;
     }
     if (k && k->bad) {
         out->result = DKIMCHECK_PERMERROR;
         out->reason = "bad key record";
+        return true;
+    }
+    return false;
+}
+
+/* Our body hash: libopendkim hashed an empty body, so after a good
+ * header signature it found bh= wrong (BADSIG with MISMATCH) or, for
+ * a body that is empty when canonicalized, right; either way ours
+ * decides (*err, *bh).  A later error (t=s, ...) stands. */
+static void dk_own_bh(const dkimcheck_t *d, DKIM_SIGINFO *sig, int *err, int *bh)
+{
+    dkim_canon_t hc, bc;
+    int c = dkim_sig_getcanons(sig, &hc, &bc) == DKIM_STAT_OK && bc == DKIM_CANON_RELAXED;
+
+    if (*err == DKIM_SIGERROR_BADSIG && *bh == DKIM_SIGBH_MISMATCH)
+        *err = DKIM_SIGERROR_OK;
+    *bh = d->bh[c] != NULL &&
+                  bodyhash_matches(d->digest[c], (const char *)dkim_sig_gettagvalue(sig, false, (u_char *)"bh"))
+              ? DKIM_SIGBH_MATCH
+              : DKIM_SIGBH_MISMATCH;
+}
+
+/* A signature that verified (flags, body hash bh): pass, or policy when
+ * our key size or signed-header requirements are not met. */
+static void dk_verified_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
+{
+    const dkimcheck_lib *l = d->lib;
+    ssize_t msglen = -1, canonlen = -1, signlen = -1;
+
+    if (out->keybits != 0 && out->keybits < l->min_key_bits) {
+        out->result = DKIMCHECK_POLICY;
+        out->reason = "key too small";
         return;
     }
-    /* Our body hash: libopendkim hashed an empty body, so after a good
-     * header signature it found bh= wrong (BADSIG with MISMATCH) or, for
-     * a body that is empty when canonicalized, right; either way ours
-     * decides.  A later error (t=s, ...) stands. */
-    if (d->own_body && (flags & DKIM_SIGFLAG_PASSED) != 0 && bh != DKIM_SIGBH_UNTESTED) {
-        dkim_canon_t hc, bc;
-        int c = dkim_sig_getcanons(sig, &hc, &bc) == DKIM_STAT_OK && bc == DKIM_CANON_RELAXED;
-
-        if (err == DKIM_SIGERROR_BADSIG && bh == DKIM_SIGBH_MISMATCH)
-            err = DKIM_SIGERROR_OK;
-        bh = d->bh[c] != NULL &&
-                     bodyhash_matches(d->digest[c], (const char *)dkim_sig_gettagvalue(sig, false, (u_char *)"bh"))
-                 ? DKIM_SIGBH_MATCH
-                 : DKIM_SIGBH_MISMATCH;
+    for (size_t h = 0; h < l->nrequired; h++) {
+        if (!dkim_sig_hdrsigned(sig, (u_char *)l->required[h])) {
+            out->result = DKIMCHECK_POLICY;
+            out->reason = "required header not signed";
+            return;
+        }
     }
+    out->result = DKIMCHECK_PASS;
+    if (dkim_sig_getcanonlen(d->dkim, sig, &msglen, &canonlen, &signlen) == DKIM_STAT_OK && signlen >= 0 &&
+        msglen > signlen) {
+        out->partial = true;
+        out->reason = "l= covers part of the body";
+    }
+}
+
+/* The result of one processed signature. */
+static void dk_sig_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
+{
+    unsigned int flags = dkim_sig_getflags(sig);
+    int err = dkim_sig_geterror(sig), bh = dkim_sig_getbh(sig);
+
+    dk_sig_fields(sig, out);
+    if ((flags & DKIM_SIGFLAG_IGNORE) != 0) { /* only rsa-sha1 (dk_prescreen) */
+        out->result = DKIMCHECK_POLICY;
+        out->reason = DK_SHA1_REASON;
+        return;
+    }
+    if (dk_key_result(d, out))
+        return;
+    if (d->own_body && (flags & DKIM_SIGFLAG_PASSED) != 0 && bh != DKIM_SIGBH_UNTESTED)
+        dk_own_bh(d, sig, &err, &bh);
     if (err != DKIM_SIGERROR_OK && err != DKIM_SIGERROR_UNKNOWN) {
         out->result = dk_error_result(err, &out->reason);
         if (err == DKIM_SIGERROR_BADSIG && bh == DKIM_SIGBH_MISMATCH)
@@ -780,24 +825,7 @@ static void dk_sig_result(dkimcheck_t *d, DKIM_SIGINFO *sig, dkimcheck_sig *out)
         out->reason = "body hash mismatch";
         return;
     }
-    if (out->keybits != 0 && out->keybits < l->min_key_bits) {
-        out->result = DKIMCHECK_POLICY;
-        out->reason = "key too small";
-        return;
-    }
-    for (size_t h = 0; h < l->nrequired; h++) {
-        if (!dkim_sig_hdrsigned(sig, (u_char *)l->required[h])) {
-            out->result = DKIMCHECK_POLICY;
-            out->reason = "required header not signed";
-            return;
-        }
-    }
-    out->result = DKIMCHECK_PASS;
-    if (dkim_sig_getcanonlen(d->dkim, sig, &msglen, &canonlen, &signlen) == DKIM_STAT_OK && signlen >= 0 &&
-        msglen > signlen) {
-        out->partial = true;
-        out->reason = "l= covers part of the body";
-    }
+    dk_verified_result(d, sig, out);
 }
 
 /* Verify every signature of list that libopendkim can check. */

@@ -67,9 +67,13 @@ void dkimcheck_sigs_free(dkimcheck_sig *sigs, size_t n);
  * permerror, neutral (a retry may pass, then a real failure, then ours). */
 dkimcheck_result dkimcheck_aggregate(const dkimcheck_sig *sigs, size_t n);
 
+/* The defaults of the options below (and of the dkim settings of the config). */
+#define DKIMCHECK_DEFAULT_MIN_KEY_BITS 1024u
+#define DKIMCHECK_DEFAULT_MAX_SIGNATURES 5u
+
 typedef struct dkimcheck_options {
-    unsigned min_key_bits;   /* smaller RSA keys give policy; 0 means 1024 */
-    unsigned max_signatures; /* verified per message; 0 means 5 */
+    unsigned min_key_bits;   /* smaller RSA keys give policy; 0 means the default */
+    unsigned max_signatures; /* verified per message; 0 means the default */
     unsigned clock_skew;     /* seconds allowed for t= in the future */
     /* header names (lower or mixed case) a signature must cover to count;
      * NULL-terminated, or NULL for none.  Copied. */

@@ -43,8 +43,6 @@
 /* Exported by libopendmarc 1.4 but missing from its header. */
 int opendmarc_get_tld(u_char *domain, u_char *tld, size_t tld_len);
 
-#define DM_TXT 16
-#define DM_A 1
 #define DM_WALK_MAX 8      /* queries of one tree walk */
 #define DM_RECORD_MAX 4096 /* bytes of a record that are read */
 
@@ -154,8 +152,8 @@ dmarccheck_lib *dmarccheck_lib_new(dns_t *dns, const dmarccheck_options *opt, ch
     lib = xcalloc(1, sizeof(*lib));
     lib->dns = dns;
     lib->mode = opt->mode;
-    lib->max_queries = opt->max_queries ? opt->max_queries : 20;
-    lib->timeout_ms = opt->timeout_ms ? opt->timeout_ms : 5000;
+    lib->max_queries = opt->max_queries ? opt->max_queries : DMARCCHECK_DEFAULT_MAX_QUERIES;
+    lib->timeout_ms = opt->timeout_ms ? opt->timeout_ms : DMARCCHECK_DEFAULT_TIMEOUT_MS;
     return lib;
 }
 
@@ -420,7 +418,7 @@ static dm_entry *dm_start(dmarccheck_t *d, const char *name, int rrtype)
     memset(e, 0, sizeof(*e));
     snprintf(e->name, sizeof(e->name), "%s", name);
     e->rrtype = rrtype;
-    if (rrtype == DM_TXT)
+    if (rrtype == DNS_TYPE_TXT)
         snprintf(q, sizeof(q), "_dmarc.%s", name);
     else
         snprintf(q, sizeof(q), "%s", name);
@@ -447,7 +445,7 @@ static dm_entry *dm_wait(dmarccheck_t *d, dm_entry *e)
     e->st = dns_wait(e->q, &a);
     e->q = NULL;
     e->done = true;
-    if (e->st == DNS_ANSWER && e->rrtype == DM_TXT) {
+    if (e->st == DNS_ANSWER && e->rrtype == DNS_TYPE_TXT) {
         for (size_t i = 0; i < a->count; i++) {
             char *t;
             size_t tl, after;
@@ -499,14 +497,14 @@ dmarccheck_t *dmarccheck_start(dmarccheck_lib *lib, const fromhdr_msg *from)
         snprintf(d->domain, sizeof(d->domain), "%s", dom);
         if (lib->mode == DMARCCHECK_RFC7489) {
             char org[DMARCCHECK_DOMAIN_MAX];
-            dm_start(d, d->domain, DM_TXT);
+            dm_start(d, d->domain, DNS_TYPE_TXT);
             dm_org_7489(d->domain, org);
             if (strcmp(org, d->domain) != 0)
-                dm_start(d, org, DM_TXT);
+                dm_start(d, org, DNS_TYPE_TXT);
         } else {
             n = dmarccheck_walk_names(d->domain, names, DM_WALK_MAX);
             for (size_t i = 0; i < n; i++)
-                dm_start(d, names[i], DM_TXT);
+                dm_start(d, names[i], DNS_TYPE_TXT);
         }
     }
     return d;
@@ -561,7 +559,7 @@ static bool dm_org_9989(dmarccheck_t *d, const char *domain, char *org, dm_entry
 
     *psd_rec = NULL;
     for (size_t i = 0; i < n; i++)
-        ents[i] = dm_start(d, names[i], DM_TXT); /* all at once */
+        ents[i] = dm_start(d, names[i], DNS_TYPE_TXT); /* all at once */
     for (size_t i = 0; i < n; i++) {
         dm_entry *e = dm_wait(d, ents[i]);
         if (dm_temp(e)) {
@@ -676,7 +674,7 @@ static dm_entry *dm_discover(dmarccheck_t *d, dmarccheck_output *out, bool *temp
     char org[DMARCCHECK_DOMAIN_MAX];
 
     *temp = *several = false;
-    first = dm_wait(d, dm_start(d, d->domain, DM_TXT));
+    first = dm_wait(d, dm_start(d, d->domain, DNS_TYPE_TXT));
     if (first != NULL && first->nrec > 1)
         *several = true;
     if (d->lib->mode == DMARCCHECK_RFC7489) {
@@ -689,7 +687,7 @@ static dm_entry *dm_discover(dmarccheck_t *d, dmarccheck_output *out, bool *temp
         if (first->valid)
             return first;
         if (strcmp(org, d->domain) != 0) {
-            dm_entry *e = dm_wait(d, dm_start(d, org, DM_TXT));
+            dm_entry *e = dm_wait(d, dm_start(d, org, DNS_TYPE_TXT));
             if (dm_temp(e)) {
                 *temp = true;
                 return NULL;
@@ -713,7 +711,7 @@ static dm_entry *dm_discover(dmarccheck_t *d, dmarccheck_output *out, bool *temp
         return first;
     if (*temp)
         return NULL; /* the org domain is unknown: so is the policy */
-    pol = dm_wait(d, dm_start(d, org, DM_TXT));
+    pol = dm_wait(d, dm_start(d, org, DNS_TYPE_TXT));
     if (pol != NULL && pol->nrec > 1)
         *several = true;
     if (pol != NULL && pol->valid)
@@ -733,7 +731,7 @@ static bool dm_exists(dmarccheck_t *d, const dm_entry *first)
 
     if (first == NULL || first->st != DNS_NXDOMAIN)
         return true; /* _dmarc.<domain> exists or answered: so does the domain */
-    e = dm_wait(d, dm_start(d, d->domain, DM_A));
+    e = dm_wait(d, dm_start(d, d->domain, DNS_TYPE_A));
     return e == NULL || e->st != DNS_NXDOMAIN;
 }
 
@@ -774,7 +772,7 @@ static bool dm_policy(dmarccheck_t *d, const dm_entry *pol, const dmarccheck_rec
     out->published = out->p;
     if (strcmp(pol->name, d->domain) != 0) {
         if (d->lib->mode == DMARCCHECK_RFC9989 && out->np != DMARCCHECK_POLICY_UNSET &&
-            !dm_exists(d, dm_find(d, d->domain, DM_TXT))) {
+            !dm_exists(d, dm_find(d, d->domain, DNS_TYPE_TXT))) {
             out->policy_tag = "np";
             out->published = out->np;
         } else if (out->sp != DMARCCHECK_POLICY_UNSET) {

@@ -113,11 +113,15 @@ typedef struct dmarccheck_output {
     unsigned queries;                 /* DNS queries made for this message */
 } dmarccheck_output;
 
+/* The defaults of the options below (and of the dmarc settings of the config). */
+#define DMARCCHECK_DEFAULT_MAX_QUERIES 20u
+#define DMARCCHECK_DEFAULT_TIMEOUT_MS 5000u
+
 typedef struct dmarccheck_options {
     dmarccheck_mode mode;
     const char *psl_file;   /* RFC 7489 mode: the Public Suffix List (copied) */
-    unsigned max_queries;   /* per message; 0 means 20 */
-    unsigned timeout_ms;    /* per message; 0 means 5000 */
+    unsigned max_queries;   /* per message; 0 means the default */
+    unsigned timeout_ms;    /* per message; 0 means the default */
 } dmarccheck_options;
 
 typedef struct dmarccheck_lib dmarccheck_lib;

@@ -52,9 +52,8 @@
 
 #include "dns.h"
 #include "log.h"
+#include "strbuf.h"
 #include "xalloc.h"
-
-#define DNS_DEFAULT_TIMEOUT_MS 5000u
 
 struct dns {
     struct ub_ctx *ctx;      /* libunbound context (owned) */
@@ -90,7 +89,6 @@ struct dns_query {
     dns_t *dns;
     char *name;              /* for logs */
     int rrtype;
-    unsigned timeout_ms;     /* its deadline after the start, for logs */
     int async_id;            /* libunbound's id, 0 if not started */
     struct timespec deadline; /* CLOCK_MONOTONIC */
     struct timespec started;  /* CLOCK_MONOTONIC, for the observer */
@@ -734,7 +732,6 @@ dns_query_t *dns_start_timeout(dns_t *dns, const char *name, int rrtype, unsigne
     q->dns = dns;
     q->name = xstrdup(name ? name : "");
     q->rrtype = rrtype;
-    q->timeout_ms = timeout_ms;
     pthread_cond_init(&q->cond, &dns->cattr);
     clock_gettime(CLOCK_MONOTONIC, &now);
     q->started = now;
@@ -759,7 +756,9 @@ dns_query_t *dns_start_timeout(dns_t *dns, const char *name, int rrtype, unsigne
     r = ub_resolve_async(dns->ctx, name, rrtype, 1 /* IN */, q, dns_callback, &q->async_id);
     dns_restore_signals(&old);
     if (r != 0) {
-        log_error("dns: cannot start query %s/%d: %s", name, rrtype, ub_strerror(r));
+        char *qn = strbuf_quote(name); /* may come from the SMTP client */
+        log_error("dns: cannot start query %s/%d: %s", qn, rrtype, ub_strerror(r));
+        free(qn);
         /* A query registered before the failure must never call back. */
         if (q->async_id != 0)
             (void)ub_cancel(dns->ctx, q->async_id);
@@ -787,7 +786,9 @@ static dns_answer *dns_convert(dns_query_t *q)
         return a;
     }
     if (q->ub_err != 0 || res == NULL) {
-        log_warn("dns: query %s/%d failed: %s", q->name, q->rrtype, ub_strerror(q->ub_err));
+        char *qn = strbuf_quote(q->name); /* may come from the SMTP client */
+        log_warn("dns: query %s/%d failed: %s", qn, q->rrtype, ub_strerror(q->ub_err));
+        free(qn);
         a->status = DNS_ERROR;
         return a;
     }
@@ -853,7 +854,7 @@ dns_status dns_wait(dns_query_t *q, dns_answer **out)
         r = pthread_cond_timedwait(&q->cond, &dns->mu, &q->deadline);
     if (!q->done) {
         pthread_mutex_unlock(&dns->mu);
-        log_warn("dns: no answer for %s/%d within %u ms", q->name, q->rrtype, q->timeout_ms);
+        /* Not logged here: the caller decides what a timeout means, and logs it. */
         /* Deadline.  See the top of the file for the cancel protocol. */
         if (ub_cancel(dns->ctx, q->async_id) == 0) {
             dns_query_destroy(q); /* libunbound will never call back */

@@ -40,7 +40,7 @@ typedef struct dns_options {
     /* NULL or "system": resolvers of /etc/resolv.conf (and /etc/hosts);
      * otherwise "ADDR" or "ADDR@PORT", a forwarder (IPv4 or IPv6). */
     const char *upstream;
-    unsigned timeout_ms; /* per-query deadline; 0 means 5000 */
+    unsigned timeout_ms; /* per-query deadline; 0 means DNS_DEFAULT_TIMEOUT_MS */
     /* Test data: unbound.conf "local-zone:" and "local-data:" values,
      * NULL-terminated arrays or NULL.  E.g. zone "example. static",
      * data "example. TXT \"v=spf1 -all\"". */
@@ -54,7 +54,18 @@ typedef struct dns_options {
     unsigned cache_entries;
 } dns_options;
 
+/* DNS record types (RFC 1035, 3596), the rrtype of the calls below;
+ * libspf2's callbacks keep its own ns_type values (ns_t_txt, ...). */
+#define DNS_TYPE_A 1
+#define DNS_TYPE_CNAME 5
+#define DNS_TYPE_PTR 12
+#define DNS_TYPE_MX 15
+#define DNS_TYPE_TXT 16
+#define DNS_TYPE_AAAA 28
+
 #define DNS_CACHE_DEFAULT 20000u
+/* The per-query deadline when none is given (also dns.timeout_ms's default). */
+#define DNS_DEFAULT_TIMEOUT_MS 5000u
 #define DNS_CACHE_MAX_TTL 3600u
 
 /* Answer cache counters (for tests and metrics). */
@@ -91,14 +102,15 @@ typedef struct dns_answer {
 
 void dns_answer_free(dns_answer *a);
 
-/* Start a query for name/rrtype (e.g. 16 for TXT).  Never returns NULL:
+/* Start a query for name/rrtype (e.g. DNS_TYPE_TXT).  Never returns NULL:
  * a failure to start is reported by dns_wait() as DNS_ERROR. */
 dns_query_t *dns_start(dns_t *dns, const char *name, int rrtype);
 /* dns_start() with its own deadline: timeout_ms after the start (0: the
  * resolver's timeout_ms). */
 dns_query_t *dns_start_timeout(dns_t *dns, const char *name, int rrtype, unsigned timeout_ms);
 /* Wait for a started query (deadline: timeout_ms after dns_start), store the
- * answer in *out (never NULL afterwards) and free the query. */
+ * answer in *out (never NULL afterwards) and free the query.  A timeout is
+ * not logged: the caller, which decides what it means, logs it. */
 dns_status dns_wait(dns_query_t *q, dns_answer **out);
 /* Start and wait. */
 dns_status dns_lookup(dns_t *dns, const char *name, int rrtype, dns_answer **out);

@@ -41,8 +41,6 @@
 #define DNSBL_QNAME_MAX DNAME_BUFSZ
 #define DNSBL_REPLY_MAX 400
 #define DNSBL_WEIGHT_MAX 1000
-#define DNS_TYPE_A 1
-#define DNS_TYPE_TXT 16
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -585,8 +583,10 @@ static void dnsbl_settle(dnsbl_lookup_t *l, dnsbl_entry *en)
             if (a->rdlen[i] != 4)
                 continue;
             if (rd[0] != 127) {
+                char *qn = strbuf_quote(en->qname); /* from client input */
                 log_warn("dnsbl %s: %s: unexpected answer %u.%u.%u.%u (not 127.0.0.0/8): not a listing",
-                         en->list->name, en->qname, rd[0], rd[1], rd[2], rd[3]);
+                         en->list->name, qn, rd[0], rd[1], rd[2], rd[3]);
+                free(qn);
                 continue;
             }
             if (dnsbl_answer_counts(en->list, rd)) {
@@ -596,8 +596,9 @@ static void dnsbl_settle(dnsbl_lookup_t *l, dnsbl_entry *en)
             }
         }
     } else if (en->st != DNS_NXDOMAIN && en->st != DNS_NODATA) {
-        log_warn("dnsbl %s: %s: %s, counted as not listed", en->list->name, en->qname,
-                 dns_status_name(en->st));
+        char *qn = strbuf_quote(en->qname); /* from client input */
+        log_warn("dnsbl %s: %s: %s, counted as not listed", en->list->name, qn, dns_status_name(en->st));
+        free(qn);
     }
     dns_answer_free(a);
 }
@@ -773,7 +774,9 @@ static void dnsbl_txt(dnsbl_lookup_t *l, const dnsbl_entry *en, char *out)
             free(txt);
         }
     } else if (st != DNS_NXDOMAIN && st != DNS_NODATA) {
-        log_warn("dnsbl %s: TXT %s: %s", en->list->name, en->qname, dns_status_name(st));
+        char *qn = strbuf_quote(en->qname); /* from client input */
+        log_warn("dnsbl %s: TXT %s: %s", en->list->name, qn, dns_status_name(st));
+        free(qn);
     }
     dns_answer_free(a);
 }

@@ -21,7 +21,8 @@
  *
  * Nothing is queried for trusted or SASL-authenticated clients, nor for
  * client addresses that are private, loopback, link-local or otherwise
- * special-purpose (skipped and logged).  Authentication is only known at
+ * special-purpose (skipped without a log line, as mxguard.conf(5) says; nor
+ * is such a client's HELO name queried).  Authentication is only known at
  * MAIL FROM: the client-address queries sent at connect are then
  * disregarded for that message.
  *

@@ -357,7 +357,7 @@ static SPF_errcode_t spfdns_select(struct spfdns *c, const char *domain, SPF_res
                                    size_t *found_len)
 {
     dns_answer *a = NULL;
-    dns_status st = dns_lookup(c->dns, domain, ns_t_txt, &a);
+    dns_status st = dns_lookup(c->dns, domain, DNS_TYPE_TXT, &a);
     int nfound = 0;
 
     if (st == DNS_NXDOMAIN || st == DNS_NODATA) {
@@ -503,7 +503,7 @@ static SPF_errcode_t spfdns_get_exp(SPF_server_t *server, const char *domain,
 
     /* RFC 6.2: no lookup counting; any problem means the default text. */
     if (c->stop == SPFDNS_STOP_NONE && spfrecord_domain_ok(name) &&
-        dns_lookup(c->dns, name, ns_t_txt, &a) == DNS_ANSWER && a->count == 1 &&
+        dns_lookup(c->dns, name, DNS_TYPE_TXT, &a) == DNS_ANSWER && a->count == 1 &&
         dns_rdata_txt(a->rdata[0], a->rdlen[0], &txt, &tl) && (sp = spfrecord_exp_macro(txt, tl)) != NULL) {
         SPF_response_t *tmp = SPF_response_new(c->req);
         if (tmp == NULL)

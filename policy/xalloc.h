@@ -2,8 +2,9 @@
  * xalloc.h - allocation that succeeds or does not return.
  *
  * Out of memory is not an error path threaded through every caller: these
- * log a fatal message and abort (the MTA's milter_default_action then decides
- * what happens to the message in flight).
+ * log a fatal message and exit with status 1 (log_fatal(), log.h); the
+ * MTA's milter_default_action then decides what happens to the message in
+ * flight.
  */
 #ifndef MXG_XALLOC_H
 #define MXG_XALLOC_H
@@ -13,7 +14,8 @@
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
-/* Grow an array of nmemb elements of size bytes to at least need elements. */
+/* Resize p to an array of nmemb elements of size bytes each (like
+ * xrealloc); nmemb * size overflowing counts as out of memory. */
 void *xreallocarray(void *p, size_t nmemb, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);

@@ -112,7 +112,7 @@ int main(int argc, char **argv)
             dns_answer *a = NULL;
             snprintf(zone, sizeof(zone), "l%d.bench", i);
             if (dnsbl_ip_qname(addr, zone, qname, sizeof(qname)))
-                (void)dns_lookup(dns, qname, 1, &a);
+                (void)dns_lookup(dns, qname, DNS_TYPE_A, &a);
             dns_answer_free(a);
         }
         ser[c] = now_ms() - t0;

@@ -136,7 +136,7 @@ static void fake_rr(dns_answer *a, int rrtype, const char *d, size_t n)
     char tmp[300];
     size_t o = 0;
 
-    if (rrtype == 16) { /* TXT */
+    if (rrtype == DNS_TYPE_TXT) {
         size_t i = 0;
         unsigned char rd[4096];
         while (i <= n && o < sizeof(rd) - 256) {
@@ -159,10 +159,10 @@ static void fake_rr(dns_answer *a, int rrtype, const char *d, size_t n)
         return;
     memcpy(tmp, d, n);
     tmp[n] = '\0';
-    if (rrtype == 1 || rrtype == 28) {
-        if (inet_pton(rrtype == 1 ? AF_INET : AF_INET6, tmp, buf) == 1)
-            fake_add(a, buf, rrtype == 1 ? 4 : 16);
-    } else if (rrtype == 15) { /* MX: "PREF NAME" */
+    if (rrtype == DNS_TYPE_A || rrtype == DNS_TYPE_AAAA) {
+        if (inet_pton(rrtype == DNS_TYPE_A ? AF_INET : AF_INET6, tmp, buf) == 1)
+            fake_add(a, buf, rrtype == DNS_TYPE_A ? 4 : 16);
+    } else if (rrtype == DNS_TYPE_MX) { /* "PREF NAME" */
         char *sp = strchr(tmp, ' ');
         unsigned long pref = strtoul(tmp, NULL, 10);
         size_t w;
@@ -173,7 +173,7 @@ static void fake_rr(dns_answer *a, int rrtype, const char *d, size_t n)
         w = fake_wire_name(sp + 1, strlen(sp + 1), buf + 2, sizeof(buf) - 2);
         if (w)
             fake_add(a, buf, w + 2);
-    } else if (rrtype == 12) { /* PTR */
+    } else if (rrtype == DNS_TYPE_PTR) {
         size_t w = fake_wire_name(tmp, n, buf, sizeof(buf));
         if (w)
             fake_add(a, buf, w);
@@ -183,11 +183,11 @@ static void fake_rr(dns_answer *a, int rrtype, const char *d, size_t n)
 static const char *fake_type_name(int rrtype)
 {
     switch (rrtype) {
-    case 1: return "A";
-    case 28: return "AAAA";
-    case 15: return "MX";
-    case 12: return "PTR";
-    case 16: return "TXT";
+    case DNS_TYPE_A: return "A";
+    case DNS_TYPE_AAAA: return "AAAA";
+    case DNS_TYPE_MX: return "MX";
+    case DNS_TYPE_PTR: return "PTR";
+    case DNS_TYPE_TXT: return "TXT";
     default: return "?";
     }
 }

@@ -79,7 +79,7 @@ START_TEST(test_a_aaaa)
     dns_answer *a = NULL;
     unsigned char six[16];
 
-    ck_assert_int_eq(dns_lookup(d, "a.example", 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "a.example", DNS_TYPE_A, &a), DNS_ANSWER);
     ck_assert_int_eq(a->status, DNS_ANSWER);
     ck_assert_int_eq(a->rrtype, 1);
     ck_assert_uint_eq(a->count, 2);
@@ -89,7 +89,7 @@ START_TEST(test_a_aaaa)
     ck_assert(!a->secure);
     dns_answer_free(a);
 
-    ck_assert_int_eq(dns_lookup(d, "A.Example.", 28, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "A.Example.", DNS_TYPE_AAAA, &a), DNS_ANSWER);
     ck_assert_uint_eq(a->count, 1);
     ck_assert_uint_eq(a->rdlen[0], 16);
     inet_pton(AF_INET6, "2001:db8::1", six);
@@ -105,7 +105,7 @@ START_TEST(test_txt_strings)
     dns_answer *a = NULL;
     bool seen_spf = false, seen_other = false;
 
-    ck_assert_int_eq(dns_lookup(d, "t.example", 16, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "t.example", DNS_TYPE_TXT, &a), DNS_ANSWER);
     ck_assert_uint_eq(a->count, 2);
     for (size_t i = 0; i < a->count; i++) {
         char *s = NULL;
@@ -131,7 +131,7 @@ START_TEST(test_mx_ptr_cname)
     char name[1025];
     bool m1 = false, m2 = false;
 
-    ck_assert_int_eq(dns_lookup(d, "mx.example", 15, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "mx.example", DNS_TYPE_MX, &a), DNS_ANSWER);
     ck_assert_uint_eq(a->count, 2);
     for (size_t i = 0; i < a->count; i++) {
         unsigned pref = (unsigned)a->rdata[i][0] << 8 | a->rdata[i][1];
@@ -144,7 +144,7 @@ START_TEST(test_mx_ptr_cname)
     ck_assert(m1 && m2);
     dns_answer_free(a);
 
-    ck_assert_int_eq(dns_lookup(d, "1.2.0.192.in-addr.arpa", 12, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "1.2.0.192.in-addr.arpa", DNS_TYPE_PTR, &a), DNS_ANSWER);
     ck_assert_uint_eq(a->count, 1);
     ck_assert(dns_rdata_name(a->rdata[0], a->rdlen[0], 0, name, sizeof(name)));
     ck_assert_str_eq(name, "a.example");
@@ -154,19 +154,19 @@ START_TEST(test_mx_ptr_cname)
      * local zones answer the alias itself and do not chase it: an A query
      * for c1 is NOERROR without A data.  Upstream answers do carry the
      * whole chain and unbound returns the final records.) */
-    ck_assert_int_eq(dns_lookup(d, "c1.example", 5, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "c1.example", DNS_TYPE_CNAME, &a), DNS_ANSWER);
     ck_assert_uint_eq(a->count, 1);
     ck_assert(dns_rdata_name(a->rdata[0], a->rdlen[0], 0, name, sizeof(name)));
     ck_assert_str_eq(name, "c2.example");
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, name, 5, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, name, DNS_TYPE_CNAME, &a), DNS_ANSWER);
     ck_assert(dns_rdata_name(a->rdata[0], a->rdlen[0], 0, name, sizeof(name)));
     ck_assert_str_eq(name, "a.example");
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, name, 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, name, DNS_TYPE_A, &a), DNS_ANSWER);
     ck_assert(has_a(a, "192.0.2.1"));
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "c1.example", 1, &a), DNS_NODATA);
+    ck_assert_int_eq(dns_lookup(d, "c1.example", DNS_TYPE_A, &a), DNS_NODATA);
     dns_answer_free(a);
     dns_free(d);
 }
@@ -177,20 +177,20 @@ START_TEST(test_nxdomain_nodata_refused)
     dns_t *d = new_local(2000);
     dns_answer *a = NULL;
 
-    ck_assert_int_eq(dns_lookup(d, "nonexistent.example", 1, &a), DNS_NXDOMAIN);
+    ck_assert_int_eq(dns_lookup(d, "nonexistent.example", DNS_TYPE_A, &a), DNS_NXDOMAIN);
     ck_assert_int_eq(a->rcode, 3);
     ck_assert_uint_eq(a->count, 0);
     dns_answer_free(a);
 
-    ck_assert_int_eq(dns_lookup(d, "a.example", 16, &a), DNS_NODATA);
+    ck_assert_int_eq(dns_lookup(d, "a.example", DNS_TYPE_TXT, &a), DNS_NODATA);
     ck_assert_int_eq(a->rcode, 0);
     ck_assert_uint_eq(a->count, 0);
     dns_answer_free(a);
 
-    ck_assert_int_eq(dns_lookup(d, "mail.example", 15, &a), DNS_NODATA);
+    ck_assert_int_eq(dns_lookup(d, "mail.example", DNS_TYPE_MX, &a), DNS_NODATA);
     dns_answer_free(a);
 
-    ck_assert_int_eq(dns_lookup(d, "x.refused.example", 16, &a), DNS_SERVFAIL);
+    ck_assert_int_eq(dns_lookup(d, "x.refused.example", DNS_TYPE_TXT, &a), DNS_SERVFAIL);
     ck_assert_int_eq(a->rcode, 5);
     dns_answer_free(a);
     dns_free(d);
@@ -210,29 +210,29 @@ START_TEST(test_bad_names)
         strcat(longname, "abcdefghi.");   /* 260 chars */
     strcat(longname, "example");
 
-    ck_assert_int_eq(dns_lookup(d, "", 1, &a), DNS_ERROR);
+    ck_assert_int_eq(dns_lookup(d, "", DNS_TYPE_A, &a), DNS_ERROR);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "a..example", 1, &a), DNS_ERROR);
+    ck_assert_int_eq(dns_lookup(d, "a..example", DNS_TYPE_A, &a), DNS_ERROR);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, ".example", 1, &a), DNS_ERROR);
+    ck_assert_int_eq(dns_lookup(d, ".example", DNS_TYPE_A, &a), DNS_ERROR);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, label64, 1, &a), DNS_ERROR);
+    ck_assert_int_eq(dns_lookup(d, label64, DNS_TYPE_A, &a), DNS_ERROR);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, longname, 1, &a), DNS_ERROR);
+    ck_assert_int_eq(dns_lookup(d, longname, DNS_TYPE_A, &a), DNS_ERROR);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "a.example\\", 1, &a), DNS_ERROR);
+    ck_assert_int_eq(dns_lookup(d, "a.example\\", DNS_TYPE_A, &a), DNS_ERROR);
     dns_answer_free(a);
     ck_assert_int_eq(dns_lookup(d, "a.example", 0, &a), DNS_ERROR);
     dns_answer_free(a);
     /* 63 octets is fine (answer: NXDOMAIN from the static zone). */
     label64[63] = '.';
-    ck_assert_int_eq(dns_lookup(d, label64 + 0, 1, &a), DNS_ERROR); /* 'a'x63 + '..' */
+    ck_assert_int_eq(dns_lookup(d, label64 + 0, DNS_TYPE_A, &a), DNS_ERROR); /* 'a'x63 + '..' */
     dns_answer_free(a);
     memmove(label64 + 63, label64 + 64, strlen(label64 + 64) + 1);
-    ck_assert_int_eq(dns_lookup(d, label64, 1, &a), DNS_NXDOMAIN);
+    ck_assert_int_eq(dns_lookup(d, label64, DNS_TYPE_A, &a), DNS_NXDOMAIN);
     dns_answer_free(a);
     /* Escapes count as one octet each. */
-    ck_assert_int_eq(dns_lookup(d, "x\\032y.example", 1, &a), DNS_NXDOMAIN);
+    ck_assert_int_eq(dns_lookup(d, "x\\032y.example", DNS_TYPE_A, &a), DNS_NXDOMAIN);
     dns_answer_free(a);
     dns_free(d);
 }
@@ -311,7 +311,7 @@ START_TEST(test_timeout)
     ck_assert_msg(d != NULL, "%s", err);
 
     t0 = now_s();
-    ck_assert_int_eq(dns_lookup(d, "slow.example.org", 16, &a), DNS_TIMEOUT);
+    ck_assert_int_eq(dns_lookup(d, "slow.example.org", DNS_TYPE_TXT, &a), DNS_TIMEOUT);
     el = now_s() - t0;
     ck_assert_int_eq(a->status, DNS_TIMEOUT);
     ck_assert_uint_eq(a->count, 0);
@@ -326,7 +326,7 @@ START_TEST(test_timeout)
         char name[64];
         for (int i = 0; i < 5; i++) {
             snprintf(name, sizeof(name), "slow%d.example.org", i);
-            q[i] = dns_start(d, name, 1);
+            q[i] = dns_start(d, name, DNS_TYPE_A);
         }
         t0 = now_s();
         for (int i = 0; i < 5; i++) {
@@ -400,7 +400,7 @@ START_TEST(test_start_many_wait_reverse)
         dns_answer_free(a);
     }
     /* Same query again: same answer (from the shared cache or zone). */
-    ck_assert_int_eq(dns_lookup(d, "a.example", 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "a.example", DNS_TYPE_A, &a), DNS_ANSWER);
     ck_assert(has_a(a, "192.0.2.2"));
     dns_answer_free(a);
     dns_free(d);
@@ -534,9 +534,9 @@ START_TEST(test_cache)
     dns_cache_stats st;
 
     ck_assert_msg(d != NULL, "dns_new: %s", err);
-    ck_assert_int_eq(dns_lookup(d, "a.example", 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "a.example", DNS_TYPE_A, &a), DNS_ANSWER);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "A.Example.", 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "A.Example.", DNS_TYPE_A, &a), DNS_ANSWER);
     ck_assert_uint_eq(a->count, 2);
     ck_assert(has_a(a, "192.0.2.1") && has_a(a, "192.0.2.2"));
     ck_assert_int_eq(a->rrtype, 1);
@@ -549,7 +549,7 @@ START_TEST(test_cache)
     ck_assert_uint_eq(st.entries, 1);
 
     /* Another type of the same name is another entry. */
-    ck_assert_int_eq(dns_lookup(d, "a.example", 28, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "a.example", DNS_TYPE_AAAA, &a), DNS_ANSWER);
     ck_assert_uint_eq(a->count, 1);
     ck_assert_uint_eq(a->rdlen[0], 16);
     dns_answer_free(a);
@@ -558,42 +558,42 @@ START_TEST(test_cache)
     ck_assert_uint_eq(st.entries, 2);
 
     /* SERVFAIL (REFUSED) is asked again every time. */
-    ck_assert_int_eq(dns_lookup(d, "x.refused.example", 16, &a), DNS_SERVFAIL);
+    ck_assert_int_eq(dns_lookup(d, "x.refused.example", DNS_TYPE_TXT, &a), DNS_SERVFAIL);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "x.refused.example", 16, &a), DNS_SERVFAIL);
+    ck_assert_int_eq(dns_lookup(d, "x.refused.example", DNS_TYPE_TXT, &a), DNS_SERVFAIL);
     dns_answer_free(a);
     dns_cache_get_stats(d, &st);
     ck_assert_uint_eq(st.hits, 1);
     ck_assert_uint_eq(st.inserts, 2);
 
     /* At most 3 entries: the least recently used goes. */
-    ck_assert_int_eq(dns_lookup(d, "a.example", 1, &a), DNS_ANSWER); /* hit: a/A most recent */
+    ck_assert_int_eq(dns_lookup(d, "a.example", DNS_TYPE_A, &a), DNS_ANSWER); /* hit: a/A most recent */
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "t.example", 16, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "t.example", DNS_TYPE_TXT, &a), DNS_ANSWER);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "mx.example", 15, &a), DNS_ANSWER); /* evicts a/AAAA */
+    ck_assert_int_eq(dns_lookup(d, "mx.example", DNS_TYPE_MX, &a), DNS_ANSWER); /* evicts a/AAAA */
     dns_answer_free(a);
     dns_cache_get_stats(d, &st);
     ck_assert_uint_eq(st.entries, 3);
     ck_assert_uint_eq(st.evictions, 1);
     ck_assert_uint_eq(st.hits, 2);
-    ck_assert_int_eq(dns_lookup(d, "a.example", 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "a.example", DNS_TYPE_A, &a), DNS_ANSWER);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "a.example", 28, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "a.example", DNS_TYPE_AAAA, &a), DNS_ANSWER);
     dns_answer_free(a);
     dns_cache_get_stats(d, &st);
     ck_assert_uint_eq(st.hits, 3);      /* a/A still there */
     ck_assert_uint_eq(st.evictions, 2); /* a/AAAA was gone, asked again */
 
     /* A 1 s TTL: gone after it. */
-    ck_assert_int_eq(dns_lookup(d, "short.example", 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "short.example", DNS_TYPE_A, &a), DNS_ANSWER);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "short.example", 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "short.example", DNS_TYPE_A, &a), DNS_ANSWER);
     dns_answer_free(a);
     dns_cache_get_stats(d, &st);
     ck_assert_uint_eq(st.hits, 4);
     sleep(2);
-    ck_assert_int_eq(dns_lookup(d, "short.example", 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "short.example", DNS_TYPE_A, &a), DNS_ANSWER);
     ck_assert(has_a(a, "192.0.2.9"));
     dns_answer_free(a);
     dns_cache_get_stats(d, &st);
@@ -664,7 +664,7 @@ START_TEST(test_forward_builtin_zones)
     d = dns_new(&o, err, sizeof(err));
     ck_assert_msg(d != NULL, "dns_new: %s", err);
 
-    ck_assert_int_eq(dns_lookup(d, "5.1.168.192.in-addr.arpa", 12, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "5.1.168.192.in-addr.arpa", DNS_TYPE_PTR, &a), DNS_ANSWER);
     ck_assert(dns_rdata_name(a->rdata[0], a->rdlen[0], 0, name, sizeof(name)));
     ck_assert_str_eq(name, "mx.lan.example");
     dns_answer_free(a);
@@ -673,20 +673,20 @@ START_TEST(test_forward_builtin_zones)
     ck_assert(dns_rdata_name(a->rdata[0], a->rdlen[0], 0, name, sizeof(name)));
     ck_assert_str_eq(name, "mail.doc.example");
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "mx.home.arpa", 1, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "mx.home.arpa", DNS_TYPE_A, &a), DNS_ANSWER);
     ck_assert(has_a(a, "192.168.1.5"));
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(d, "spf.test", 16, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(d, "spf.test", DNS_TYPE_TXT, &a), DNS_ANSWER);
     ck_assert(txt_is(a, "v=spf1 ip4:192.168.1.0/24 -all"));
     dns_answer_free(a);
     /* The upstream's NXDOMAIN is still NXDOMAIN. */
-    ck_assert_int_eq(dns_lookup(d, "nonexistent.test", 16, &a), DNS_NXDOMAIN);
+    ck_assert_int_eq(dns_lookup(d, "nonexistent.test", DNS_TYPE_TXT, &a), DNS_NXDOMAIN);
     dns_answer_free(a);
 
     for (size_t i = 0; i < nnames; i++) {
         char want[1100];
         snprintf(want, sizeof(want), "upstream %s", names[i]);
-        dns_lookup(d, names[i], 16, &a);
+        dns_lookup(d, names[i], DNS_TYPE_TXT, &a);
         if (!txt_is(a, want)) {
             printf("  %s TXT: %s, not the upstream's answer\n", names[i], dns_status_name(a->status));
             failed++;

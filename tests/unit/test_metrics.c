@@ -236,22 +236,22 @@ START_TEST(test_dns_outcomes)
     ck_assert_msg(dns != NULL, "%s", err);
     dns_set_observer(dns, metrics_dns, m);
     for (int i = 0; i < 3; i++) {
-        dns_lookup(dns, "a.example", 16, &a);
+        dns_lookup(dns, "a.example", DNS_TYPE_TXT, &a);
         ck_assert_int_eq(a->status, DNS_ANSWER);
         dns_answer_free(a);
     }
-    dns_lookup(dns, "nope.example", 16, &a);
+    dns_lookup(dns, "nope.example", DNS_TYPE_TXT, &a);
     ck_assert_int_eq(a->status, DNS_NXDOMAIN);
     dns_answer_free(a);
-    dns_lookup(dns, "a.example", 1, &a);
+    dns_lookup(dns, "a.example", DNS_TYPE_A, &a);
     ck_assert_int_eq(a->status, DNS_NODATA);
     dns_answer_free(a);
-    dns_lookup(dns, "bad..name", 16, &a); /* never sent: still counted */
+    dns_lookup(dns, "bad..name", DNS_TYPE_TXT, &a); /* never sent: still counted */
     ck_assert_int_eq(a->status, DNS_ERROR);
     dns_answer_free(a);
     /* observer off: not counted */
     dns_set_observer(dns, NULL, NULL);
-    dns_lookup(dns, "a.example", 16, &a);
+    dns_lookup(dns, "a.example", DNS_TYPE_TXT, &a);
     dns_answer_free(a);
     dns_free(dns);
 

@@ -428,6 +428,32 @@ START_TEST(no_config_no_session)
 }
 END_TEST
 
+/* A snapshot that cannot be built says which part failed: the resolver
+ * or, here, DMARC (not "cannot start the DNS resolver" for everything). */
+START_TEST(snapshot_error_names_the_part_that_failed)
+{
+    dns_options bad = {.upstream = "not-an-address"};
+    dns_options opt = {.timeout_ms = 2000, .local_zones = zones, .local_data = data};
+    char err[256];
+    conf_t *c = conf_load_string(conf_b, "test.conf", NULL, NULL);
+
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(snapshot_from_conf(c, &bad, err, sizeof(err)));
+    ck_assert_str_eq(err, "cannot start the DNS resolver: bad upstream \"not-an-address\": "
+                          "\"not-an-address\" is not an IP address");
+
+    c = conf_load_string(conf_b, "test.conf", NULL, NULL);
+    ck_assert_ptr_nonnull(c);
+    c->dmarc_enabled = true;
+    free(c->dmarc_mode);
+    c->dmarc_mode = xstrdup("rfc7489");
+    free(c->dmarc_psl_file);
+    c->dmarc_psl_file = NULL;
+    ck_assert_ptr_null(snapshot_from_conf(c, &opt, err, sizeof(err)));
+    ck_assert_str_eq(err, "cannot set up DMARC: dmarc mode rfc7489 needs psl_file");
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
     Suite *su = suite_create("session");
@@ -450,6 +476,7 @@ static Suite *session_suite(void)
     tcase_add_test(tc, authserv_id_without_mta_name);
     tcase_add_test(tc, no_config_no_session);
     tcase_add_test(tc, authres_deletions_descending_after_repeated_eom);
+    tcase_add_test(tc, snapshot_error_names_the_part_that_failed);
     suite_add_tcase(su, tc);
     return su;
 }

@@ -789,10 +789,10 @@ static void prove_null_text(void)
     o.timeout_ms = 2000;
     dns = dns_new(&o, err, sizeof(err));
     ck_assert_msg(dns != NULL, "dns_new: %s", err);
-    ck_assert_int_eq(dns_lookup(dns, "null.example.com", 16, &a), DNS_SERVFAIL);
+    ck_assert_int_eq(dns_lookup(dns, "null.example.com", DNS_TYPE_TXT, &a), DNS_SERVFAIL);
     ck_assert_int_eq(a->rcode, 2);
     dns_answer_free(a);
-    ck_assert_int_eq(dns_lookup(dns, "one.example.com", 16, &a), DNS_ANSWER);
+    ck_assert_int_eq(dns_lookup(dns, "one.example.com", DNS_TYPE_TXT, &a), DNS_ANSWER);
     ck_assert_uint_eq(a->count, 1);
     dns_answer_free(a);
     dns_free(dns);
