@@ -422,7 +422,7 @@ static void serve(engine_t *e, int fd, pktio_t *io)
 static void serve_accepted(void *arg, int fd, void **slot)
 {
     if (*slot == NULL)
-        *slot = pktio_new();
+        *slot = pktio_new(ENGINE_MAX_PACKET);
     serve(arg, fd, *slot);
     close(fd);
 }
@@ -434,7 +434,7 @@ static void slot_free(void *slot)
 
 void engine_serve_fd(engine_t *e, int fd)
 {
-    pktio_t *io = pktio_new();
+    pktio_t *io = pktio_new(ENGINE_MAX_PACKET);
 
     atomic_fetch_add(&e->serving, 1);
     serve(e, fd, io);

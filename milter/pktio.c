@@ -27,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
 #include "pktio.h"
 #include "xalloc.h"
 
@@ -44,6 +43,7 @@ struct pktio {
     unsigned char *wbuf; /* queued packets, wbuf[0..wlen) */
     size_t wcap, wlen;
     const char *why;     /* why the connection failed, for the log */
+    size_t max_packet;   /* longer packets end the connection */
 };
 
 static time_t mono_now(void)
@@ -77,11 +77,12 @@ const char *pktio_str(const unsigned char *data, size_t len, size_t *pos)
     return (const char *)s;
 }
 
-pktio_t *pktio_new(void)
+pktio_t *pktio_new(size_t max_packet)
 {
     pktio_t *io = xcalloc(1, sizeof(*io));
 
     io->fd = -1;
+    io->max_packet = max_packet;
     return io;
 }
 
@@ -208,7 +209,7 @@ int pktio_next(pktio_t *io, unsigned char *cmd, unsigned char **data, size_t *le
 
         if (avail >= 4) {
             uint32_t n = pktio_get32(io->rbuf + io->rstart);
-            if (n == 0 || n > ENGINE_MAX_PACKET) {
+            if (n == 0 || n > io->max_packet) {
                 io->why = n == 0 ? "empty packet" : "packet too long";
                 return -1;
             }

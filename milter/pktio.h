@@ -11,7 +11,7 @@
  * connection, one thread.
  *
  * SECURITY: the length of every packet comes from the MTA and is checked
- * (0 and more than ENGINE_MAX_PACKET end the connection) before anything
+ * (0 and more than max_packet, given at pktio_new, end the connection) before anything
  * is read or allocated for it; pktio_str() never reads past the data.
  */
 #ifndef MXG_PKTIO_H
@@ -24,7 +24,7 @@
 typedef struct pktio pktio_t;
 
 /* No buffers yet (they are made on first use); pktio_free(NULL) is fine. */
-pktio_t *pktio_new(void);
+pktio_t *pktio_new(size_t max_packet);
 void pktio_free(pktio_t *io);
 
 /* Start a connection on fd (still the caller's).  idle_limit: seconds the
