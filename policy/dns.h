@@ -11,6 +11,11 @@
  * returns at once, dns_wait() blocks until the answer or the deadline.
  * dns_lookup() is start+wait for one query.
  *
+ * Two files implement it: dns.c the resolver (dns_new ... dns_lookup, the
+ * cache), dnsdata.c the data (status names, answers, rdata helpers,
+ * upstream syntax), so a test can link a resolver of its own with the
+ * shipped data half (tests/fuzz/fakedns.c).
+ *
  * SECURITY: answers come from the network and are untrusted; callers must
  * bound what they take from rdata.  This module only guarantees that rdata
  * lengths are those of the wire answer.
@@ -87,6 +92,8 @@ typedef void (*dns_observe_fn)(dns_status st, long usec, void *arg);
 void dns_set_observer(dns_t *dns, dns_observe_fn fn, void *arg);
 /* Check an upstream string without creating a resolver (for config -n). */
 bool dns_upstream_valid(const char *upstream, char *err, size_t errlen);
+/* NULL or "system": the resolvers of /etc/resolv.conf. */
+bool dns_upstream_is_system(const char *upstream);
 
 /* One answer.  Owned by the caller: free with dns_answer_free(). */
 typedef struct dns_answer {
@@ -114,6 +121,11 @@ dns_query_t *dns_start_timeout(dns_t *dns, const char *name, int rrtype, unsigne
 dns_status dns_wait(dns_query_t *q, dns_answer **out);
 /* Start and wait. */
 dns_status dns_lookup(dns_t *dns, const char *name, int rrtype, dns_answer **out);
+
+/* Can name (presentation format) be asked: not empty, no empty label,
+ * labels of 1..63 octets, at most 255 octets in wire form (\X and \DDD
+ * escapes understood)?  dns_start() answers DNS_ERROR for one that is not. */
+bool dns_name_ok(const char *name);
 
 /* Helpers to read rdata.  Each returns false on malformed rdata. */
 /* Concatenate the character-strings of a TXT rdata into a new NUL-terminated
