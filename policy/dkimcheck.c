@@ -48,7 +48,7 @@
  * reads past an i= value that ends in "=" or "=X" and leaves an i= of more
  * than 256 octets unterminated on the stack, so such signature fields are
  * never handed to it (neutral, "malformed i= tag"), and no field reaches
- * it with a bare CR or LF (dk_field), which would make it cut the end off
+ * it with a bare CR or LF (dkimsig_field), which would make it cut the end off
  * a signature's value after our check.
  */
 #include "config.h"
@@ -66,15 +66,14 @@
 
 #include "bodyhash.h"
 #include "dkimcheck.h"
+#include "dkimsig.h"
 #include "dname.h"
 #include "log.h"
 #include "xalloc.h"
 
-#define DK_STR_MAX 255   /* longest string copied out of a signature */
+#define DK_STR_MAX DKIMSIG_STR_MAX
 #define DK_B_PREFIX 8    /* characters of b= reported (RFC 6008) */
 #define DK_TXT_MAX 4096  /* longest key record handed to libopendkim */
-#define DK_HEADER "DKIM-Signature"
-#define DK_I_MAX 255     /* longest i= handed to libopendkim (its limit: 256) */
 /* A field that no signature can select: libopendkim removes all white
  * space from h= before it splits it, so no h= entry ever equals a name
  * with a space inside.  Not selected, it takes no part in any hash. */
@@ -377,135 +376,6 @@ dkimcheck_t *dkimcheck_new(dkimcheck_lib *lib, const char *id)
     return d;
 }
 
-/* Value of tag t in a DKIM-Signature value (bounded scan, white space
- * removed around it), in a new string, or NULL. */
-static char *dk_tag(const char *v, char t)
-{
-    const char *p = v;
-
-    for (size_t guard = 0; *p && guard < 4096; guard++) {
-        const char *end = strchr(p, ';'), *q = p, *e;
-        if (end == NULL)
-            end = p + strlen(p);
-        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
-            q++;
-        if (q < end && *q == t) {
-            const char *eq = q + 1;
-            while (eq < end && (*eq == ' ' || *eq == '\t' || *eq == '\r' || *eq == '\n'))
-                eq++;
-            if (eq < end && *eq == '=') {
-                eq++;
-                while (eq < end && (*eq == ' ' || *eq == '\t' || *eq == '\r' || *eq == '\n'))
-                    eq++;
-                e = end;
-                while (e > eq && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
-                    e--;
-                return xstrndup(eq, (size_t)(e - eq) > DK_STR_MAX ? DK_STR_MAX : (size_t)(e - eq));
-            }
-        }
-        if (*end == '\0')
-            break;
-        p = end + 1;
-    }
-    return NULL;
-}
-
-/* "name:value" with every bare LF or bare CR made CRLF (Postfix folds
- * with LF; canonicalization needs the message's CRLF).  This is what
- * libopendkim's DKIM_LIBFLAGS_FIXCRLF would make of it, done here so
- * that it has nothing left to change: libopendkim 2.11.0 parses a
- * DKIM-Signature it lengthened with the original length, one octet cut
- * off its end per insertion, which can turn a valid i= ("=56") into one
- * dkim_qp_decode() reads past ("=5").  Caller frees. */
-static char *dk_field(const char *name, const char *value)
-{
-    size_t nl = strlen(name), vl = strlen(value), o = 0;
-    char *f = xmalloc(nl + 1 + 2 * vl + 1);
-
-    memcpy(f, name, nl);
-    o = nl;
-    f[o++] = ':';
-    for (size_t i = 0; i < vl; i++) {
-        if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r')) {
-            f[o++] = '\r';
-            f[o++] = '\n';
-        } else if (value[i] == '\r' && value[i + 1] != '\n') {
-            f[o++] = '\r';
-            f[o++] = '\n';
-        } else {
-            f[o++] = value[i];
-        }
-    }
-    f[o] = '\0';
-    return f;
-}
-
-/* Is name DKIM-Signature as libopendkim sees it (white space before the
- * colon removed)? */
-static bool dk_is_sig_name(const char *name)
-{
-    size_t n = strlen(name);
-
-    while (n > 0 && isspace((unsigned char)name[n - 1]))
-        n--;
-    return n == sizeof(DK_HEADER) - 1 && strncasecmp(name, DK_HEADER, n) == 0;
-}
-
-/* Is [p, e) the tag name "i", white space removed (as libopendkim does)? */
-static bool dk_is_i_name(const char *p, const char *e)
-{
-    size_t n = 0;
-
-    for (; p < e; p++) {
-        if (isspace((unsigned char)*p))
-            continue;
-        if (*p != 'i' || ++n > 1)
-            return false;
-    }
-    return n == 1;
-}
-
-/* Can libopendkim's dkim_qp_decode() take every i= of this signature?
- * With white space removed (as libopendkim does first), each "=" must be
- * followed by two hex digits (RFC 6376 dkim-quoted-printable) and the
- * value must be at most DK_I_MAX octets.  The scan covers the whole value,
- * so it is at least as strict as libopendkim's own tag parser. */
-static bool dk_i_ok(const char *v)
-{
-    const char *p = v, *vend = v + strlen(v);
-
-    while (p < vend) { /* one tag per round; p advances every round */
-        const char *end = memchr(p, ';', (size_t)(vend - p)), *eq;
-        if (end == NULL)
-            end = vend;
-        eq = memchr(p, '=', (size_t)(end - p));
-        if (eq != NULL && dk_is_i_name(p, eq)) {
-            size_t n = 0;
-            for (const char *q = eq + 1; q < end; q++) {
-                if (isspace((unsigned char)*q))
-                    continue;
-                if (++n > DK_I_MAX)
-                    return false;
-                if (*q == '=') {
-                    const char *h = q + 1;
-                    int hex = 0;
-                    for (; h < end && hex < 2; h++) {
-                        if (isspace((unsigned char)*h))
-                            continue;
-                        if (!isxdigit((unsigned char)*h))
-                            return false;
-                        hex++;
-                    }
-                    if (hex < 2)
-                        return false;
-                }
-            }
-        }
-        p = end + 1;
-    }
-    return true;
-}
-
 /* List a signature field that libopendkim does not see (at most
  * DK_EXTRA_MAX; the rest are only counted). */
 static void dk_extra_add(dkimcheck_t *d, const char *value, dkimcheck_result r, const char *reason)
@@ -516,8 +386,8 @@ static void dk_extra_add(dkimcheck_t *d, const char *value, dkimcheck_result r, 
         return;
     d->extra = xreallocarray(d->extra, d->nextra + 1, sizeof(dk_extra));
     x = &d->extra[d->nextra++];
-    x->d = dk_tag(value, 'd');
-    x->s = dk_tag(value, 's');
+    x->d = dkimsig_tag(value, 'd');
+    x->s = dkimsig_tag(value, 's');
     x->result = r;
     x->reason = reason;
 }
@@ -540,13 +410,13 @@ void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
         return;
     if (value == NULL)
         value = "";
-    if (dk_is_sig_name(name)) {
+    if (dkimsig_is_sig_name(name)) {
         if (d->nsighdrs++ >= d->lib->max_signatures) {
             /* Not verified: policy (bounded work per message). */
             dk_extra_add(d, value, DKIMCHECK_POLICY, "beyond max_signatures");
             return;
         }
-        if (!dk_i_ok(value)) {
+        if (!dkimsig_i_ok(value)) {
             /* A syntax error of the signature (RFC 8601 neutral) that
              * libopendkim would read out of bounds on: never handed on. */
             log_info("dkim: %s: signature with a malformed i= tag not verified", DK_ID(d));
@@ -554,7 +424,7 @@ void dkimcheck_header(dkimcheck_t *d, const char *name, const char *value)
             return;
         }
     }
-    field = dk_field(name, value);
+    field = dkimsig_field(name, value);
     st = dkim_header(d->dkim, (u_char *)field, strlen(field));
     if (st != DKIM_STAT_OK)
         log_warn("dkim: %s: header %.64s not taken: %s", DK_ID(d), name, dkim_getresultstr(st));
