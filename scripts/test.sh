@@ -17,20 +17,27 @@ failed=0
 
 fail() { echo "test.sh: FAILED: $*"; failed=$((failed + 1)); }
 
+# The .trs / .log files of a build's tests (tests/unit mirrors the source
+# tree, so they sit one or two levels below tests/).
+test_files() { # dir ext
+    find "$1/tests" -name "*.$2" 2>/dev/null | sort
+}
+
 count_trs() { # dir
-    p=$(grep -l '^:test-result: PASS' "$1"/tests/*/*.trs 2>/dev/null | wc -l)
-    f=$(grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/*/*.trs 2>/dev/null | wc -l)
+    p=$(test_files "$1" trs | xargs -r grep -l '^:test-result: PASS' | wc -l)
+    f=$(test_files "$1" trs | xargs -r grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' | wc -l)
     passed=$((passed + p)); failed=$((failed + f))
-    [ "$f" -eq 0 ] || grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/*/*.trs 2>/dev/null | sed 's/^/test.sh: not passed: /'
+    [ "$f" -eq 0 ] || test_files "$1" trs | xargs -r grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' | sed 's/^/test.sh: not passed: /'
 }
 
 run_check() { # build-dir-name [configure options]
     name=$1; shift
     echo "== $name build: make check"
     if ! scripts/build.sh "$name" "$@"; then fail "$name build"; return; fi
-    rm -f build/"$name"/tests/*/*.trs build/"$name"/tests/*/*.log
+    test_files build/"$name" trs | xargs -r rm -f
+    test_files build/"$name" log | xargs -r rm -f
     if ! (cd build/"$name" && make -j2 check); then
-        for l in build/"$name"/tests/*/*.log; do
+        for l in $(test_files build/"$name" log); do
             case $l in */test-suite.log) continue ;; esac
             grep -qE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "${l%.log}.trs" 2>/dev/null && { echo "---- $l"; tail -n 80 "$l"; }
         done
@@ -44,9 +51,8 @@ run_check test
 run_check san --enable-sanitizers
 
 echo "== valgrind: unit tests"
-for t in build/test/tests/unit/test_*; do
+for t in $(find build/test/tests/unit -type f -name 'test_*' -perm -u+x | sort); do
     case $t in *.o|*.log|*.trs) continue ;; esac
-    [ -x "$t" ] || continue
     if CK_FORK=no TESTS_SRCDIR="$top/tests" valgrind -q --error-exitcode=1 --leak-check=full \
         --errors-for-leak-kinds=definite --track-fds=no "$t" >build/test/valgrind-"${t##*/}".log 2>&1; then
         passed=$((passed + 1))

@@ -269,7 +269,7 @@ rig_eq "queue holds only the quarantined message" "${HOLD_QID:+1}" \
 # of that address (ptr:) and an include: under test.: all served by the DNS
 # server, in zones libunbound would answer NXDOMAIN by itself (then ptr:
 # fails and the include: is a permerror).  (The private Postfix speaks IPv4
-# only: the 2001:db8 PTR is tested in tests/unit/test_dns.c.)
+# only: the 2001:db8 PTR is tested in tests/unit/dns/test_dns.c.)
 # forwarded_case LABEL ADDR FROM: RCPT accepted (SPF pass, not the spf-fail
 # rule), message delivered, decision line spf=pass.
 FWD_QIDS=""

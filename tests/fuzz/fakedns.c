@@ -1,7 +1,7 @@
 /*
  * fakedns.c - see fakedns.h.  The resolver functions of dns.h over a zone
- * text, linked instead of policy/dns.c (the resolver); the data half of
- * dns.h (policy/dnsdata.c: rdata helpers, answers, status names) is the
+ * text, linked instead of policy/dns/dns.c (the resolver); the data half of
+ * dns.h (policy/dns/dnsdata.c: rdata helpers, answers, status names) is the
  * shipped one, from the library.
  *
  * Test code: the zone is process-global (the harnesses are one thread).

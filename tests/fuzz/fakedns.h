@@ -1,5 +1,5 @@
 /*
- * fakedns.h - an in-process stand-in for policy/dns.c for the fuzz
+ * fakedns.h - an in-process stand-in for policy/dns/dns.c for the fuzz
  * harnesses: every dns_t answers from a zone text set by the harness, at
  * once, without threads or sockets.  The real rdata helpers
  * (dns_rdata_txt, dns_rdata_name) and dns_answer_free are kept, so the

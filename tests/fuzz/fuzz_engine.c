@@ -1,5 +1,5 @@
 /*
- * fuzz_engine.c - the milter protocol engine (milter/engine.c) reading
+ * fuzz_engine.c - the milter protocol engine (milter/engine/engine.c) reading
  * whatever an MTA could send: the input is the MTA's byte stream on a
  * socketpair (a writer thread sends it, then shuts its side down, and
  * drains the replies) while engine_serve_fd() serves it on this thread.

@@ -3,7 +3,7 @@
  * ($UNBOUND_SERVER, see TESTS_ENVIRONMENT in Makefile.am) on 127.0.0.1 at
  * a free port, answering only from the unbound "server:" lines given
  * (local-zone / local-data / ...), recursing and forwarding nothing.  The
- * resolver under test (policy/dns.c) forwards to it, as mxguard forwards to
+ * resolver under test (policy/dns/dns.c) forwards to it, as mxguard forwards to
  * an operator's resolver.  A missing unbound fails the test (never a skip).
  */
 #ifndef MXG_TESTDNS_H

@@ -1,5 +1,5 @@
 /*
- * test_spf.c - unit tests of policy/spfcheck.c with spfdns.c and spfrecord.c.
+ * test_spf.c - unit tests of policy/checks/spfcheck.c with spfdns.c and spfrecord.c.
  *
  * DNS data is libunbound local data under a static "example." zone (plus a
  * "refuse" zone for SERVFAIL); the timeout case forwards one zone to a UDP

@@ -1,5 +1,5 @@
 /*
- * test_dmarc.c - unit tests of policy/fromhdr.c and policy/dmarccheck.c.
+ * test_dmarc.c - unit tests of policy/checks/fromhdr.c and policy/checks/dmarccheck.c.
  *
  * DMARC records are libunbound local data (static zones "example.",
  * "test.", "com.", "ar.", "ir."); names outside them go to the upstream

@@ -1,5 +1,5 @@
 /*
- * test_dns.c - unit tests of policy/dns.c (libunbound layer).
+ * test_dns.c - unit tests of policy/dns/dns.c (libunbound layer).
  *
  * All answers come from libunbound local data (a static "example." zone, so
  * nothing is forwarded); the timeout test forwards to a UDP socket on

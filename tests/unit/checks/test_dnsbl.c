@@ -1,5 +1,5 @@
 /*
- * test_dnsbl.c - DNS block/allow lists (policy/dnsbl.c): query names (RFC
+ * test_dnsbl.c - DNS block/allow lists (policy/checks/dnsbl.c): query names (RFC
  * 5782 test entries, tests/data/dnsbl), answer filters, weights that add up
  * and cancel, domain lists, timeouts and SERVFAIL as not listed, hostile TXT
  * reasons, addresses that are never queried, and the policy conditions

@@ -1,5 +1,5 @@
 /*
- * test_conf.c - the configuration loader (policy/conf.c).
+ * test_conf.c - the configuration loader (policy/config/conf.c).
  *
  * Every .conf file in tests/conf/good must load without a message; every
  * tests/conf/bad/NAME.conf must fail with exactly the errors listed in
@@ -625,7 +625,7 @@ typedef struct upstream_case {
     bool ok;
 } upstream_case;
 
-/* The syntax itself is dns_upstream_valid()'s (policy/dns.c); these are the
+/* The syntax itself is dns_upstream_valid()'s (policy/dns/dns.c); these are the
  * clear cases the loader must pass on. */
 static const upstream_case upstream_cases[] = {
     {"system", true},        {"127.0.0.1", true},   {"127.0.0.1@5353", true}, {"::1", true},

@@ -1,5 +1,5 @@
 /*
- * test_engine.c - the milter protocol engine (milter/engine.c) on the
+ * test_engine.c - the milter protocol engine (milter/engine/engine.c) on the
  * wire: each test plays the MTA on one end of a socketpair while
  * engine_serve_fd() serves the other end on a thread, writes packets
  * (4-byte big-endian length, command, data) and checks the replies byte by

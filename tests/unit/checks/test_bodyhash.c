@@ -1,5 +1,5 @@
 /*
- * test_bodyhash.c - unit tests of policy/bodyhash.c, the DKIM body hash
+ * test_bodyhash.c - unit tests of policy/checks/bodyhash.c, the DKIM body hash
  * that replaces libopendkim's body canonicalization in dkimcheck.c.
  *
  * Known answers (empty bodies, RFC 6376 3.4.5's example), chunk-split

@@ -180,7 +180,7 @@ static bool dns_set(struct ub_ctx *ctx, const char *opt, const char *val,
  * the operator's resolver: what that resolver serves there (PTRs of private
  * and documentation addresses, names under test., ...) must reach the
  * checks.  Debian 12's libunbound (1.17.1), measured with
- * tests/unit/test_dns.c (a TXT at the apex of each of the 102 zones the
+ * tests/unit/dns/test_dns.c (a TXT at the apex of each of the 102 zones the
  * installed unbound lists by default, served by the upstream) and
  * variants of this function:
  *  - "unblock-lan-zones: yes" removes 95 of them (every reverse zone but

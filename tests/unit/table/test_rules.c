@@ -1,6 +1,6 @@
 /*
- * test_rules.c - the policy table (policy/rules.c) and the CIDR lists it
- * uses (policy/cidr.c): table-driven cases of facts -> outcome, rule, action,
+ * test_rules.c - the policy table (policy/table/rules.c) and the CIDR lists it
+ * uses (policy/util/cidr.c): table-driven cases of facts -> outcome, rule, action,
  * reply and the dry-run rules reported on the way.
  */
 #include "config.h"

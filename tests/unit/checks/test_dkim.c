@@ -1,5 +1,5 @@
 /*
- * test_dkim.c - unit tests of policy/dkimcheck.c.
+ * test_dkim.c - unit tests of policy/checks/dkimcheck.c.
  *
  * Messages: the RFC 8463 A.3 example (ed25519-sha256 and rsa-sha256), and
  * fixtures signed by python3-dkim (tests/data/dkim/make-fixtures.py) with
