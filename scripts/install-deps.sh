@@ -9,7 +9,8 @@ set -eu
 
 BUILD_PKGS="build-essential autoconf automake libtool pkg-config
   libspf2-dev libopendkim-dev libopendmarc-dev libconfig-dev
-  libunbound-dev libidn2-dev publicsuffix libevent-dev nettle-dev libmicrohttpd-dev libyaml-dev check"
+  libunbound-dev libidn2-dev publicsuffix libevent-dev nettle-dev libmicrohttpd-dev libyaml-dev check
+  zlib1g-dev"
 # The Debian package (scripts/build-deb.sh, debian/): dpkg-buildpackage
 # with debhelper 13 (dh-autoreconf comes with it), fakeroot, and lintian to
 # check the result.  debian/control's Build-Depends are BUILD_PKGS.
@@ -28,6 +29,9 @@ TEST_PKGS="$TEST_PKGS clang libclang-rt-14-dev"
 # python3-dkim, python3-nacl, openssl: tests/bench/mkcorpus.py signs the benchmark
 # corpus (tests/bench/loadgen.sh in make check, and make bench).
 TEST_PKGS="$TEST_PKGS python3-dkim python3-nacl openssl"
+# libxml2-utils: xmllint --schema validates the DMARC aggregate reports
+# (tests/unit/report/test_dmarcxml.c) against the RFC 9990 schema.
+TEST_PKGS="$TEST_PKGS libxml2-utils"
 # m4: tests/e2e/sendmail.sh makes the private Sendmail's .cf with it.
 TEST_PKGS="$TEST_PKGS m4"
 # Sendmail for tests/e2e/sendmail.sh: downloaded (apt-get download), never
