@@ -38,7 +38,7 @@ static void assert_valid(const char *xml)
     out[n] = '\0';
     st = pclose(p);
     unlink(path);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "xmllint status %d: %s\n%s", st, out,
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "xmllint status %d: %.1000s\n%.2000s", st, out,
                   xml);
     ck_assert_msg(strstr(out, "validates") != NULL, "xmllint said: %s", out);
     free(cmd);
@@ -115,12 +115,12 @@ static char *render_valid(const dmarcxml_report *r, dmarcxml_stats *st)
 
 static void assert_has(const char *xml, const char *want)
 {
-    ck_assert_msg(strstr(xml, want) != NULL, "missing [%s] in\n%s", want, xml);
+    ck_assert_msg(strstr(xml, want) != NULL, "missing [%s] in\n%.3000s", want, xml);
 }
 
 static void assert_lacks(const char *xml, const char *bad)
 {
-    ck_assert_msg(strstr(xml, bad) == NULL, "unexpected [%s] in\n%s", bad, xml);
+    ck_assert_msg(strstr(xml, bad) == NULL, "unexpected [%s] in\n%.3000s", bad, xml);
 }
 
 static size_t count_of(const char *xml, const char *s)
