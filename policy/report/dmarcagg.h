@@ -14,6 +14,10 @@
  * new when the bound is reached is dropped and counted (dmarcagg_dropped);
  * a message whose key is already held is always counted.
  *
+ * An entry keeps the row of the first message of its key: the fields that
+ * are not part of the key (policy_published) are that message's; a policy
+ * changed within a period shows in the next period's rows.
+ *
  * Ownership: dmarcagg_add copies the row (the caller keeps its own); the
  * rows handed to fn belong to the aggregator and are freed after fn
  * returns.
