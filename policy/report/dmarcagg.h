@@ -16,7 +16,8 @@
  *
  * An entry keeps the row of the first message of its key: the fields that
  * are not part of the key (policy_published) are that message's; a policy
- * changed within a period shows in the next period's rows.
+ * changed meanwhile shows in the entries made after the next take; the
+ * store decides which values a report publishes.
  *
  * Ownership: dmarcagg_add copies the row (the caller keeps its own); the
  * rows handed to fn belong to the aggregator and are freed after fn
