@@ -333,6 +333,10 @@ static bool dm_record_parse_7489(const char *domain, const char *txt, dmarccheck
         opendmarc_policy_fetch_pct(pctx, &v);
         out->pct = v;
     }
+    if (ok) { /* rua (reported in aggregate reports): our parser's reading */
+        dmarccheck_record mine;
+        out->rua = dmarccheck_record_parse(txt, strlen(txt), &mine) && mine.rua;
+    }
     opendmarc_policy_connect_shutdown(pctx);
     free(d);
     free(r);
@@ -781,6 +785,10 @@ static bool dm_policy(dmarccheck_t *d, const dm_entry *pol, const dmarccheck_rec
         }
     }
     out->applied = out->published;
+    out->adkim_strict = r->adkim_strict;
+    out->aspf_strict = r->aspf_strict;
+    out->rua = r->rua;
+    out->psl = d->lib->mode == DMARCCHECK_RFC7489;
     if (d->lib->mode == DMARCCHECK_RFC9989) {
         out->testing = r->t == 1;
     } else if (r->pct >= 0 && r->pct < 100) {

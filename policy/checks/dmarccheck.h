@@ -107,6 +107,10 @@ typedef struct dmarccheck_output {
     dmarccheck_policy applied;        /* after t=y / pct: the requested handling for this
                                        * message (NONE on pass; UNSET without a policy) */
     bool testing;                     /* t=y (RFC 7489 mode: pct not sampled) */
+    bool adkim_strict;                /* the record's adkim=s (false: r, the default) */
+    bool aspf_strict;                 /* the record's aspf=s (false: r, the default) */
+    bool rua;                         /* the record's rua holds at least one URI */
+    bool psl;                         /* found by RFC 7489 PSL discovery, else the tree walk */
     bool spf_aligned;                 /* SPF passed with an aligned domain */
     bool dkim_aligned;                /* a DKIM signature passed with an aligned d= */
     const char *reason;               /* static text: why not pass, NULL on pass */

@@ -723,6 +723,32 @@ START_TEST(test_from_fields)
 }
 END_TEST
 
+/* What an aggregate report's policy_published needs: adkim, aspf, rua and
+ * the discovery method come out of the record that applied. */
+START_TEST(test_published_fields)
+{
+    dmarccheck_lib *lib = lib_new(DMARCCHECK_RFC9989);
+    dmarccheck_output o;
+
+    o = eval_from(lib, "u@strict.example", NULL, NULL);
+    ck_assert(o.adkim_strict && o.aspf_strict);
+    ck_assert(!o.rua);
+    ck_assert(!o.psl);
+    o = eval_from(lib, "u@org.example", NULL, NULL);
+    ck_assert(!o.adkim_strict && !o.aspf_strict);
+    ck_assert(o.rua);
+    o = eval_from(lib, "u@noprua.example", NULL, NULL);
+    ck_assert(o.adkim_strict && !o.aspf_strict);
+    ck_assert(!o.rua);
+    dmarccheck_lib_free(lib);
+    lib = lib_new(DMARCCHECK_RFC7489);
+    o = eval_from(lib, "u@org.example", NULL, NULL);
+    ck_assert(o.psl);
+    ck_assert(o.rua);
+    dmarccheck_lib_free(lib);
+}
+END_TEST
+
 /* Review finding: an over-long record is refused whole (no overflow). */
 START_TEST(test_long_records)
 {
@@ -808,6 +834,7 @@ int main(void)
     tcase_add_loop_test(tc, test_cases, 0, (int)NCASES);
     tcase_add_test(tc, test_pct_sampling);
     tcase_add_test(tc, test_from_fields);
+    tcase_add_test(tc, test_published_fields);
     tcase_add_test(tc, test_long_records);
     tcase_add_test(tc, test_query_budget);
     tcase_add_test(tc, test_psl_missing);
