@@ -45,18 +45,7 @@ _delivered() { grep -q "$1: to=<.*status=sent" "$RIG_PF_DIR/maillog"; }
 # with the From domain signer.example); sets QID ("" when refused) and the
 # final reply in RIG_SMTP_CODE / RIG_SMTP_TEXT.
 send() {
-    QID=""
-    rig_smtp_open "$RIG_SMTP_PORT" && [ "$RIG_SMTP_CODE" = 220 ] || return 1
-    rig_smtp_cmd "EHLO mx.client.example" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
-    rig_smtp_cmd "MAIL FROM:<alice@pass.example>" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
-    rig_smtp_cmd "RCPT TO:<bob@dest.example>" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
-    rig_smtp_cmd "DATA" && [ "$RIG_SMTP_CODE" = 354 ] || return 1
-    rig_smtp_data "$1" || return 1
-    [[ $RIG_SMTP_TEXT =~ queued\ as\ ([0-9A-Za-z]+) ]] && QID=${BASH_REMATCH[1]}
-    local code=$RIG_SMTP_CODE text=$RIG_SMTP_TEXT
-    rig_smtp_close
-    RIG_SMTP_CODE=$code RIG_SMTP_TEXT=$text
-    return 0
+    rig_smtp_send alice@pass.example bob@dest.example "$1"
 }
 
 # ---- 1. rsa-sha1 only: not a pass, so DMARC fails and p=reject refuses ----

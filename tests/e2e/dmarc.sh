@@ -39,24 +39,13 @@ _in_hold() { rig_postqueue_json | grep -q "\"queue_name\": *\"hold\".*\"queue_id
 # and the final reply in RIG_SMTP_CODE / RIG_SMTP_TEXT.
 send() {
     local label=$1 mf=$2 f1=$3 f2=${4:-} msg="$RIG_TMP/$1.eml"
-    QID=""
     {
         printf 'From: %s\r\n' "$f1"
         [ -n "$f2" ] && printf 'From: %s\r\n' "$f2"
         printf 'To: bob@dest.example\r\nSubject: e2e dmarc %s\r\nMessage-ID: <%s@client.example>\r\n' "$label" "$label"
         printf 'Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nDMARC test %s.\r\n' "$label"
     } > "$msg"
-    rig_smtp_open "$RIG_SMTP_PORT" && [ "$RIG_SMTP_CODE" = 220 ] || return 1
-    rig_smtp_cmd "EHLO mx.client.example" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
-    rig_smtp_cmd "MAIL FROM:<$mf>" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
-    rig_smtp_cmd "RCPT TO:<bob@dest.example>" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
-    rig_smtp_cmd "DATA" && [ "$RIG_SMTP_CODE" = 354 ] || return 1
-    rig_smtp_data "$msg" || return 1
-    [[ $RIG_SMTP_TEXT =~ queued\ as\ ([0-9A-Za-z]+) ]] && QID=${BASH_REMATCH[1]}
-    local code=$RIG_SMTP_CODE text=$RIG_SMTP_TEXT
-    rig_smtp_close
-    RIG_SMTP_CODE=$code RIG_SMTP_TEXT=$text
-    return 0
+    rig_smtp_send "$mf" bob@dest.example "$msg"
 }
 
 # ---- 1. DMARC pass: delivered with dmarc=pass ------------------------------

@@ -207,6 +207,25 @@ rig_smtp_close() {
     RIG_SMTP_FD=""
 }
 
+# rig_smtp_send MAILFROM RCPT FILE: one message in one SMTP session to the
+# private Postfix (EHLO mx.client.example); sets QID from "queued as X" (""
+# when refused) and leaves the final reply in RIG_SMTP_CODE / RIG_SMTP_TEXT.
+# Fails when a step before the end of data is refused.
+rig_smtp_send() {
+    QID=""
+    rig_smtp_open "$RIG_SMTP_PORT" && [ "$RIG_SMTP_CODE" = 220 ] || return 1
+    rig_smtp_cmd "EHLO mx.client.example" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
+    rig_smtp_cmd "MAIL FROM:<$1>" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
+    rig_smtp_cmd "RCPT TO:<$2>" && [ "$RIG_SMTP_CODE" = 250 ] || return 1
+    rig_smtp_cmd "DATA" && [ "$RIG_SMTP_CODE" = 354 ] || return 1
+    rig_smtp_data "$3" || return 1
+    [[ $RIG_SMTP_TEXT =~ queued\ as\ ([0-9A-Za-z]+) ]] && QID=${BASH_REMATCH[1]}
+    local code=$RIG_SMTP_CODE text=$RIG_SMTP_TEXT
+    rig_smtp_close
+    RIG_SMTP_CODE=$code RIG_SMTP_TEXT=$text
+    return 0
+}
+
 # rig_start_stream TAG N GAP_MS: in the background, N messages to the private
 # Postfix, one SMTP session each, GAP_MS apart (tests/lib/smtpstream.py; a
 # line per message in $RIG_STREAM_OUT; TAG goes into every message).  Sets
