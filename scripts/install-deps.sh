@@ -10,7 +10,7 @@ set -eu
 BUILD_PKGS="build-essential autoconf automake libtool pkg-config
   libspf2-dev libopendkim-dev libopendmarc-dev libconfig-dev
   libunbound-dev libidn2-dev publicsuffix libevent-dev nettle-dev libmicrohttpd-dev libyaml-dev check
-  zlib1g-dev"
+  zlib1g-dev libsqlite3-dev libpq-dev"
 # The Debian package (scripts/build-deb.sh, debian/): dpkg-buildpackage
 # with debhelper 13 (dh-autoreconf comes with it), fakeroot, and lintian to
 # check the result.  debian/control's Build-Depends are BUILD_PKGS.
@@ -32,6 +32,11 @@ TEST_PKGS="$TEST_PKGS python3-dkim python3-nacl openssl"
 # libxml2-utils: xmllint --schema validates the DMARC aggregate reports
 # (tests/unit/report/test_dmarcxml.c) against the RFC 9990 schema.
 TEST_PKGS="$TEST_PKGS libxml2-utils"
+# postgresql: the DMARC report store's PostgreSQL tests start a private
+# server (initdb, pg_ctl) in a temporary directory on a unix socket; the
+# cluster Debian's package may create and start is never used.  sqlite3: the
+# tests look into the SQLite store with its shell.
+TEST_PKGS="$TEST_PKGS postgresql sqlite3"
 # m4: tests/e2e/sendmail.sh makes the private Sendmail's .cf with it.
 TEST_PKGS="$TEST_PKGS m4"
 # Sendmail for tests/e2e/sendmail.sh: downloaded (apt-get download), never
