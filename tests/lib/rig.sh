@@ -242,12 +242,13 @@ rig_subst() {
 # instead be a TCP socket, inet:PORT or as Postfix writes it,
 # inet:127.0.0.1:PORT: then wait until 127.0.0.1:PORT accepts connections.
 # Sets RIG_MX_PID,
-# RIG_MX_LOG.  MXGUARD_WRAPPER (e.g. "valgrind --error-exitcode=1
+# RIG_MX_LOG ($RIG_TMP/mxguard.log, or $RIG_TMP/$RIG_MX_LOGNAME when set:
+# for a test that runs several daemons).  MXGUARD_WRAPPER (e.g. "valgrind --error-exitcode=1
 # --leak-check=full") is put in front of the daemon when set.
 rig_start_mxguard() {
     local conf=$1 sock=$2
     rig_need_exec mxguard "${MXGUARD:-}"
-    RIG_MX_LOG="$RIG_TMP/mxguard.log"
+    RIG_MX_LOG="$RIG_TMP/${RIG_MX_LOGNAME:-mxguard.log}"
     [[ $sock == inet:* ]] || rm -f "$sock"
     # A config that says neither (e.g. the shipped one, edited) gets
     # RIG_MX_PRIVS, said in the log: as root it would be refused.
