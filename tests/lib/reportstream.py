@@ -16,12 +16,12 @@ XCLIENT, the connection's 127.0.0.1); MAILFROM the envelope sender ("" for
 file sent as is (its own From) instead of a generated one.
 
 One line per message is appended (flushed) to OUTFILE:
-    N NAME RESULT CODE STAGE MS EPOCH
+    N NAME RESULT CODE STAGE MS EPOCH_MS
 RESULT is accepted (250 after the final dot), temp (4xx), perm (5xx) or
 error (no reply); CODE the reply code (000 for error); STAGE where the
 session ended (connect, ehlo, xclient, mail, rcpt, data, dot); MS the
-milliseconds from connect to the last reply; EPOCH the time of that reply
-(UTC seconds, for the report period).
+milliseconds from connect to the last reply; EPOCH_MS the time of that
+reply (UTC milliseconds since the epoch).
 Usage: reportstream.py PORT OUTFILE COUNT PAUSE_MS MAX_SECONDS SPEC...
 Bounded: COUNT messages or MAX_SECONDS, 30 s per reply.
 """
@@ -109,7 +109,7 @@ def main():
             t0 = time.monotonic()
             result, code, stage = one(port, n, spec)
             ms = (time.monotonic() - t0) * 1000.0
-            out.write("%d %s %s %03d %s %.1f %d\n" % (n, spec[0], result, code, stage, ms, int(time.time())))
+            out.write("%d %s %s %03d %s %.1f %d\n" % (n, spec[0], result, code, stage, ms, time.time_ns() // 1000000))
             out.flush()
             if pause:
                 time.sleep(pause)
