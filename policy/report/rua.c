@@ -39,10 +39,11 @@ static int rua_hex(char c)
 
 /* A character of a local part we send to: RFC 5322 atext without '!' and
  * '%' (an MTA may read them as a bang path or the percent hack and route
- * elsewhere than the address says). */
+ * elsewhere than the address says) and '/' (the address names a directory
+ * with mxguard report --output-dir). */
 static bool rua_local_char(char c)
 {
-    return rua_alpha(c) || rua_digit(c) || (c != '\0' && strchr("#$&'*+-/=?^_`{|}~", c) != NULL);
+    return rua_alpha(c) || rua_digit(c) || (c != '\0' && strchr("#$&'*+-=?^_`{|}~", c) != NULL);
 }
 
 /* "!" 1*DIGIT [k|m|g|t] at s[0..len) (s[0] is the '!'), in bytes,

@@ -10,7 +10,9 @@
  * scheme in any case) make destinations; other schemes (https:, ...) are
  * counted and ignored.  The address is percent-decoded and must then be a
  * single dot-atom local part "@" a domain name (dname.h), so it is safe in
- * a To: header and as a sendmail argument; "?hfields" after it are dropped.
+ * a To: header, as a sendmail argument and as a directory name (no '/',
+ * no leading '.'; '!' and '%' refused too: routing tricks); "?hfields"
+ * after it are dropped.
  * A malformed URI is counted and skipped, never fatal; a duplicate address
  * is kept once; at most max destinations are taken (the rest counted).
  *

@@ -96,6 +96,8 @@ START_TEST(test_hostile)
         "mailto:a%2Cb@example.com,",
         "mailto:x%21y@example.com",          /* bang path */
         "mailto:x%25y@example.com",          /* percent hack */
+        "mailto:..%2F..%2Fetc@example.com",  /* a directory name for --output-dir */
+        "mailto:a%2Fb@example.com",
         "mailto:a@[192.0.2.1]",
         "mailto:a@ex%2Fample.com",
         "mailto:a@exa_mple..com",
