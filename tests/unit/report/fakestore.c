@@ -93,6 +93,14 @@ unsigned long fakestore_count(const dmarcrow *r)
     return c;
 }
 
+void fakestore_each(void (*fn)(const dmarcrow *r, unsigned long count, void *arg), void *arg)
+{
+    pthread_mutex_lock(&fs_lock);
+    for (size_t i = 0; i < fs.n; i++)
+        fn(fs.rows[i], fs.counts[i], arg);
+    pthread_mutex_unlock(&fs_lock);
+}
+
 unsigned fakestore_opens(void)
 {
     unsigned n;

@@ -29,6 +29,9 @@ size_t fakestore_rows(void);
 unsigned long fakestore_messages(void);
 /* The count of the row with r's key (0 if none). */
 unsigned long fakestore_count(const dmarcrow *r);
+/* Each row held with its count (under the store's lock: fn must not call
+ * the store). */
+void fakestore_each(void (*fn)(const dmarcrow *r, unsigned long count, void *arg), void *arg);
 /* Calls so far: rstore_open (successful or not), rstore_add (idem). */
 unsigned fakestore_opens(void);
 unsigned fakestore_adds(void);
