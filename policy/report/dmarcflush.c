@@ -10,8 +10,8 @@
  * not written.  The store handle, the outage state and the rate-limited log
  * belong to the thread alone; the figures read by the metrics are atomics.
  *
- * SECURITY: a PostgreSQL URI may carry a password: it is never logged (the
- * log names the store by its kind; a SQLite URI is a path and is shown).
+ * SECURITY: a PostgreSQL URI may carry a password: the log shows the URI
+ * with it masked (dmarcflush_uri_shown).
  */
 #include "config.h"
 
@@ -29,6 +29,7 @@
 #include "dmarcrow.h"
 #include "log.h"
 #include "rstore.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 struct dmarcflush {
@@ -72,13 +73,37 @@ static long mono_seconds(void)
     return (long)ts.tv_sec;
 }
 
-/* "sqlite:PATH" as it is; any other URI (PostgreSQL, with credentials
- * perhaps) by its kind only. */
-static char *store_label(const char *uri)
+char *dmarcflush_uri_shown(const char *uri)
 {
-    if (strncmp(uri, "sqlite:", 7) == 0)
-        return xstrdup(uri);
-    return xstrdup("postgresql store");
+    const char *p = strstr(uri, "://");
+    strbuf b = {0};
+
+    if (p == NULL)
+        return xstrdup(uri); /* sqlite:PATH */
+    p += 3;
+    strbuf_add(&b, uri, (size_t)(p - uri));
+    /* userinfo: user:password@ */
+    {
+        size_t hostlen = strcspn(p, "/?#");
+        const char *at = memchr(p, '@', hostlen);
+        const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+        if (colon != NULL) {
+            strbuf_add(&b, p, (size_t)(colon - p));
+            strbuf_adds(&b, ":***");
+            p = at;
+        }
+    }
+    /* password=... in the query */
+    while (*p) {
+        if ((p[-1] == '?' || p[-1] == '&') && strncasecmp(p, "password=", 9) == 0) {
+            strbuf_adds(&b, "password=***");
+            p += 9 + strcspn(p + 9, "&#");
+            continue;
+        }
+        strbuf_add(&b, p, 1);
+        p++;
+    }
+    return strbuf_take(&b);
 }
 
 dmarcflush_t *dmarcflush_new(const dmarcflush_options *opt)
@@ -88,7 +113,7 @@ dmarcflush_t *dmarcflush_new(const dmarcflush_options *opt)
 
     fl->agg = dmarcagg_new(opt->max_rows);
     fl->uri = xstrdup(opt->store);
-    fl->label = store_label(opt->store);
+    fl->label = dmarcflush_uri_shown(opt->store);
     fl->own_email = opt->own_email && *opt->own_email ? xstrdup(opt->own_email) : NULL;
     fl->interval = opt->flush_interval ? opt->flush_interval : 1;
     fl->stop_seconds = opt->stop_seconds ? opt->stop_seconds : DMARCFLUSH_STOP_SECONDS;
@@ -318,7 +343,7 @@ static void final_flush(dmarcflush_t *fl)
     long deadline = mono_seconds() + (long)fl->stop_seconds;
     unsigned long lost[2] = {0, 0};
 
-    while (!flush_once(fl) && mono_seconds() + 1 < deadline)
+    while (dmarcagg_rows(fl->agg) > 0 && !flush_once(fl) && mono_seconds() + 1 < deadline)
         sleep_ms(1000);
     dmarcagg_take(fl->agg, count_lost, lost);
     if (lost[1] > 0) {

@@ -197,12 +197,12 @@ START_TEST(test_store_down)
     ck_assert_uint_eq(s.rows_flushed, 0);
     ck_assert_int_eq(count_lines("cannot open: fake store down"), 1);
     ck_assert_ptr_null(strstr(tu_log_text(), "secret"));
-    ck_assert_ptr_nonnull(strstr(tu_log_text(), "postgresql store"));
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "postgresql://u:***@db.example/reports"));
     /* again: counted, but no second warning within the minute */
     add_from(fl, "192.0.2.1", 2, DMARCFLUSH_ADDED);
     flush_wait(fl);
     ck_assert_uint_eq(stats(fl).flush_errors, 2);
-    ck_assert_int_eq(count_lines("reports: "), 1);
+    ck_assert_int_eq(count_lines("failed attempt(s), "), 1);
     /* opens now, but writes fail: the store is closed again (re-opened next time) */
     fakestore_fail_open(false);
     fakestore_fail_add(true);
@@ -377,6 +377,31 @@ START_TEST(test_skipped)
 }
 END_TEST
 
+/* The store as the log shows it: passwords masked. */
+START_TEST(test_uri_shown)
+{
+    static const struct {
+        const char *uri, *want;
+    } cases[] = {
+        {"sqlite:/var/lib/mxguard/reports.db", "sqlite:/var/lib/mxguard/reports.db"},
+        {"postgresql://db.example/reports", "postgresql://db.example/reports"},
+        {"postgresql://u@db.example/reports", "postgresql://u@db.example/reports"},
+        {"postgresql://u:s3cret@db.example:5433/reports", "postgresql://u:***@db.example:5433/reports"},
+        {"postgres://u:p%40ss@[::1]/r?sslmode=require", "postgres://u:***@[::1]/r?sslmode=require"},
+        {"postgresql:///reports?host=/run/pg&password=s3cret&user=u",
+         "postgresql:///reports?host=/run/pg&password=***&user=u"},
+        {"postgresql://h/r?PASSWORD=x", "postgresql://h/r?password=***"},
+        {"postgresql://h/r?mypassword=x", "postgresql://h/r?mypassword=x"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = dmarcflush_uri_shown(cases[i].uri);
+        ck_assert_msg(strcmp(got, cases[i].want) == 0, "%s: %s, want %s", cases[i].uri, got, cases[i].want);
+        free(got);
+    }
+}
+END_TEST
+
 /* ---- several threads adding during flushes and failures ---------------- */
 
 #define NTHREADS 4
@@ -459,6 +484,7 @@ int main(void)
     tcase_add_test(tc, test_final_flush_down);
     tcase_add_test(tc, test_final_flush_hangs);
     tcase_add_test(tc, test_skipped);
+    tcase_add_test(tc, test_uri_shown);
     tcase_add_test(tc, test_threads);
     suite_add_tcase(s, tc);
     return tu_run(s);
