@@ -249,7 +249,12 @@ rig_log "two runs at once: $(printf '%s\n' "$FA" | grep -c .) + $(printf '%s\n' 
 
 # ---- 5. through Postfix's sendmail to the sink -------------------------------------
 sed "s|sqlite:$DB|sqlite:$RIG_TMP/mail.db|" "$CONF" > "$RIG_TMP/mail.conf"
-_report_mails() { grep -l "^X-Mail-Args: FROM:<$RL_EMAIL>" "$RIG_SINK_DIR"/msg.* 2>/dev/null; }
+# smtp-sink writes the envelope first: "X-Mail-Args: <sender> ...".  The
+# stream's own mail from that address (self_rep) has a Message-ID <rs-...>.
+_report_mails() {
+    grep -L '^Message-ID: <rs-' $(grep -l "^X-Mail-Args: <$RL_EMAIL>" "$RIG_SINK_DIR"/msg.* 2>/dev/null) \
+        /dev/null 2>/dev/null | grep -v '^/dev/null$'
+}
 _nreport_mails() { _report_mails | wc -l; }
 _queue_empty() { [ -z "$(postqueue -c "$RIG_PF_CONF" -j 2>/dev/null | grep -v '"queue_name": *"hold"')" ]; }
 _mails_in() { [ "$(_nreport_mails)" -ge "$1" ] && _queue_empty; }

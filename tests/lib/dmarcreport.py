@@ -83,8 +83,11 @@ def cmd_mail(path, outdir):
     with open(path, "rb") as f:
         raw = f.read()
     msg = email.message_from_bytes(raw, policy=email.policy.default)
-    rcpt = re.sub(r"^TO:<(.*)>.*$", r"\1", str(msg.get("X-Rcpt-Args", "")).strip())
-    mfrom = re.sub(r"^FROM:<(.*?)>.*$", r"\1", str(msg.get("X-Mail-Args", "")).strip())
+    # smtp-sink: "X-Rcpt-Args: <rcpt> ORCPT=...", "X-Mail-Args: <sender> ..."
+    m = re.search(r"<([^>]*)>", str(msg.get("X-Rcpt-Args", "")))
+    rcpt = m.group(1) if m else ""
+    m = re.search(r"<([^>]*)>", str(msg.get("X-Mail-Args", "")))
+    mfrom = m.group(1) if m else ""
     print("rcpt=%s" % rcpt)
     print("mail_from=%s" % mfrom)
     for h in ("From", "To", "Subject", "Auto-Submitted", "Message-ID", "Content-Type"):
