@@ -30,7 +30,7 @@ rig_init reports-pg
 HERE="$TESTS_SRCDIR/e2e"
 PGSERVER="$TESTS_SRCDIR/lib/pgserver.sh"
 NDOM=12          # policy domains
-PER_STREAM=96    # messages per daemon (4 of each of the 24 kinds)
+PER_STREAM=144   # messages per daemon (6 of each of the 24 kinds)
 
 rig_need_exec mxguard "${MXGUARD:-}"
 rig_need_exec postfix "${POSTFIX:-}"
@@ -95,7 +95,7 @@ done
 T0=$(rig_now_ms)
 T_START=$(date +%s)
 for n in 1 2 3; do
-    "$RL_PY" "$TESTS_SRCDIR/lib/reportstream.py" "${SMTP_PORT[$n]}" "$RIG_TMP/stream$n.out" "$PER_STREAM" 5 120 \
+    "$RL_PY" "$TESTS_SRCDIR/lib/reportstream.py" "${SMTP_PORT[$n]}" "$RIG_TMP/stream$n.out" "$PER_STREAM" 10 120 \
         "${SPECS[@]}" > "$RIG_TMP/stream$n.err" 2>&1 &
     SPID[$n]=$!
     rig_bg stream$n "${SPID[$n]}"
@@ -114,6 +114,7 @@ for n in 1 2 3; do
     rl_scrape "${MX_METRICS[$n]}"
     rig_eq "daemon $n: no flush error" 0 "$(rl_metric mxguard_report_flush_errors_total)"
     rig_eq "daemon $n: nothing dropped" 0 "$(rl_metric mxguard_report_messages_dropped_total)"
+    rig_log "daemon $n: $(rl_metric mxguard_report_rows_flushed_total) rows flushed while the streams ran"
     RIG_MX_PID=${MX_PID[$n]} RIG_MX_LOG=${MX_LOG[$n]}
     rig_check "daemon $n exits 0 on SIGTERM (final flush)" rig_stop_mxguard
     rig_check_mxguard_log
@@ -122,12 +123,17 @@ for n in 1 2 3; do
 done
 
 # ---- the totals in the database -----------------------------------------------------
+# (report_rows(count) is the store's schema, policy/report/rstore.c.)
 PSQL=(psql -X -A -t -q "$URI")
-rig_log "store tables: $("${PSQL[@]}" -c "select string_agg(tablename, ' ') from pg_tables where schemaname = current_schema()" 2>&1)"
+rig_eq "psql: the sum of the counts in the store = messages sent" "$((3 * PER_STREAM))" \
+    "$("${PSQL[@]}" -c "select coalesce(sum(count), 0) from report_rows" 2>&1)"
+NPERIODS=$(( (T_END - T_END % 86400 - (T_START - T_START % 86400)) / 86400 + 1 ))
+[ "$NPERIODS" -gt 1 ] ||
+    rig_eq "psql: $((2 * NDOM)) distinct rows (the three daemons' rows added up)" "$((2 * NDOM))" \
+        "$("${PSQL[@]}" -c "select count(*) from report_rows" 2>&1)"
 
 # ---- two report runs at once ----------------------------------------------------------
 DAY1=$((T_END - T_END % 86400))
-NPERIODS=$(( (DAY1 - (T_START - T_START % 86400)) / 86400 + 1 ))
 NOW=$((DAY1 + 86400 + 3600))
 RCONF="$RIG_TMP/mx1.conf"
 timeout 60 "$MXGUARD" report -c "$RCONF" --output-dir "$RIG_TMP/runA" --now "$NOW" > "$RIG_TMP/runA.out" 2>&1 &

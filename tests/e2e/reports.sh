@@ -288,7 +288,7 @@ for m in $(_report_mails); do
     rig_check "mail to $rcpt: attachment $name has the name of the --output-dir file" test -n "$uid"
     rig_eq "mail to $rcpt: Subject" "Report Domain: $pd Submitter: $RL_RECEIVER Report-ID: <$uid@$RL_RECEIVER>" \
         "$(sed -n 's/^subject=//p' "$m.txt")"
-    rl_check_file "mail to $rcpt" "$RIG_TMP/att/$name" "$pd"
+    rl_check_file "mail to $rcpt" "$RIG_TMP/att/$name" "$pd" nomode
     if [ -n "$uid" ] && [ -f "$R1/$rcpt/$name" ]; then
         rig_eq "mail to $rcpt: the same rows as the --output-dir file" "$(rl_rows "$R1/$rcpt/$name")" \
             "$(rl_rows "$RIG_TMP/att/$name")"

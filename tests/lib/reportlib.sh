@@ -47,8 +47,8 @@ rl_show() { sed 's/^/#   /' "$RIG_TMP/$1.out" | tail -${2:-30}; }
 # rl_files DIR: the report files under DIR as "DEST/FILENAME", sorted.
 rl_files() { (cd "$1" && find . -type f ! -name '.*' | sed 's|^\./||' | LC_ALL=C sort); }
 
-# rl_check_file LABEL FILE PD BEGIN_RE: one report file as `mxguard report
-# --output-dir` writes it: mode 0644, RFC 9990 name
+# rl_check_file LABEL FILE PD [nomode]: one report file as `mxguard report
+# --output-dir` writes it: mode 0644 (unless nomode), RFC 9990 name
 # receiver!policy-domain!begin!end!unique-id.xml.gz, gzip, valid against the
 # schema, its metadata agreeing with its name.  Sets RL_UID and RL_RID.
 rl_check_file() {
@@ -63,7 +63,7 @@ rl_check_file() {
     local b=${BASH_REMATCH[1]} e=${BASH_REMATCH[2]} uid=${BASH_REMATCH[3]}
     RL_UID=$uid
     rig_eq "$label: one UTC day ($base)" "$((b + 86399)):0" "$e:$((b % 86400))"
-    rig_eq "$label: mode 0644" 644 "$(stat -c %a "$f")"
+    [ "${4:-}" = nomode ] || rig_eq "$label: mode 0644" 644 "$(stat -c %a "$f")"
     xml="$RIG_TMP/xml/${base%.gz}"
     mkdir -p "$RIG_TMP/xml"
     if ! gzip -dc "$f" > "$xml" 2> "$RIG_TMP/gzip.err"; then
