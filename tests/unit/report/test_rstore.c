@@ -823,6 +823,16 @@ static int adder(const char *uri, int who)
     return rc;
 }
 
+/* In a child: the parent's URI copied to static memory and the parent's
+ * copy freed (the child leaves by _exit: nothing of the parent's left). */
+static const char *child_uri(char *uri)
+{
+    static char copy[1024];
+    snprintf(copy, sizeof(copy), "%s", uri);
+    free(uri);
+    return copy;
+}
+
 static void wait_children(pid_t *pids, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -842,7 +852,7 @@ START_TEST(test_concurrent_add)
         pids[p] = fork();
         ck_assert_int_ge(pids[p], 0);
         if (pids[p] == 0)
-            _exit(adder(uri, p));
+            _exit(adder(child_uri(uri), p));
     }
     wait_children(pids, NPROC);
 
@@ -912,13 +922,14 @@ START_TEST(test_concurrent_claim)
         add1(st, d, 1, NULL);
         dmarcrow_free(d);
     }
+    rstore_close(st); /* no connection of the parent's goes into a child */
     ck_assert_int_eq(pipe(fds), 0);
     for (int p = 0; p < 2; p++) {
         pids[p] = fork();
         ck_assert_int_ge(pids[p], 0);
         if (pids[p] == 0) {
             close(fds[0]);
-            _exit(claimer(uri, p, fds[1]));
+            _exit(claimer(child_uri(uri), p, fds[1]));
         }
     }
     close(fds[1]);
@@ -935,6 +946,7 @@ START_TEST(test_concurrent_claim)
         ck_assert_int_le(ids[i], NREPORTS);
         ck_assert_msg(seen[ids[i]]++ == 0, "report %lld claimed twice", (long long)ids[i]);
     }
+    st = must_open(uri);
     ck_assert_uint_eq(totals(st).reports_sent, NREPORTS);
     rstore_close(st);
     free(uri);
