@@ -270,6 +270,10 @@ START_TEST(test_uri)
         ck_assert_msg(err[0] != '\0', "no reason for %s", bad[i]);
         ck_assert_ptr_null(rstore_open(bad[i], err, sizeof(err)));
     }
+    /* good syntax, no server there */
+    ck_assert_ptr_null(rstore_open("postgresql:///mxguard?host=/nonexistent/dir&user=mxguard&connect_timeout=2", err,
+                                   sizeof(err)));
+    ck_assert_msg(strstr(err, "postgresql: connect") != NULL, "%s", err);
 }
 END_TEST
 
