@@ -200,6 +200,22 @@ static const conf_key conf_dmarc_keys[] = {
     {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
 };
 
+static const conf_key conf_reports_keys[] = {
+    {"enabled", CONF_BOOL, CONF_AT(reports_enabled), 0, 0, NULL, NULL},
+    {"store", CONF_STRING, CONF_AT(reports_store), 0, 0, confcheck_report_store, NULL},
+    {"org_name", CONF_STRING, CONF_AT(reports_org_name), 0, 0, confcheck_report_text, NULL},
+    {"email", CONF_STRING, CONF_AT(reports_email), 0, 0, confcheck_report_email, NULL},
+    {"receiver", CONF_STRING, CONF_AT(reports_receiver), 0, 0, confcheck_report_receiver, NULL},
+    {"extra_contact_info", CONF_STRING, CONF_AT(reports_extra_contact_info), 0, 0, confcheck_report_text, NULL},
+    {"flush_interval", CONF_UINT, CONF_AT(reports_flush_interval), 1, 3600, NULL, NULL},
+    {"max_rows", CONF_UINT, CONF_AT(reports_max_rows), 1, 10000000, NULL, NULL},
+    {"retention_days", CONF_UINT, CONF_AT(reports_retention_days), 1, 3650, NULL, NULL},
+    {"sendmail", CONF_STRING, CONF_AT(reports_sendmail), 0, 0, confcheck_report_sendmail, NULL},
+    {"rate_limit", CONF_UINT, CONF_AT(reports_rate_limit), 0, 100000, NULL, NULL},
+    {"max_recipients", CONF_UINT, CONF_AT(reports_max_recipients), 1, 20, NULL, NULL},
+    {NULL, CONF_SPECIAL, 0, 0, 0, NULL, NULL},
+};
+
 static const conf_key conf_top_keys[] = {
     {"socket", CONF_STRING, CONF_AT(socket), 0, 0, confcheck_socket, NULL},
     {"user", CONF_STRING, CONF_AT(user), 0, 0, confcheck_user, NULL},
@@ -215,6 +231,7 @@ static const conf_key conf_top_keys[] = {
     {"authentication_results", CONF_GROUP, 0, 0, 0, NULL, conf_authres_keys},
     {"dkim", CONF_GROUP, 0, 0, 0, NULL, conf_dkim_keys},
     {"dmarc", CONF_GROUP, 0, 0, 0, NULL, conf_dmarc_keys},
+    {"reports", CONF_GROUP, 0, 0, 0, NULL, conf_reports_keys},
     {"default_action", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"rules", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
     {"dnsbl", CONF_SPECIAL, 0, 0, 0, NULL, NULL},
@@ -404,6 +421,13 @@ static conf_t *conf_defaults(const char *path)
     c->dmarc_max_queries = DMARCCHECK_DEFAULT_MAX_QUERIES;
     c->dmarc_timeout_ms = DMARCCHECK_DEFAULT_TIMEOUT_MS;
     c->trusted = cidr_list_new();
+    c->reports_store = xstrdup(REPORTS_DEFAULT_STORE);
+    c->reports_flush_interval = REPORTS_DEFAULT_FLUSH_INTERVAL;
+    c->reports_max_rows = REPORTS_DEFAULT_MAX_ROWS;
+    c->reports_retention_days = REPORTS_DEFAULT_RETENTION_DAYS;
+    c->reports_sendmail = xstrdup(REPORTS_DEFAULT_SENDMAIL);
+    c->reports_rate_limit = REPORTS_DEFAULT_RATE_LIMIT;
+    c->reports_max_recipients = REPORTS_DEFAULT_MAX_RECIPIENTS;
     return c;
 }
 
@@ -429,6 +453,12 @@ void conf_free(conf_t *c)
     free(c->dmarc_psl_file);
     rules_free(c->rules);
     dnsbl_conf_free(c->dnsbl);
+    free(c->reports_store);
+    free(c->reports_org_name);
+    free(c->reports_email);
+    free(c->reports_receiver);
+    free(c->reports_extra_contact_info);
+    free(c->reports_sendmail);
     free(c);
 }
 
@@ -461,6 +491,25 @@ static void conf_socket_perms(conf_ctx *cx, const config_setting_t *root, conf_t
     }
     if (g != NULL && !is_unix)
         cfgload_err(&cx->ld, g, "socket_group applies to unix sockets only (socket is \"%s\")", c->socket);
+}
+
+/* reports { }: enabled needs org_name and email (RFC 9990 report
+ * metadata); receiver defaults to the domain of email. */
+static void conf_reports(conf_ctx *cx, const config_setting_t *root, conf_t *c)
+{
+    const config_setting_t *g = config_setting_get_member(root, "reports");
+
+    if (g == NULL || !config_setting_is_group(g))
+        return;
+    c->reports_line = (int)config_setting_source_line(g);
+    if (c->reports_receiver == NULL && c->reports_email != NULL)
+        c->reports_receiver = xstrdup(strrchr(c->reports_email, '@') + 1);
+    if (!c->reports_enabled)
+        return;
+    if (c->reports_org_name == NULL)
+        cfgload_err(&cx->ld, g, "reports.enabled needs reports.org_name (the reporting organization's name)");
+    if (c->reports_email == NULL)
+        cfgload_err(&cx->ld, g, "reports.enabled needs reports.email (the address reports come from)");
 }
 
 /* Every list named by a dnsbl_listed condition must be configured. */
@@ -498,6 +547,7 @@ static conf_t *conf_build(conf_ctx *cx, config_t *cfg, const char *path)
         c->pidfile_line = (int)config_setting_source_line(s);
     c->authserv_id_set = config_setting_get_member(root, "authserv_id") != NULL;
     conf_socket_perms(cx, root, c);
+    conf_reports(cx, root, c);
     if ((s = config_setting_get_member(root, "trusted_networks")) != NULL)
         conf_trusted(cx, s, c);
     if ((s = config_setting_get_member(root, "dkim")) != NULL && config_setting_is_group(s) &&

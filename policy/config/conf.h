@@ -58,7 +58,30 @@ typedef struct conf {
     cidr_list *trusted;    /* trusted_networks: checks skipped, "trusted" condition */
     rules_t *rules;        /* the policy table */
     dnsbl_conf_t *dnsbl;   /* dnsbl lists and dnsbl_options (never NULL once loaded) */
+    /* reports { }: DMARC aggregate reports (RFC 9990) */
+    bool reports_enabled;       /* the daemon records report rows */
+    char *reports_store;        /* "sqlite:/PATH" or "postgresql://..." (rstore.h) */
+    char *reports_org_name;     /* required when enabled (else NULL) */
+    char *reports_email;        /* required when enabled (else NULL): metadata, From, sender */
+    char *reports_receiver;     /* the reporting domain: as set, else email's domain (NULL without email) */
+    char *reports_extra_contact_info; /* or NULL */
+    unsigned reports_flush_interval;  /* seconds between flushes to the store */
+    unsigned reports_max_rows;        /* distinct rows held in memory */
+    unsigned reports_retention_days;  /* stored reports kept this long after their period */
+    char *reports_sendmail;           /* the MTA's sendmail program */
+    unsigned reports_rate_limit;      /* reports per destination per hour, 0: no limit */
+    unsigned reports_max_recipients;  /* rua addresses a report goes to */
+    int reports_line;                 /* line of the reports group; 0: absent */
 } conf_t;
+
+/* Defaults of reports { }. */
+#define REPORTS_DEFAULT_STORE "sqlite:/var/lib/mxguard/reports.db"
+#define REPORTS_DEFAULT_FLUSH_INTERVAL 60u
+#define REPORTS_DEFAULT_MAX_ROWS 100000u
+#define REPORTS_DEFAULT_RETENTION_DAYS 30u
+#define REPORTS_DEFAULT_SENDMAIL "/usr/sbin/sendmail"
+#define REPORTS_DEFAULT_RATE_LIMIT 60u
+#define REPORTS_DEFAULT_MAX_RECIPIENTS 4u
 
 /* Called once per error, in file order.  An error about the file as a whole
  * (missing, unreadable, not a regular file) is "FILE: reason". */

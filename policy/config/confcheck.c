@@ -22,6 +22,7 @@
 #include "dns.h"
 #include "log.h"
 #include "metrics.h"
+#include "rstore.h"
 #include "xalloc.h"
 
 /* The port of an inet socket: 1..65535 in at most 5 digits; 0 if not. */
@@ -252,6 +253,60 @@ bool confcheck_psl(const char *v, char *err, size_t errlen)
     if (v[0] != '/' || access(v, R_OK) != 0) {
         snprintf(err, errlen, "dmarc.psl_file \"%s\" is not a readable absolute path (Debian: "
                  "/usr/share/publicsuffix/public_suffix_list.dat from the publicsuffix package)", v);
+        return false;
+    }
+    return true;
+}
+
+bool confcheck_report_store(const char *v, char *err, size_t errlen)
+{
+    char why[256];
+
+    why[0] = '\0';
+    if (!rstore_uri_valid(v, why, sizeof(why))) {
+        snprintf(err, errlen, "bad reports.store \"%s\": %s (sqlite:/PATH or postgresql://...)", v, why);
+        return false;
+    }
+    return true;
+}
+
+bool confcheck_report_email(const char *v, char *err, size_t errlen)
+{
+    const char *at = strrchr(v, '@');
+    bool ok = at != NULL && at > v && dname_valid(at + 1, strlen(at + 1));
+
+    for (const char *p = v; ok && p < at; p++)
+        ok = *p > ' ' && *p < 0x7f && strchr("\"<>()[]\\,;:@", *p) == NULL;
+    if (!ok)
+        snprintf(err, errlen, "bad reports.email \"%s\": expected an address local@domain", v);
+    return ok;
+}
+
+bool confcheck_report_receiver(const char *v, char *err, size_t errlen)
+{
+    if (!dname_valid(v, strlen(v))) {
+        snprintf(err, errlen, "bad reports.receiver \"%s\": expected a domain name", v);
+        return false;
+    }
+    return true;
+}
+
+bool confcheck_report_text(const char *v, char *err, size_t errlen)
+{
+    size_t n = strlen(v);
+    bool ok = n >= 1 && n <= 1024;
+
+    for (const char *p = v; ok && *p; p++)
+        ok = (unsigned char)*p >= ' ' && *p != 0x7f;
+    if (!ok)
+        snprintf(err, errlen, "\"%.64s\": expected 1 to 1024 characters without control characters", v);
+    return ok;
+}
+
+bool confcheck_report_sendmail(const char *v, char *err, size_t errlen)
+{
+    if (v[0] != '/' || strlen(v) >= PATH_MAX) {
+        snprintf(err, errlen, "reports.sendmail \"%s\" must be an absolute path", v);
         return false;
     }
     return true;

@@ -1,8 +1,8 @@
 /*
  * confcheck.h - the syntax of mxguard.conf's string values: the milter
  * socket, user and group names, paths, the log file, the syslog facility,
- * the authserv-id, the DNS upstream, the metrics listener, the DMARC mode
- * and the PSL file.  The key tables of conf.c name these as their checks.
+ * the authserv-id, the DNS upstream, the metrics listener, the DMARC mode,
+ * the PSL file and the DMARC report settings.  The key tables of conf.c name these as their checks.
  *
  * Each check returns true for a good value, else false with the reason in
  * err (errlen bytes), without FILE:LINE (the loader adds it).  Checking has
@@ -40,5 +40,18 @@ bool confcheck_metrics(const char *v, char *err, size_t errlen);
 bool confcheck_dmarc_mode(const char *v, char *err, size_t errlen);
 /* dmarc.psl_file: an absolute path to a readable file. */
 bool confcheck_psl(const char *v, char *err, size_t errlen);
+/* reports.store: sqlite:/PATH or a postgresql:// (postgres://) URI (rstore.h). */
+bool confcheck_report_store(const char *v, char *err, size_t errlen);
+/* reports.email: local@domain, the domain a valid host name, no spaces,
+ * quotes or angle brackets (it becomes a header, an envelope sender and an
+ * XML value). */
+bool confcheck_report_email(const char *v, char *err, size_t errlen);
+/* reports.receiver: a domain name. */
+bool confcheck_report_receiver(const char *v, char *err, size_t errlen);
+/* reports.org_name, reports.extra_contact_info: 1 to 1024 bytes of text
+ * without control characters. */
+bool confcheck_report_text(const char *v, char *err, size_t errlen);
+/* reports.sendmail: an absolute path. */
+bool confcheck_report_sendmail(const char *v, char *err, size_t errlen);
 
 #endif

@@ -16,6 +16,8 @@
  * adds counts has a short key however long the comments are (a PostgreSQL
  * B-tree entry holds at most about 2.7 kB).
  */
+#include "config.h"
+
 #include "rstore.h"
 
 #include <errno.h>
@@ -56,7 +58,7 @@ bool rstore_uri_valid(const char *uri, char *err, size_t errsz)
     switch (rs_uri_kind(uri)) {
     case RS_SQLITE:
         if (uri[7] != '/') {
-            snprintf(err, errsz, "sqlite: needs an absolute path (sqlite:/var/lib/mxguard/reports.db)");
+            snprintf(err, errsz, "sqlite: needs an absolute file path (sqlite:/var/lib/mxguard/reports.db)");
             return false;
         }
         if (uri[strlen(uri) - 1] == '/') {
@@ -74,7 +76,7 @@ bool rstore_uri_valid(const char *uri, char *err, size_t errsz)
     case RS_NONE:
         break;
     }
-    snprintf(err, errsz, "store URI must start with sqlite: or postgresql:// (or postgres://)");
+    snprintf(err, errsz, "unknown store kind (sqlite:PATH, postgresql://... or postgres://...)");
     return false;
 }
 

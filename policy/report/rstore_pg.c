@@ -13,6 +13,8 @@
  * parameters (PQexecParams), never SQL text.  Server notices are dropped
  * (the store logs nothing; errors come back as results).
  */
+#include "config.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
 # benchlib.sh - the set-up run.sh and profile.sh share (source after rig.sh
 # and postfix.sh; HERE, CORPUS and RIG_DNS_PORT set):
 #   bench_start_mxguard_unix   mxguard with tests/bench/mxguard.conf.in on a
-#                              unix socket: sets UNIX_SOCK, MX_UNIX_PID
+#                              unix socket: sets UNIX_SOCK, MX_UNIX_PID;
+#                              REPORTS=1: DMARC aggregate reports recorded
 #   bench_start_postfix        smtp-sink that discards (the benchmark measures
 #                              the MTA and the milter) and a private Postfix
 #                              relaying to it, the corpus' client addresses
@@ -15,6 +16,13 @@ bench_start_mxguard_unix() {
     UNIX_SOCK=$RIG_TMP/mxguard.sock
     SOCKET="unix:$UNIX_SOCK"
     rig_subst "$HERE/mxguard.conf.in" "$RIG_TMP/mx-unix.conf"
+    # REPORTS=1: DMARC aggregate reports recorded (SQLite store in RIG_TMP)
+    if [ -n "${REPORTS:-}" ]; then
+        cat >> "$RIG_TMP/mx-unix.conf" <<EOF
+reports = { enabled = true; store = "sqlite:$RIG_TMP/reports.db"; org_name = "bench";
+  email = "dmarc-reports@mx.bench.example"; };
+EOF
+    fi
     rig_start_mxguard "$RIG_TMP/mx-unix.conf" "$UNIX_SOCK"
     MX_UNIX_PID=$RIG_MX_PID
 }

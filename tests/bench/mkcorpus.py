@@ -79,10 +79,10 @@ rr("sel2048._domainkey.rsa.bench.example", "TXT",
 rr("ed1._domainkey.ed.bench.example", "TXT", txt("v=DKIM1; k=ed25519; p=" + ed_pub))
 rr("sel2048._domainkey.bank.bench.example", "TXT",
    txt("v=DKIM1; k=rsa; p=" + base64.b64encode(rsa_pub).decode()))
-rr("_dmarc.rsa.bench.example", "TXT", txt("v=DMARC1; p=reject"))
-rr("_dmarc.ed.bench.example", "TXT", txt("v=DMARC1; p=reject"))
-rr("_dmarc.bank.bench.example", "TXT", txt("v=DMARC1; p=reject"))
-rr("_dmarc.shop.bench.example", "TXT", txt("v=DMARC1; p=quarantine"))
+rr("_dmarc.rsa.bench.example", "TXT", txt("v=DMARC1; p=reject; rua=mailto:dmarc@rsa.bench.example"))
+rr("_dmarc.ed.bench.example", "TXT", txt("v=DMARC1; p=reject; rua=mailto:dmarc@ed.bench.example"))
+rr("_dmarc.bank.bench.example", "TXT", txt("v=DMARC1; p=reject; rua=mailto:dmarc@bank.bench.example"))
+rr("_dmarc.shop.bench.example", "TXT", txt("v=DMARC1; p=quarantine; rua=mailto:dmarc@shop.bench.example"))
 for i in range(1, 255):
     rr("mx%d.bench.example" % i, "A", GOOD_NET + str(i))
 # DNS lists: 203.0.113.1-60 on bl1 (weight 5: reject); some good clients on

@@ -12,7 +12,8 @@
 #
 # Usage: tests/bench/profile.sh BUILDDIR      (as root: a private Postfix)
 # Environment: MXGUARD (another binary to compare, e.g. an older build),
-#   COUNT (1000), CONNS (20), CORPUS_N (500), STRACE, PERF, PERF_CALLGRAPH
+#   COUNT (1000), CONNS (20), CORPUS_N (500), REPORTS=1 (DMARC aggregate
+#   reports recorded, SQLite), STRACE, PERF, PERF_CALLGRAPH
 #   (perf's --call-graph: fp, or dwarf to see callers in libraries), IN_FLOW_DELAY,
 #   RIG_KEEP=1.
 # Prints figures; it never fails on a timing.

@@ -653,6 +653,102 @@ START_TEST(test_upstream)
 }
 END_TEST
 
+/* reports { }: off by default with its defaults; every key read; enabled
+ * needs org_name and email; receiver from email. */
+START_TEST(test_reports_values)
+{
+    errlist e = {0};
+    conf_t *d = conf_load_string("", "r.conf", errlist_add, &e);
+    conf_t *c;
+
+    ck_assert_ptr_nonnull(d);
+    ck_assert(!d->reports_enabled);
+    ck_assert_str_eq(d->reports_store, REPORTS_DEFAULT_STORE);
+    ck_assert_ptr_null(d->reports_org_name);
+    ck_assert_ptr_null(d->reports_receiver);
+    ck_assert_uint_eq(d->reports_flush_interval, 60);
+    ck_assert_uint_eq(d->reports_max_rows, 100000);
+    ck_assert_uint_eq(d->reports_retention_days, 30);
+    ck_assert_str_eq(d->reports_sendmail, "/usr/sbin/sendmail");
+    ck_assert_uint_eq(d->reports_rate_limit, 60);
+    ck_assert_uint_eq(d->reports_max_recipients, 4);
+    ck_assert_int_eq(d->reports_line, 0);
+    conf_free(d);
+
+    c = conf_load_string("# reports\nreports = {\n enabled = true;\n store = \"postgresql://mx@db.example/dmarc\";\n"
+                         " org_name = \"Example & Co <MX>\";\n email = \"dmarc-reports@mx.example.org\";\n"
+                         " extra_contact_info = \"+1 555 0100\";\n flush_interval = 5;\n max_rows = 7;\n"
+                         " retention_days = 9;\n sendmail = \"/usr/local/sbin/sendmail\";\n rate_limit = 0;\n"
+                         " max_recipients = 2;\n};\n",
+                         "r.conf", errlist_add, &e);
+    ck_assert_msg(c != NULL, "%s", errlist_text(&e));
+    ck_assert(c->reports_enabled);
+    ck_assert_str_eq(c->reports_store, "postgresql://mx@db.example/dmarc");
+    ck_assert_str_eq(c->reports_org_name, "Example & Co <MX>");
+    ck_assert_str_eq(c->reports_email, "dmarc-reports@mx.example.org");
+    ck_assert_str_eq(c->reports_receiver, "mx.example.org");
+    ck_assert_str_eq(c->reports_extra_contact_info, "+1 555 0100");
+    ck_assert_uint_eq(c->reports_flush_interval, 5);
+    ck_assert_uint_eq(c->reports_max_rows, 7);
+    ck_assert_uint_eq(c->reports_retention_days, 9);
+    ck_assert_str_eq(c->reports_sendmail, "/usr/local/sbin/sendmail");
+    ck_assert_uint_eq(c->reports_rate_limit, 0);
+    ck_assert_uint_eq(c->reports_max_recipients, 2);
+    ck_assert_int_eq(c->reports_line, 2);
+    conf_free(c);
+
+    c = conf_load_string("reports = { email = \"r@a.example\"; receiver = \"b.example\"; store = \"sqlite:/x.db\"; };\n",
+                         "r.conf", errlist_add, &e);
+    ck_assert_msg(c != NULL, "%s", errlist_text(&e));
+    ck_assert_str_eq(c->reports_receiver, "b.example");
+    conf_free(c);
+    errlist_free(&e);
+}
+END_TEST
+
+typedef struct reports_bad {
+    const char *text;   /* inside reports = { ... } */
+    const char *error;  /* the start of the one error, after "r.conf:LINE: " */
+} reports_bad;
+
+static const reports_bad reports_bad_cases[] = {
+    {"enabled = true; email = \"r@x.example\";", "reports.enabled needs reports.org_name"},
+    {"enabled = true; org_name = \"X\";", "reports.enabled needs reports.email"},
+    {"store = \"mysql://x\";", "bad reports.store \"mysql://x\": unknown store kind"},
+    {"store = \"sqlite:reports.db\";", "bad reports.store \"sqlite:reports.db\": sqlite: needs an absolute"},
+    {"store = \"/var/lib/x.db\";", "bad reports.store"},
+    {"email = \"nobody\";", "bad reports.email \"nobody\""},
+    {"email = \"a b@x.example\";", "bad reports.email"},
+    {"email = \"<a@x.example>\";", "bad reports.email"},
+    {"email = \"a@-x..example\";", "bad reports.email"},
+    {"receiver = \"not a domain\";", "bad reports.receiver"},
+    {"org_name = \"\";", "\"\": expected 1 to 1024 characters"},
+    {"org_name = \"a\\nb\";", "\"a"},
+    {"flush_interval = 0;", "reports.flush_interval 0 out of range (1..3600)"},
+    {"max_rows = 0;", "reports.max_rows 0 out of range"},
+    {"retention_days = 4000;", "reports.retention_days 4000 out of range (1..3650)"},
+    {"max_recipients = 21;", "reports.max_recipients 21 out of range (1..20)"},
+    {"sendmail = \"sendmail\";", "reports.sendmail \"sendmail\" must be an absolute path"},
+    {"enabled = \"yes\";", "reports.enabled: expected true or false"},
+    {"period = 3600;", "unknown key \"period\" in reports"},
+};
+
+START_TEST(test_reports_errors)
+{
+    const reports_bad *rc = &reports_bad_cases[_i];
+    char *text = xasprintf("# reports\nreports = { %s };\n", rc->text);
+    char *want = xasprintf("r.conf:2: %s", rc->error);
+    errlist e = {0};
+
+    ck_assert_ptr_null(conf_load_string(text, "r.conf", errlist_add, &e));
+    ck_assert_msg(e.n == 1, "%s: %zu errors: %s", rc->text, e.n, errlist_text(&e));
+    ck_assert_msg(strncmp(e.v[0], want, strlen(want)) == 0, "%s: got %s, want %s", rc->text, e.v[0], want);
+    errlist_free(&e);
+    free(text);
+    free(want);
+}
+END_TEST
+
 START_TEST(test_facilities)
 {
     static const char *const good[] = {"mail", "daemon", "user", "local0", "local7", "LOCAL5"};
@@ -818,6 +914,8 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_world_writable_warns);
     tcase_add_test(tc, test_string_syntax_error);
     tcase_add_test(tc, test_unterminated_string);
+    tcase_add_test(tc, test_reports_values);
+    tcase_add_loop_test(tc, test_reports_errors, 0, (int)(sizeof(reports_bad_cases) / sizeof(reports_bad_cases[0])));
     suite_add_tcase(s, tc);
     return s;
 }
