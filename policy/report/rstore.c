@@ -1,25 +1,1061 @@
 /*
- * rstore.c - the DMARC aggregate report store (rstore.h).  For now only the
- * URI syntax the config loader checks; the back ends come with the store.
+ * rstore.c - the DMARC aggregate report store (rstore.h): the URI, the
+ * schema, and every operation as SQL written once for both back ends
+ * (rstore_impl.h: SQLite in rstore_sqlite.c, PostgreSQL in rstore_pg.c).
+ *
+ * SECURITY: the strings of a row come from mail (domains, DKIM selectors)
+ * and from DNS; every value reaches the database as a bound parameter,
+ * never as SQL text.  Text columns hold strings encoded by rs_enc: bytes
+ * outside printable ASCII and the separators "%;,=|" as %XX, so hostile
+ * bytes (quotes, backslashes, control bytes, invalid UTF-8 a PostgreSQL
+ * database would refuse) round-trip exactly and the lists in one column
+ * (reasons, DKIM results) split unambiguously.
+ *
+ * A row's key is a canonical text of every key field (rs_key_text); its
+ * SHA-256 (hex) is the rkey column, UNIQUE per report, so the upsert that
+ * adds counts has a short key however long the comments are (a PostgreSQL
+ * B-tree entry holds at most about 2.7 kB).
  */
-#include "config.h"
+#include "rstore.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "rstore.h"
+#include <nettle/sha2.h>
+
+#include "rstore_impl.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define RS_STATE_OPEN 0
+#define RS_STATE_SENT 1
+#define RS_KEY_HEX (SHA256_DIGEST_SIZE * 2 + 1)
+
+/* ---- URI ------------------------------------------------------------------ */
+
+typedef enum rs_kind { RS_NONE = 0, RS_SQLITE, RS_PG } rs_kind;
+
+static rs_kind rs_uri_kind(const char *uri)
+{
+    if (strncmp(uri, "sqlite:", 7) == 0)
+        return RS_SQLITE;
+    if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0)
+        return RS_PG;
+    return RS_NONE;
+}
 
 bool rstore_uri_valid(const char *uri, char *err, size_t errsz)
 {
-    if (strncmp(uri, "sqlite:", 7) == 0) {
-        if (uri[7] != '/' || uri[8] == '\0') {
-            snprintf(err, errsz, "sqlite: needs an absolute file path");
+    if (uri == NULL || *uri == '\0') {
+        snprintf(err, errsz, "empty store URI");
+        return false;
+    }
+    switch (rs_uri_kind(uri)) {
+    case RS_SQLITE:
+        if (uri[7] != '/') {
+            snprintf(err, errsz, "sqlite: needs an absolute path (sqlite:/var/lib/mxguard/reports.db)");
             return false;
         }
+        if (uri[strlen(uri) - 1] == '/') {
+            snprintf(err, errsz, "sqlite: path names a directory, not a file");
+            return false;
+        }
+        for (const char *c = uri; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+                snprintf(err, errsz, "sqlite: path holds a control character");
+                return false;
+            }
+        return true;
+    case RS_PG:
+        return rstore_pg_uri_valid(uri, err, errsz);
+    case RS_NONE:
+        break;
+    }
+    snprintf(err, errsz, "store URI must start with sqlite: or postgresql:// (or postgres://)");
+    return false;
+}
+
+const char *rstore_kind(const rstore_t *st)
+{
+    return st->ops->kind;
+}
+
+/* ---- encoding of text columns ------------------------------------------- */
+
+static bool rs_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && strchr("%;,=|", c) == NULL;
+}
+
+static void rs_enc(strbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (rs_plain(*p)) {
+            strbuf_add(b, (const char *)p, 1);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            strbuf_add(b, e, 3);
+        }
+    }
+    if (b->s == NULL)
+        strbuf_add(b, "", 0);
+}
+
+static char *rs_enc_new(const char *s)
+{
+    strbuf b = {0};
+    rs_enc(&b, s);
+    return strbuf_take(&b);
+}
+
+static int rs_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode n bytes of an encoded string: a new string, NULL if malformed. */
+static char *rs_dec(const char *s, size_t n)
+{
+    char *out = xmalloc(n + 1), *o = out;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            if (!rs_plain((unsigned char)s[i]))
+                goto bad;
+            *o++ = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? rs_hexval(s[i + 1]) : -1, lo = hi >= 0 ? rs_hexval(s[i + 2]) : -1;
+        if (lo < 0 || (hi == 0 && lo == 0))
+            goto bad;
+        *o++ = (char)(hi << 4 | lo);
+        i += 2;
+    }
+    *o = '\0';
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+/* ---- enum names ------------------------------------------------------------ */
+
+static bool rs_policy_parse(const char *s, dmarccheck_policy *out)
+{
+    for (int v = DMARCCHECK_POLICY_UNSET; v <= DMARCCHECK_POLICY_REJECT; v++)
+        if (strcmp(s, dmarccheck_policy_name((dmarccheck_policy)v)) == 0)
+            return *out = (dmarccheck_policy)v, true;
+    return false;
+}
+
+static bool rs_disp_parse(const char *s, dmarcrow_disposition *out)
+{
+    for (int v = DMARCROW_DISP_NONE; v <= DMARCROW_DISP_REJECT; v++)
+        if (strcmp(s, dmarcrow_disposition_name((dmarcrow_disposition)v)) == 0)
+            return *out = (dmarcrow_disposition)v, true;
+    return false;
+}
+
+static bool rs_reason_parse(const char *s, size_t n, dmarcrow_reason_type *out)
+{
+    for (int v = DMARCROW_REASON_LOCAL_POLICY; v <= DMARCROW_REASON_TRUSTED_FORWARDER; v++) {
+        const char *name = dmarcrow_reason_name((dmarcrow_reason_type)v);
+        if (strlen(name) == n && memcmp(s, name, n) == 0)
+            return *out = (dmarcrow_reason_type)v, true;
+    }
+    return false;
+}
+
+static bool rs_dkim_parse(const char *s, dkimcheck_result *out)
+{
+    for (int v = DKIMCHECK_UNSET; v <= DKIMCHECK_PERMERROR; v++)
+        if (strcmp(s, dkimcheck_result_name((dkimcheck_result)v)) == 0)
+            return *out = (dkimcheck_result)v, true;
+    return false;
+}
+
+static bool rs_spf_parse(const char *s, spfcheck_result *out)
+{
+    for (int v = SPFCHECK_UNSET; v <= SPFCHECK_PERMERROR; v++)
+        if (strcmp(s, spfcheck_result_name((spfcheck_result)v)) == 0)
+            return *out = (spfcheck_result)v, true;
+    return false;
+}
+
+/* ---- reasons and DKIM results in one column each ---------------------------- */
+
+/* "type[=comment];..." (no "=" for a NULL comment). */
+static char *rs_reasons_text(const dmarcrow *r)
+{
+    strbuf b = {0};
+
+    strbuf_add(&b, "", 0);
+    for (size_t i = 0; i < r->nreasons; i++) {
+        if (i > 0)
+            strbuf_adds(&b, ";");
+        strbuf_adds(&b, dmarcrow_reason_name(r->reasons[i].type));
+        if (r->reasons[i].comment != NULL) {
+            strbuf_adds(&b, "=");
+            rs_enc(&b, r->reasons[i].comment);
+        }
+    }
+    return strbuf_take(&b);
+}
+
+/* "domain,selector,result;..." */
+static char *rs_dkim_text(const dmarcrow *r)
+{
+    strbuf b = {0};
+
+    strbuf_add(&b, "", 0);
+    for (size_t i = 0; i < r->ndkim; i++) {
+        if (i > 0)
+            strbuf_adds(&b, ";");
+        rs_enc(&b, r->dkim[i].domain);
+        strbuf_adds(&b, ",");
+        rs_enc(&b, r->dkim[i].selector);
+        strbuf_adds(&b, ",");
+        strbuf_adds(&b, dkimcheck_result_name(r->dkim[i].result));
+    }
+    return strbuf_take(&b);
+}
+
+/* The next item of a ';'-separated list at *p (advanced past it). */
+static size_t rs_item(const char **p, const char **item)
+{
+    size_t n = strcspn(*p, ";");
+    *item = *p;
+    *p += n + ((*p)[n] == ';');
+    return n;
+}
+
+static bool rs_reasons_parse(const char *s, dmarcrow *r)
+{
+    const char *p = s, *it;
+
+    while (*p) {
+        size_t n = rs_item(&p, &it);
+        const char *eq = memchr(it, '=', n);
+        size_t tn = eq ? (size_t)(eq - it) : n;
+        dmarcrow_reason *x = &r->reasons[r->nreasons];
+
+        if (r->nreasons == DMARCROW_REASONS_MAX || !rs_reason_parse(it, tn, &x->type))
+            return false;
+        x->comment = NULL;
+        if (eq != NULL && (x->comment = rs_dec(eq + 1, n - tn - 1)) == NULL)
+            return false;
+        r->nreasons++;
+    }
+    return true;
+}
+
+static bool rs_dkim_parse_list(const char *s, dmarcrow *r)
+{
+    const char *p = s, *it;
+
+    while (*p) {
+        size_t n = rs_item(&p, &it);
+        const char *c1 = memchr(it, ',', n);
+        const char *c2 = c1 ? memchr(c1 + 1, ',', n - (size_t)(c1 + 1 - it)) : NULL;
+        char res[32];
+
+        if (c2 == NULL || r->ndkim == DMARCROW_DKIM_MAX || (size_t)(it + n - c2 - 1) >= sizeof(res))
+            return false;
+        r->dkim = xreallocarray(r->dkim, r->ndkim + 1, sizeof(*r->dkim));
+        dmarcrow_dkim *d = &r->dkim[r->ndkim];
+        memset(d, 0, sizeof(*d));
+        r->ndkim++;
+        memcpy(res, c2 + 1, (size_t)(it + n - c2 - 1));
+        res[it + n - c2 - 1] = '\0';
+        d->domain = rs_dec(it, (size_t)(c1 - it));
+        d->selector = rs_dec(c1 + 1, (size_t)(c2 - c1 - 1));
+        if (d->domain == NULL || d->selector == NULL || !rs_dkim_parse(res, &d->result))
+            return false;
+    }
+    return true;
+}
+
+/* ---- the key of a row ------------------------------------------------------ */
+
+/* Every key field, encoded, '|'-separated: equal keys, equal text; other
+ * keys, other text (the encoding escapes every separator). */
+static char *rs_key_text(const dmarcrow *r)
+{
+    strbuf b = {0};
+    char *reasons = rs_reasons_text(r), *dkim = rs_dkim_text(r);
+
+    strbuf_adds(&b, "1|");
+    rs_enc(&b, r->policy_domain);
+    strbuf_addf(&b, "|%lld|%lld|", (long long)r->begin, (long long)r->end);
+    rs_enc(&b, r->source_ip);
+    strbuf_adds(&b, "|");
+    rs_enc(&b, r->header_from);
+    strbuf_adds(&b, "|");
+    rs_enc(&b, r->envelope_from);
+    strbuf_addf(&b, "|%s|%s|%d|%d|%s|", dmarcrow_disposition_name(r->disposition), reasons,
+                r->dkim_aligned, r->spf_aligned, dkim);
+    rs_enc(&b, r->spf_domain);
+    strbuf_addf(&b, "|%s", spfcheck_result_name(r->spf));
+    free(reasons);
+    free(dkim);
+    return strbuf_take(&b);
+}
+
+static void rs_key_hash(const dmarcrow *r, char out[RS_KEY_HEX])
+{
+    static const char hex[] = "0123456789abcdef";
+    struct sha256_ctx c;
+    uint8_t d[SHA256_DIGEST_SIZE];
+    char *text = rs_key_text(r);
+
+    sha256_init(&c);
+    sha256_update(&c, strlen(text), (const uint8_t *)text);
+    sha256_digest(&c, sizeof(d), d);
+    free(text);
+    for (size_t i = 0; i < sizeof(d); i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[2 * sizeof(d)] = '\0';
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+static bool rs_exec(rstore_t *st, const char *sql, const rs_param *p, int np, rs_row_cb cb, void *arg,
+                    unsigned long *changes, char *err, size_t errsz)
+{
+    return st->ops->exec(st, sql, p, np, cb, arg, changes, err, errsz);
+}
+
+static bool rs_begin(rstore_t *st, char *err, size_t errsz)
+{
+    return rs_exec(st, st->ops->begin_write, NULL, 0, NULL, NULL, NULL, err, errsz);
+}
+
+static bool rs_commit(rstore_t *st, char *err, size_t errsz)
+{
+    return rs_exec(st, "COMMIT", NULL, 0, NULL, NULL, NULL, err, errsz);
+}
+
+/* Undo a transaction after a failure (the failure's reason is kept). */
+static bool rs_rollback(rstore_t *st)
+{
+    char e[256];
+    (void)rs_exec(st, "ROLLBACK", NULL, 0, NULL, NULL, NULL, e, sizeof(e));
+    return false;
+}
+
+static bool rs_parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+
+    if (s == NULL) {
+        *out = 0;
         return true;
     }
-    if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0)
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A result of one integer (the first column of the last row; NULL: 0). */
+static bool rs_cb_int(void *arg, int ncol, const char *const *vals, char *err, size_t errsz)
+{
+    if (ncol < 1 || !rs_parse_i64(vals[0], arg)) {
+        snprintf(err, errsz, "store: not an integer: %s", ncol < 1 || vals[0] == NULL ? "(none)" : vals[0]);
+        return false;
+    }
+    return true;
+}
+
+static bool rs_query_int(rstore_t *st, const char *sql, const rs_param *p, int np, int64_t *out, char *err,
+                         size_t errsz)
+{
+    *out = 0;
+    return rs_exec(st, sql, p, np, rs_cb_int, out, NULL, err, errsz);
+}
+
+/* ---- schema ---------------------------------------------------------------- */
+
+/* Version 1.  "@ID@": the back end's id column type. */
+static const char *const rs_schema_v1[] = {
+    "CREATE TABLE reports ("
+    " id @ID@,"
+    " policy_domain TEXT NOT NULL,"
+    " begin_ts BIGINT NOT NULL,"
+    " end_ts BIGINT NOT NULL,"
+    " p TEXT NOT NULL, sp TEXT NOT NULL, np TEXT NOT NULL,"
+    " adkim_strict INTEGER NOT NULL, aspf_strict INTEGER NOT NULL,"
+    " testing INTEGER NOT NULL, psl INTEGER NOT NULL,"
+    " state INTEGER NOT NULL DEFAULT 0,"
+    " owner TEXT, lease_until BIGINT NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_try BIGINT NOT NULL DEFAULT 0,"
+    " last_error TEXT, sent_at BIGINT,"
+    " UNIQUE (policy_domain, begin_ts, end_ts))",
+    "CREATE INDEX reports_due ON reports (state, end_ts)",
+    "CREATE TABLE report_rows ("
+    " id @ID@,"
+    " report_id BIGINT NOT NULL REFERENCES reports (id),"
+    " rkey TEXT NOT NULL,"
+    " source_ip TEXT NOT NULL, header_from TEXT NOT NULL, envelope_from TEXT NOT NULL,"
+    " disposition TEXT NOT NULL, reasons TEXT NOT NULL,"
+    " dkim_aligned INTEGER NOT NULL, spf_aligned INTEGER NOT NULL,"
+    " dkim TEXT NOT NULL, spf_domain TEXT NOT NULL, spf TEXT NOT NULL,"
+    " count BIGINT NOT NULL,"
+    " UNIQUE (report_id, rkey))",
+    "CREATE TABLE report_dests ("
+    " report_id BIGINT NOT NULL REFERENCES reports (id),"
+    " dest TEXT NOT NULL, sent_at BIGINT NOT NULL,"
+    " PRIMARY KEY (report_id, dest))",
+    "CREATE TABLE report_sendlog (dest TEXT NOT NULL, sent_at BIGINT NOT NULL)",
+    "CREATE INDEX report_sendlog_dest ON report_sendlog (dest, sent_at)",
+    "CREATE TABLE report_totals (what TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+    NULL,
+};
+
+/* rs_migrations[v]: the statements from version v to v + 1 (v >= 1). */
+static const char *const *const rs_migrations[RSTORE_SCHEMA_VERSION + 1] = {NULL};
+
+static bool rs_run_all(rstore_t *st, const char *const *sqls, char *err, size_t errsz)
+{
+    for (size_t i = 0; sqls[i] != NULL; i++) {
+        strbuf b = {0};
+        const char *s = sqls[i], *at;
+        while ((at = strstr(s, "@ID@")) != NULL) {
+            strbuf_add(&b, s, (size_t)(at - s));
+            strbuf_adds(&b, st->ops->id_type);
+            s = at + 4;
+        }
+        strbuf_adds(&b, s);
+        char *sql = strbuf_take(&b);
+        bool ok = rs_exec(st, sql, NULL, 0, NULL, NULL, NULL, err, errsz);
+        free(sql);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Create the schema, or migrate an older one, in one transaction. */
+static bool rs_schema(rstore_t *st, char *err, size_t errsz)
+{
+    int64_t have;
+
+    if (!rs_begin(st, err, errsz))
+        return false;
+    if ((st->ops->schema_lock != NULL &&
+         !rs_exec(st, st->ops->schema_lock, NULL, 0, NULL, NULL, NULL, err, errsz)) ||
+        !rs_exec(st, "CREATE TABLE IF NOT EXISTS report_schema (version INTEGER NOT NULL)", NULL, 0, NULL,
+                 NULL, NULL, err, errsz) ||
+        !rs_query_int(st, "SELECT MAX(version) FROM report_schema", NULL, 0, &have, err, errsz))
+        return rs_rollback(st);
+    if (have > RSTORE_SCHEMA_VERSION) {
+        snprintf(err, errsz, "store schema version %" PRId64 " is newer than this mxguard's %d", have,
+                 RSTORE_SCHEMA_VERSION);
+        return rs_rollback(st);
+    }
+    if (have == 0) {
+        if (!rs_run_all(st, rs_schema_v1, err, errsz) ||
+            !rs_exec(st, "INSERT INTO report_schema (version) VALUES ($1)",
+                     (rs_param[]){RS_I(RSTORE_SCHEMA_VERSION)}, 1, NULL, NULL, NULL, err, errsz))
+            return rs_rollback(st);
+    } else if (have < RSTORE_SCHEMA_VERSION) {
+        for (int64_t v = have; v < RSTORE_SCHEMA_VERSION; v++)
+            if (rs_migrations[v] == NULL || !rs_run_all(st, rs_migrations[v], err, errsz))
+                return rs_rollback(st);
+        if (!rs_exec(st, "UPDATE report_schema SET version = $1", (rs_param[]){RS_I(RSTORE_SCHEMA_VERSION)}, 1,
+                     NULL, NULL, NULL, err, errsz))
+            return rs_rollback(st);
+    }
+    return rs_commit(st, err, errsz) || rs_rollback(st);
+}
+
+rstore_t *rstore_open(const char *uri, char *err, size_t errsz)
+{
+    rstore_t *st = NULL;
+
+    if (!rstore_uri_valid(uri, err, errsz))
+        return NULL;
+    if (rs_uri_kind(uri) == RS_SQLITE)
+        st = rstore_sqlite_open(uri + 7, err, errsz);
+    else
+        st = rstore_pg_open(uri, err, errsz);
+    if (st != NULL && !rs_schema(st, err, errsz)) {
+        rstore_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+void rstore_close(rstore_t *st)
+{
+    if (st != NULL)
+        st->ops->close(st);
+}
+
+/* Before a call, and once more after it failed on a lost connection:
+ * re-make the connection.  True when the call should be (re)tried. */
+static bool rs_ready(rstore_t *st, char *err, size_t errsz)
+{
+    return st->ops->ready(st, err, errsz);
+}
+
+static bool rs_retry(rstore_t *st)
+{
+    char e[256];
+    return st->ops->lost(st) && st->ops->ready(st, e, sizeof(e));
+}
+
+/* ---- add -------------------------------------------------------------------- */
+
+typedef struct rs_addrow {
+    const dmarcrow *row;
+    unsigned long count;
+    size_t idx;            /* position in the caller's array */
+    char key[RS_KEY_HEX];
+} rs_addrow;
+
+static const char *rs_s(const char *s)
+{
+    return s ? s : "";
+}
+
+static int rs_item_cmp(const void *a, const void *b)
+{
+    const rs_addrow *x = a, *y = b;
+    int c = strcmp(rs_s(x->row->policy_domain), rs_s(y->row->policy_domain));
+
+    if (c == 0)
+        c = (x->row->begin > y->row->begin) - (x->row->begin < y->row->begin);
+    if (c == 0)
+        c = (x->row->end > y->row->end) - (x->row->end < y->row->end);
+    if (c == 0)
+        c = strcmp(x->key, y->key);
+    if (c == 0)
+        c = (x->idx > y->idx) - (x->idx < y->idx);
+    return c;
+}
+
+static bool rs_same_report(const dmarcrow *a, const dmarcrow *b)
+{
+    return strcmp(rs_s(a->policy_domain), rs_s(b->policy_domain)) == 0 && a->begin == b->begin &&
+           a->end == b->end;
+}
+
+typedef struct rs_idstate {
+    int64_t id, state;
+    bool found;
+} rs_idstate;
+
+static bool rs_cb_idstate(void *arg, int ncol, const char *const *vals, char *err, size_t errsz)
+{
+    rs_idstate *o = arg;
+
+    if (ncol != 2 || vals[0] == NULL || !rs_parse_i64(vals[0], &o->id) || !rs_parse_i64(vals[1], &o->state)) {
+        snprintf(err, errsz, "store: bad report id");
+        return false;
+    }
+    o->found = true;
+    return true;
+}
+
+/* Create or update the report of row r (its policy_published while not
+ * sent): *out its id and state. */
+static bool rs_add_report(rstore_t *st, const dmarcrow *r, rs_idstate *out, char *err, size_t errsz)
+{
+    char *pd = rs_enc_new(r->policy_domain);
+    rs_param p[] = {
+        RS_S(pd), RS_I(r->begin), RS_I(r->end), RS_S(dmarccheck_policy_name(r->p)),
+        RS_S(dmarccheck_policy_name(r->sp)), RS_S(dmarccheck_policy_name(r->np)), RS_I(r->adkim_strict),
+        RS_I(r->aspf_strict), RS_I(r->testing), RS_I(r->psl),
+    };
+    bool ok = rs_exec(st,
+                      "INSERT INTO reports (policy_domain, begin_ts, end_ts, p, sp, np, adkim_strict,"
+                      " aspf_strict, testing, psl) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                      " ON CONFLICT (policy_domain, begin_ts, end_ts) DO UPDATE SET p = EXCLUDED.p,"
+                      " sp = EXCLUDED.sp, np = EXCLUDED.np, adkim_strict = EXCLUDED.adkim_strict,"
+                      " aspf_strict = EXCLUDED.aspf_strict, testing = EXCLUDED.testing, psl = EXCLUDED.psl"
+                      " WHERE reports.state = 0",
+                      p, 10, NULL, NULL, NULL, err, errsz);
+
+    out->found = false;
+    ok = ok && rs_exec(st, "SELECT id, state FROM reports WHERE policy_domain = $1 AND begin_ts = $2 AND end_ts = $3",
+                       p, 3, rs_cb_idstate, out, NULL, err, errsz);
+    free(pd);
+    if (ok && !out->found) {
+        snprintf(err, errsz, "store: report of %s vanished", r->policy_domain);
+        return false;
+    }
+    return ok;
+}
+
+static bool rs_add_row(rstore_t *st, int64_t report, const rs_addrow *it, char *err, size_t errsz)
+{
+    const dmarcrow *r = it->row;
+    char *ip = rs_enc_new(r->source_ip), *hf = rs_enc_new(r->header_from), *ef = rs_enc_new(r->envelope_from);
+    char *reasons = rs_reasons_text(r), *dkim = rs_dkim_text(r), *sd = rs_enc_new(r->spf_domain);
+    int64_t count = it->count > (unsigned long)INT64_MAX ? INT64_MAX : (int64_t)it->count;
+    rs_param p[] = {
+        RS_I(report), RS_S(it->key), RS_S(ip), RS_S(hf), RS_S(ef),
+        RS_S(dmarcrow_disposition_name(r->disposition)), RS_S(reasons), RS_I(r->dkim_aligned),
+        RS_I(r->spf_aligned), RS_S(dkim), RS_S(sd), RS_S(spfcheck_result_name(r->spf)), RS_I(count),
+    };
+    bool ok = rs_exec(st,
+                      "INSERT INTO report_rows (report_id, rkey, source_ip, header_from, envelope_from,"
+                      " disposition, reasons, dkim_aligned, spf_aligned, dkim, spf_domain, spf, count)"
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                      " ON CONFLICT (report_id, rkey) DO UPDATE SET count = report_rows.count + EXCLUDED.count",
+                      p, 13, NULL, NULL, NULL, err, errsz);
+
+    free(ip);
+    free(hf);
+    free(ef);
+    free(reasons);
+    free(dkim);
+    free(sd);
+    return ok;
+}
+
+/* The rows in the order every writer takes its locks in (no deadlock
+ * between two PostgreSQL writers): by report, then key. */
+static rs_addrow *rs_items(const dmarcrow *const *rows, const unsigned long *counts, size_t n, char *err,
+                         size_t errsz)
+{
+    rs_addrow *it = xcalloc(n, sizeof(*it));
+
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i]->nreasons > DMARCROW_REASONS_MAX || rows[i]->ndkim > DMARCROW_DKIM_MAX) {
+            snprintf(err, errsz, "store: row %zu has too many reasons or DKIM results", i);
+            free(it);
+            return NULL;
+        }
+        it[i].row = rows[i];
+        it[i].count = counts[i];
+        it[i].idx = i;
+        rs_key_hash(rows[i], it[i].key);
+    }
+    qsort(it, n, sizeof(*it), rs_item_cmp);
+    return it;
+}
+
+static bool rs_add(rstore_t *st, const rs_addrow *it, size_t n, unsigned long *late, char *err, size_t errsz)
+{
+    *late = 0;
+    if (!rs_begin(st, err, errsz))
+        return false;
+    for (size_t i = 0, j; i < n; i = j) {
+        size_t last = i; /* the group's latest row in the caller's order */
+        rs_idstate rep;
+        for (j = i; j < n && rs_same_report(it[i].row, it[j].row); j++)
+            if (it[j].idx > it[last].idx)
+                last = j;
+        if (!rs_add_report(st, it[last].row, &rep, err, errsz))
+            return rs_rollback(st);
+        for (size_t k = i; k < j; k++) {
+            if (!rs_add_row(st, rep.id, &it[k], err, errsz))
+                return rs_rollback(st);
+            if (rep.state == RS_STATE_SENT)
+                *late += it[k].count;
+        }
+    }
+    return rs_commit(st, err, errsz) || rs_rollback(st);
+}
+
+bool rstore_add(rstore_t *st, const dmarcrow *const *rows, const unsigned long *counts, size_t n,
+                unsigned long *late, char *err, size_t errsz)
+{
+    unsigned long l = 0;
+    rs_addrow *it;
+    bool ok;
+
+    if (late != NULL)
+        *late = 0;
+    if (n == 0)
         return true;
-    snprintf(err, errsz, "unknown store kind");
-    return false;
+    if ((it = rs_items(rows, counts, n, err, errsz)) == NULL)
+        return false;
+    ok = rs_ready(st, err, errsz) && rs_add(st, it, n, &l, err, errsz);
+    if (!ok && rs_retry(st))
+        ok = rs_add(st, it, n, &l, err, errsz);
+    free(it);
+    if (ok && late != NULL)
+        *late = l;
+    return ok;
+}
+
+/* ---- claims ------------------------------------------------------------------ */
+
+void rstore_report_free(rstore_report *r)
+{
+    if (r == NULL)
+        return;
+    free(r->policy_domain);
+    free(r);
+}
+
+static bool rs_cb_report(void *arg, int ncol, const char *const *v, char *err, size_t errsz)
+{
+    rstore_report *r = arg;
+    int64_t b[4], attempts;
+    bool ok = ncol == 11;
+
+    for (int i = 0; ok && i < ncol; i++)
+        ok = v[i] != NULL;
+    ok = ok && rs_parse_i64(v[1], &r->begin) && rs_parse_i64(v[2], &r->end) && rs_policy_parse(v[3], &r->p) &&
+         rs_policy_parse(v[4], &r->sp) && rs_policy_parse(v[5], &r->np);
+    for (int i = 0; ok && i < 4; i++)
+        ok = rs_parse_i64(v[6 + i], &b[i]);
+    ok = ok && rs_parse_i64(v[10], &attempts) && r->policy_domain == NULL &&
+         (r->policy_domain = rs_dec(v[0], strlen(v[0]))) != NULL;
+    if (!ok) {
+        snprintf(err, errsz, "store: malformed report");
+        return false;
+    }
+    r->adkim_strict = b[0] != 0;
+    r->aspf_strict = b[1] != 0;
+    r->testing = b[2] != 0;
+    r->psl = b[3] != 0;
+    r->attempts = attempts < 0 ? 0 : (unsigned)attempts;
+    return true;
+}
+
+static bool rs_cb_sums(void *arg, int ncol, const char *const *v, char *err, size_t errsz)
+{
+    rstore_report *r = arg;
+    int64_t nrows, messages;
+
+    if (ncol != 2 || !rs_parse_i64(v[0], &nrows) || !rs_parse_i64(v[1], &messages)) {
+        snprintf(err, errsz, "store: malformed row sums");
+        return false;
+    }
+    r->nrows = (size_t)nrows;
+    r->messages = (unsigned long)messages;
+    return true;
+}
+
+/* The report with this id, its sums read in the same transaction. */
+static bool rs_read_report(rstore_t *st, int64_t id, rstore_report *r, char *err, size_t errsz)
+{
+    rs_param p[] = {RS_I(id)};
+
+    r->id = id;
+    return rs_exec(st,
+                   "SELECT policy_domain, begin_ts, end_ts, p, sp, np, adkim_strict, aspf_strict, testing,"
+                   " psl, attempts FROM reports WHERE id = $1",
+                   p, 1, rs_cb_report, r, NULL, err, errsz) &&
+           rs_exec(st, "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM report_rows WHERE report_id = $1", p, 1,
+                   rs_cb_sums, r, NULL, err, errsz);
+}
+
+static int rs_claim(rstore_t *st, int64_t closed_before, int64_t now, const char *owner, unsigned lease,
+                    rstore_report **out, char *err, size_t errsz)
+{
+    int64_t id = -1;
+    char *sql = xasprintf("SELECT id FROM reports WHERE state = 0 AND end_ts < $1 AND next_try <= $2"
+                          " AND (owner IS NULL OR lease_until <= $2) ORDER BY end_ts, id LIMIT 1%s",
+                          st->ops->claim_lock);
+    char *ow = rs_enc_new(owner);
+    rstore_report *r = xcalloc(1, sizeof(*r));
+    bool ok = rs_begin(st, err, errsz) &&
+              rs_exec(st, sql, (rs_param[]){RS_I(closed_before), RS_I(now)}, 2, rs_cb_int, &id, NULL, err,
+                      errsz);
+
+    if (ok && id >= 0)
+        ok = rs_exec(st, "UPDATE reports SET owner = $2, lease_until = $3 WHERE id = $1",
+                     (rs_param[]){RS_I(id), RS_S(ow), RS_I(now + (int64_t)lease)}, 3, NULL, NULL, NULL, err,
+                     errsz) &&
+             rs_read_report(st, id, r, err, errsz);
+    free(sql);
+    free(ow);
+    if (!ok || !rs_commit(st, err, errsz)) {
+        rstore_report_free(r);
+        rs_rollback(st);
+        return -1;
+    }
+    if (id < 0) {
+        rstore_report_free(r);
+        return 0;
+    }
+    *out = r;
+    return 1;
+}
+
+int rstore_claim(rstore_t *st, int64_t closed_before, int64_t now, const char *owner, unsigned lease,
+                 rstore_report **out, char *err, size_t errsz)
+{
+    int rc;
+
+    *out = NULL;
+    if (!rs_ready(st, err, errsz))
+        return -1;
+    rc = rs_claim(st, closed_before, now, owner, lease, out, err, errsz);
+    if (rc < 0 && rs_retry(st))
+        rc = rs_claim(st, closed_before, now, owner, lease, out, err, errsz);
+    return rc;
+}
+
+/* ---- rows --------------------------------------------------------------------- */
+
+typedef struct rs_rows_arg {
+    const rstore_report *r;
+    rstore_row_fn fn;
+    void *arg;
+} rs_rows_arg;
+
+static bool rs_row_decode(const rstore_report *rep, const char *const *v, dmarcrow *r, int64_t *count)
+{
+    int64_t da, sa;
+
+    r->p = rep->p;
+    r->sp = rep->sp;
+    r->np = rep->np;
+    r->adkim_strict = rep->adkim_strict;
+    r->aspf_strict = rep->aspf_strict;
+    r->testing = rep->testing;
+    r->psl = rep->psl;
+    r->policy_domain = xstrdup(rep->policy_domain);
+    r->begin = (time_t)rep->begin;
+    r->end = (time_t)rep->end;
+    for (int i = 0; i < 11; i++)
+        if (v[i] == NULL)
+            return false;
+    return (r->source_ip = rs_dec(v[0], strlen(v[0]))) != NULL &&
+           (r->header_from = rs_dec(v[1], strlen(v[1]))) != NULL &&
+           (r->envelope_from = rs_dec(v[2], strlen(v[2]))) != NULL && rs_disp_parse(v[3], &r->disposition) &&
+           rs_reasons_parse(v[4], r) && rs_parse_i64(v[5], &da) && rs_parse_i64(v[6], &sa) &&
+           (r->dkim_aligned = da != 0, r->spf_aligned = sa != 0, rs_dkim_parse_list(v[7], r)) &&
+           (r->spf_domain = rs_dec(v[8], strlen(v[8]))) != NULL && rs_spf_parse(v[9], &r->spf) &&
+           rs_parse_i64(v[10], count) && *count >= 0;
+}
+
+static bool rs_cb_row(void *arg, int ncol, const char *const *v, char *err, size_t errsz)
+{
+    rs_rows_arg *a = arg;
+    dmarcrow *r = xcalloc(1, sizeof(*r));
+    int64_t count = 0;
+    bool ok = ncol == 11 && rs_row_decode(a->r, v, r, &count);
+
+    if (ok)
+        a->fn(r, (unsigned long)count, a->arg);
+    else
+        snprintf(err, errsz, "store: malformed row of report %" PRId64, a->r->id);
+    dmarcrow_free(r); /* a half-decoded row too: free(NULL) is nothing */
+    return ok;
+}
+
+bool rstore_rows(rstore_t *st, const rstore_report *r, rstore_row_fn fn, void *arg, char *err, size_t errsz)
+{
+    rs_rows_arg a = {r, fn, arg};
+    const char *sql = "SELECT source_ip, header_from, envelope_from, disposition, reasons, dkim_aligned,"
+                      " spf_aligned, dkim, spf_domain, spf, count FROM report_rows WHERE report_id = $1 ORDER BY id";
+    rs_param p[] = {RS_I(r->id)};
+    bool ok;
+
+    if (!rs_ready(st, err, errsz))
+        return false;
+    ok = rs_exec(st, sql, p, 1, rs_cb_row, &a, NULL, err, errsz);
+    if (!ok && rs_retry(st))
+        ok = rs_exec(st, sql, p, 1, rs_cb_row, &a, NULL, err, errsz);
+    return ok;
+}
+
+/* One statement as a whole call: the connection made ready first, the
+ * statement retried once after a lost connection was re-made. */
+static bool rs_exec1(rstore_t *st, const char *sql, const rs_param *p, int np, rs_row_cb cb, void *arg,
+                     unsigned long *changes, char *err, size_t errsz)
+{
+    if (!rs_ready(st, err, errsz))
+        return false;
+    if (rs_exec(st, sql, p, np, cb, arg, changes, err, errsz))
+        return true;
+    return rs_retry(st) && rs_exec(st, sql, p, np, cb, arg, changes, err, errsz);
+}
+
+/* ---- destinations ------------------------------------------------------------- */
+
+bool rstore_dest_sent(rstore_t *st, const rstore_report *r, const char *dest, bool *sent, char *err,
+                      size_t errsz)
+{
+    char *d = rs_enc_new(dest);
+    int64_t n = 0;
+    bool ok = rs_exec1(st, "SELECT COUNT(*) FROM report_dests WHERE report_id = $1 AND dest = $2",
+                       (rs_param[]){RS_I(r->id), RS_S(d)}, 2, rs_cb_int, &n, NULL, err, errsz);
+
+    free(d);
+    *sent = ok && n > 0;
+    return ok;
+}
+
+static bool rs_mark_dest(rstore_t *st, int64_t id, const char *d, int64_t now, char *err, size_t errsz)
+{
+    if (!rs_begin(st, err, errsz))
+        return false;
+    if (!rs_exec(st,
+                 "INSERT INTO report_dests (report_id, dest, sent_at) VALUES ($1, $2, $3)"
+                 " ON CONFLICT (report_id, dest) DO NOTHING",
+                 (rs_param[]){RS_I(id), RS_S(d), RS_I(now)}, 3, NULL, NULL, NULL, err, errsz) ||
+        !rs_exec(st, "INSERT INTO report_sendlog (dest, sent_at) VALUES ($1, $2)",
+                 (rs_param[]){RS_S(d), RS_I(now)}, 2, NULL, NULL, NULL, err, errsz))
+        return rs_rollback(st);
+    return rs_commit(st, err, errsz) || rs_rollback(st);
+}
+
+bool rstore_mark_dest(rstore_t *st, const rstore_report *r, const char *dest, int64_t now, char *err,
+                      size_t errsz)
+{
+    char *d = rs_enc_new(dest);
+    bool ok = rs_ready(st, err, errsz) && rs_mark_dest(st, r->id, d, now, err, errsz);
+
+    if (!ok && rs_retry(st))
+        ok = rs_mark_dest(st, r->id, d, now, err, errsz);
+    free(d);
+    return ok;
+}
+
+bool rstore_dest_count(rstore_t *st, const char *dest, int64_t since, unsigned long *count, char *err,
+                       size_t errsz)
+{
+    char *d = rs_enc_new(dest);
+    int64_t n = 0;
+    bool ok = rs_exec1(st, "SELECT COUNT(*) FROM report_sendlog WHERE dest = $1 AND sent_at >= $2",
+                       (rs_param[]){RS_S(d), RS_I(since)}, 2, rs_cb_int, &n, NULL, err, errsz);
+
+    free(d);
+    *count = ok ? (unsigned long)n : 0;
+    return ok;
+}
+
+/* ---- the end of a claim ------------------------------------------------------- */
+
+/* One UPDATE of report r that must change it. */
+static bool rs_update_report(rstore_t *st, const rstore_report *r, const char *sql, const rs_param *p, int np,
+                             char *err, size_t errsz)
+{
+    unsigned long changes = 0;
+
+    if (!rs_exec1(st, sql, p, np, NULL, NULL, &changes, err, errsz))
+        return false;
+    if (changes != 1) {
+        snprintf(err, errsz, "store: report %" PRId64 " (%s) is gone (expired?)", r->id, r->policy_domain);
+        return false;
+    }
+    return true;
+}
+
+bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, char *err, size_t errsz)
+{
+    return rs_update_report(st, r,
+                            "UPDATE reports SET state = 1, owner = NULL, lease_until = 0, sent_at = $2"
+                            " WHERE id = $1",
+                            (rs_param[]){RS_I(r->id), RS_I(now)}, 2, err, errsz);
+}
+
+bool rstore_failed(rstore_t *st, const rstore_report *r, int64_t next_try, const char *why, char *err,
+                   size_t errsz)
+{
+    char *w = rs_enc_new(why);
+    bool ok = rs_update_report(st, r,
+                               "UPDATE reports SET owner = NULL, lease_until = 0, attempts = attempts + 1,"
+                               " next_try = $2, last_error = $3 WHERE id = $1",
+                               (rs_param[]){RS_I(r->id), RS_I(next_try), RS_S(w)}, 3, err, errsz);
+    free(w);
+    return ok;
+}
+
+bool rstore_release(rstore_t *st, const rstore_report *r, int64_t next_try, char *err, size_t errsz)
+{
+    return rs_update_report(st, r, "UPDATE reports SET owner = NULL, lease_until = 0, next_try = $2 WHERE id = $1",
+                            (rs_param[]){RS_I(r->id), RS_I(next_try)}, 2, err, errsz);
+}
+
+/* ---- expiry and totals -------------------------------------------------------- */
+
+static bool rs_expire(rstore_t *st, int64_t before, unsigned long *deleted, char *err, size_t errsz)
+{
+    rs_param p[] = {RS_I(before)};
+
+    if (!rs_begin(st, err, errsz))
+        return false;
+    if (!rs_exec(st, "DELETE FROM report_rows WHERE report_id IN (SELECT id FROM reports WHERE end_ts < $1)", p,
+                 1, NULL, NULL, NULL, err, errsz) ||
+        !rs_exec(st, "DELETE FROM report_dests WHERE report_id IN (SELECT id FROM reports WHERE end_ts < $1)", p,
+                 1, NULL, NULL, NULL, err, errsz) ||
+        !rs_exec(st, "DELETE FROM reports WHERE end_ts < $1", p, 1, NULL, NULL, deleted, err, errsz) ||
+        !rs_exec(st, "DELETE FROM report_sendlog WHERE sent_at < $1", p, 1, NULL, NULL, NULL, err, errsz))
+        return rs_rollback(st);
+    return rs_commit(st, err, errsz) || rs_rollback(st);
+}
+
+bool rstore_expire(rstore_t *st, int64_t before, unsigned long *deleted, char *err, size_t errsz)
+{
+    unsigned long d = 0;
+    bool ok = rs_ready(st, err, errsz) && rs_expire(st, before, &d, err, errsz);
+
+    if (!ok && rs_retry(st))
+        ok = rs_expire(st, before, &d, err, errsz);
+    if (deleted != NULL)
+        *deleted = ok ? d : 0;
+    return ok;
+}
+
+bool rstore_count(rstore_t *st, const char *what, unsigned long n, char *err, size_t errsz)
+{
+    if (what == NULL || (strcmp(what, "built") != 0 && strcmp(what, "sent") != 0 && strcmp(what, "failed") != 0)) {
+        snprintf(err, errsz, "store: unknown total \"%s\"", what ? what : "(null)");
+        return false;
+    }
+    return rs_exec1(st,
+                    "INSERT INTO report_totals (what, n) VALUES ($1, $2)"
+                    " ON CONFLICT (what) DO UPDATE SET n = report_totals.n + EXCLUDED.n",
+                    (rs_param[]){RS_S(what), RS_I(n > (unsigned long)INT64_MAX ? INT64_MAX : (int64_t)n)}, 2,
+                    NULL, NULL, NULL, err, errsz);
+}
+
+/* "name, n" rows of the totals and of the reports per state. */
+static bool rs_cb_totals(void *arg, int ncol, const char *const *v, char *err, size_t errsz)
+{
+    rstore_totals *t = arg;
+    int64_t n;
+
+    if (ncol != 2 || v[0] == NULL || !rs_parse_i64(v[1], &n) || n < 0) {
+        snprintf(err, errsz, "store: malformed totals");
+        return false;
+    }
+    if (strcmp(v[0], "built") == 0)
+        t->built = (unsigned long)n;
+    else if (strcmp(v[0], "sent") == 0)
+        t->sent = (unsigned long)n;
+    else if (strcmp(v[0], "failed") == 0)
+        t->failed = (unsigned long)n;
+    else if (strcmp(v[0], "0") == 0)
+        t->reports_open = (unsigned long)n;
+    else if (strcmp(v[0], "1") == 0)
+        t->reports_sent = (unsigned long)n;
+    return true;
+}
+
+bool rstore_totals_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
+{
+    int64_t rows = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!rs_exec1(st, "SELECT what, n FROM report_totals", NULL, 0, rs_cb_totals, out, NULL, err, errsz) ||
+        !rs_exec1(st, "SELECT state, COUNT(*) FROM reports GROUP BY state", NULL, 0, rs_cb_totals, out, NULL, err,
+                  errsz) ||
+        !rs_exec1(st, "SELECT COUNT(*) FROM report_rows", NULL, 0, rs_cb_int, &rows, NULL, err, errsz))
+        return false;
+    out->rows = (unsigned long)rows;
+    return true;
 }
