@@ -12,6 +12,11 @@
  * reopen the log_file for logrotate.  One thread waits for all four;
  * every other thread has them blocked.
  *
+ * DMARC reports (reports.enabled): the daemon owns the flusher
+ * (dmarcflush.h), started after the privilege drop and lent to every
+ * snapshot; SIGHUP also flushes its rows, SIGTERM/SIGINT end with a final
+ * flush bounded in time after the connections' grace period.
+ *
  * SECURITY: runs as root only until the socket is open, then drops to the
  * configured user; refuses root without one unless allow_root (privs.h).
  */
@@ -36,6 +41,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "dmarcflush.h"
 #include "engine.h"
 #include "explain.h"
 #include "glue.h"
@@ -99,10 +105,17 @@ typedef struct started {
     char *socket_group;     /* or NULL */
     unsigned socket_mode;
     unsigned milter_timeout;
+    /* reports { }: the daemon's keys (the reporter reads the file itself) */
+    bool reports_enabled;
+    char *reports_store;    /* or NULL */
+    char *reports_email;    /* or NULL */
+    unsigned reports_flush_interval;
+    unsigned reports_max_rows;
 } started_t;
 
 struct signal_arg {
     metrics_t *metrics; /* the daemon's, or NULL */
+    dmarcflush_t *reports; /* the daemon's, or NULL */
     engine_t *engine;
     started_t started;  /* copies, kept for the life of the process */
 };
@@ -121,6 +134,31 @@ static void started_set(started_t *st, const conf_t *c)
     st->socket_group = dup_or_null(c->socket_group);
     st->socket_mode = c->socket_mode;
     st->milter_timeout = c->milter_timeout;
+    st->reports_enabled = c->reports_enabled;
+    st->reports_store = dup_or_null(c->reports_store);
+    st->reports_email = dup_or_null(c->reports_email);
+    st->reports_flush_interval = c->reports_flush_interval;
+    st->reports_max_rows = c->reports_max_rows;
+}
+
+/* Warn about each reports key the daemon uses that differs from what runs. */
+static void started_compare_reports(const started_t *st, const conf_t *c)
+{
+    if (st->reports_enabled != c->reports_enabled)
+        log_warn("reload: reports.enabled changes need a restart (still %s)",
+                 st->reports_enabled ? "true" : "false");
+    if (!same_str(st->reports_store, c->reports_store)) {
+        char *shown = st->reports_store ? dmarcflush_uri_shown(st->reports_store) : xstrdup("(none)");
+        log_warn("reload: reports.store changes need a restart (still %s)", shown);
+        free(shown);
+    }
+    if (!same_str(st->reports_email, c->reports_email))
+        log_warn("reload: reports.email changes need a restart (still %s)",
+                 st->reports_email ? st->reports_email : "(none)");
+    if (st->reports_flush_interval != c->reports_flush_interval)
+        log_warn("reload: reports.flush_interval changes need a restart (still %u)", st->reports_flush_interval);
+    if (st->reports_max_rows != c->reports_max_rows)
+        log_warn("reload: reports.max_rows changes need a restart (still %u)", st->reports_max_rows);
 }
 
 /* Warn about each restart-only setting of c that differs from what runs. */
@@ -139,6 +177,7 @@ static void started_compare(const started_t *st, const conf_t *c)
         log_warn("reload: metrics changes need a restart (still %s)", OR_NONE(st->metrics));
     if (st->socket_mode != c->socket_mode || !same_str(st->socket_group, c->socket_group))
         log_warn("reload: socket_mode and socket_group changes need a restart");
+    started_compare_reports(st, c);
 #undef OR_NONE
 }
 
@@ -179,6 +218,10 @@ static void *signal_thread(void *arg)
             reopen_log_file(sig == SIGUSR1 ? "SIGUSR1" : "SIGHUP");
         if (sig != SIGHUP)
             continue;
+        if (sa->reports) {
+            log_info("SIGHUP: flushing the DMARC report rows");
+            dmarcflush_kick(sa->reports);
+        }
         log_info("SIGHUP: reloading %s", conf_path);
         s = snapshot_load(conf_path, log_conf_error, NULL);
         if (s == NULL) {
@@ -201,6 +244,7 @@ static void *signal_thread(void *arg)
                 log_error("reload: %s (log_file stays %s)", err, log_file_path() ? log_file_path() : "(none)");
         }
         snapshot_attach_metrics(s, metrics);
+        snapshot_attach_reports(s, sa->reports);
         metrics_set_config(metrics, conf_path);
         metrics_reload(metrics, true);
         snapshot_install(s);
@@ -343,8 +387,51 @@ static conf_t *load_start_conf(const struct passwd **pw)
     return conf;
 }
 
-/* The metrics endpoint, when configured: *metrics and *srv, else both stay NULL. */
-static void start_metrics(const conf_t *conf, metrics_t **metrics, metricsrv_t **srv)
+/* The DMARC report rows, when reports.enabled: the flusher and its thread
+ * (after the privilege drop: the thread opens the store as the configured
+ * user, lazily, so the daemon starts even if the store is down); else NULL. */
+static dmarcflush_t *start_reports(const conf_t *conf)
+{
+    dmarcflush_options o = {
+        .store = conf->reports_store,
+        .own_email = conf->reports_email,
+        .flush_interval = conf->reports_flush_interval,
+        .max_rows = conf->reports_max_rows,
+    };
+    dmarcflush_t *fl;
+    char err[256], *shown;
+
+    if (!conf->reports_enabled)
+        return NULL;
+    fl = dmarcflush_new(&o);
+    if (!dmarcflush_start(fl, err, sizeof(err)))
+        log_fatal("reports: %s", err);
+    shown = dmarcflush_uri_shown(conf->reports_store);
+    log_info("reports: recording DMARC report rows (store %s, flushed every %u s, at most %u rows held)", shown,
+             conf->reports_flush_interval, conf->reports_max_rows);
+    free(shown);
+    return fl;
+}
+
+/* SIGTERM: the last flush of the report rows, bounded in time.  False when
+ * a store write still hangs (the flusher must not be freed then). */
+static bool stop_reports(dmarcflush_t *fl)
+{
+    dmarcflush_stats st;
+    bool ended;
+
+    if (fl == NULL)
+        return true;
+    ended = dmarcflush_stop(fl);
+    dmarcflush_stats_get(fl, &st);
+    log_info("reports: stopped: %lu row(s) of %lu message(s) written since the start, %lu message(s) dropped",
+             st.rows_flushed, st.messages_flushed, st.messages_dropped);
+    return ended;
+}
+
+/* The metrics endpoint, when configured: *metrics and *srv, else both stay
+ * NULL.  reports: the DMARC report figures to serve too, or NULL. */
+static void start_metrics(const conf_t *conf, dmarcflush_t *reports, metrics_t **metrics, metricsrv_t **srv)
 {
     char err[256];
 
@@ -354,16 +441,20 @@ static void start_metrics(const conf_t *conf, metrics_t **metrics, metricsrv_t *
      * port above 1023. */
     *metrics = metrics_new();
     metrics_set_config(*metrics, conf_path);
-    *srv = metricsrv_start(conf->metrics, *metrics, err, sizeof(err));
+    *srv = metricsrv_start(conf->metrics, *metrics, reports, err, sizeof(err));
     if (*srv == NULL)
         log_fatal("metrics: %s", err);
     log_info("metrics on http://%s/metrics", conf->metrics);
 }
 
-/* Stopped: give connections in flight a bounded grace period, then clean
- * up what no open connection still uses. */
-static void stop_daemon(engine_t *engine, const char *pidfile, metricsrv_t *metricsrv, metrics_t *metrics)
+/* Stopped: give connections in flight a bounded grace period, flush the
+ * report rows a last time, then clean up what no open connection still
+ * uses. */
+static void stop_daemon(engine_t *engine, const char *pidfile, metricsrv_t *metricsrv, metrics_t *metrics,
+                        dmarcflush_t *reports)
 {
+    bool reports_ended;
+
     for (int i = 0; i < STOP_GRACE_SECONDS * 10 && engine_active(engine) > 0; i++) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -371,6 +462,7 @@ static void stop_daemon(engine_t *engine, const char *pidfile, metricsrv_t *metr
     if (engine_active(engine) > 0)
         log_warn("stopping with %d connection(s) still open: the MTA's milter_default_action applies",
                  engine_active(engine));
+    reports_ended = stop_reports(reports);
     log_info("mxguard stopped");
     if (pidfile)
         remove_pidfile(pidfile);
@@ -379,6 +471,8 @@ static void stop_daemon(engine_t *engine, const char *pidfile, metricsrv_t *metr
         engine_free(engine);
         snapshot_shutdown();
         metrics_free(metrics); /* sessions still open would count into it */
+        if (reports_ended)
+            dmarcflush_free(reports); /* idem: they add to it */
     }
 }
 
@@ -392,6 +486,7 @@ int main(int argc, char **argv)
     snapshot_t *snap;
     metrics_t *metrics = NULL; /* counters, when the metrics endpoint is on */
     metricsrv_t *metricsrv = NULL;
+    dmarcflush_t *reports;     /* the DMARC report rows, when reports.enabled */
     engine_t *engine;
     static struct signal_arg sig_arg; /* the signal thread may outlive main's frame */
     pthread_t tid;
@@ -436,14 +531,17 @@ int main(int argc, char **argv)
         privs_drop(pw);
 
     log_info("mxguard %s started on %s", PACKAGE_VERSION, conf->socket);
-    start_metrics(conf, &metrics, &metricsrv);
+    reports = start_reports(conf);
+    start_metrics(conf, reports, &metrics, &metricsrv);
     started_set(&sig_arg.started, conf); /* before conf goes into the snapshot */
     snap = snapshot_from_conf(conf, NULL, err, sizeof(err));
     if (snap == NULL)
         log_fatal("%s", err);
     snapshot_attach_metrics(snap, metrics);
+    snapshot_attach_reports(snap, reports);
     snapshot_install(snap); /* from here on, snap may be freed by a reload */
     sig_arg.metrics = metrics;
+    sig_arg.reports = reports;
     sig_arg.engine = engine;
     rc = pthread_create(&tid, NULL, signal_thread, &sig_arg);
     if (rc != 0)
@@ -451,7 +549,7 @@ int main(int argc, char **argv)
     pthread_detach(tid);
 
     rc = engine_run(engine);
-    stop_daemon(engine, pidfile, metricsrv, metrics);
+    stop_daemon(engine, pidfile, metricsrv, metrics, reports);
     free(pidfile);
     free(abs_path);
     return rc == 0 ? 0 : 1;

@@ -34,6 +34,7 @@
 struct metricsrv {
     struct MHD_Daemon *mhd; /* owned */
     metrics_t *m;           /* borrowed */
+    dmarcflush_t *reports;  /* borrowed, or NULL */
 };
 
 static void metricsrv_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -74,7 +75,7 @@ static enum MHD_Result metricsrv_handle(void *cls, struct MHD_Connection *conn, 
 {
     static const char plain[] = "text/plain; charset=utf-8";
     metricsrv_t *srv = cls;
-    char extra[256];
+    char *extra, *rep = NULL, *body;
 
     (void)version;
     (void)upload;
@@ -89,16 +90,34 @@ static enum MHD_Result metricsrv_handle(void *cls, struct MHD_Connection *conn, 
         return metricsrv_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, xstrdup("only GET\n"), plain);
     if (strcmp(url, "/metrics") != 0)
         return metricsrv_reply(conn, MHD_HTTP_NOT_FOUND, xstrdup("not found: try /metrics\n"), plain);
-    snprintf(extra, sizeof(extra),
-             "# HELP mxguard_connections_open SMTP connections the MTA has open with mxguard.\n"
-             "# TYPE mxguard_connections_open gauge\n"
-             "mxguard_connections_open %d\n",
-             glue_active_sessions());
-    return metricsrv_reply(conn, MHD_HTTP_OK, metrics_format(srv->m, extra),
-                           "text/plain; version=0.0.4; charset=utf-8");
+    if (srv->reports != NULL) {
+        dmarcflush_stats st;
+        metrics_reports mr;
+
+        dmarcflush_stats_get(srv->reports, &st);
+        mr = (metrics_reports){
+            .rows_buffered = st.rows_buffered,
+            .rows_flushed = st.rows_flushed,
+            .messages_dropped = st.messages_dropped,
+            .flush_errors = st.flush_errors,
+            .built = st.reports_built,
+            .sent = st.reports_sent,
+            .failed = st.reports_failed,
+        };
+        rep = metrics_format_reports(&mr);
+    }
+    extra = xasprintf("# HELP mxguard_connections_open SMTP connections the MTA has open with mxguard.\n"
+                      "# TYPE mxguard_connections_open gauge\n"
+                      "mxguard_connections_open %d\n%s",
+                      glue_active_sessions(), rep ? rep : "");
+    body = metrics_format(srv->m, extra);
+    free(extra);
+    free(rep);
+    return metricsrv_reply(conn, MHD_HTTP_OK, body, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-metricsrv_t *metricsrv_start(const char *listen, metrics_t *m, char *err, size_t errlen)
+metricsrv_t *metricsrv_start(const char *listen, metrics_t *m, dmarcflush_t *reports, char *err,
+                             size_t errlen)
 {
     struct sockaddr_storage ss;
     unsigned salen = 0;
@@ -111,6 +130,7 @@ metricsrv_t *metricsrv_start(const char *listen, metrics_t *m, char *err, size_t
         flags |= MHD_USE_IPv6;
     srv = xcalloc(1, sizeof(*srv));
     srv->m = m;
+    srv->reports = reports;
     srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, metricsrv_handle, srv,
                                 MHD_OPTION_EXTERNAL_LOGGER, metricsrv_log, NULL, /* first */
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

@@ -24,6 +24,7 @@
 #include "declog.h"
 #include "dmarccheck.h"
 #include "dname.h"
+#include "dmarcflush.h"
 #include "dnsbl.h"
 #include "fromhdr.h"
 #include "log.h"
@@ -38,7 +39,9 @@
  * stays (ended) until then: the edits the glue applies point into it. */
 typedef struct session_msg {
     bool active;             /* counted in flight: not ended yet */
+    bool reported;           /* handed to the DMARC report rows */
     struct timespec t0;      /* when MAIL FROM arrived */
+    time_t received;         /* idem, wall clock (the report period) */
     bool have_rcpt_verdict;  /* a rule refused a recipient */
     verdict_t rcpt_verdict;
     const char **dry;        /* names of dry-run rules that matched (borrowed from snap) */
@@ -96,6 +99,7 @@ static session_msg *msg_new(session_t *s, bool active)
     if (active)
         metrics_in_flight(s->snap->metrics, 1);
     clock_gettime(CLOCK_MONOTONIC, &m->t0);
+    m->received = time(NULL);
     fromhdr_msg_reset(&m->from);
     return m;
 }
@@ -187,7 +191,19 @@ static void expand_reply(session_t *s, verdict_t *v, char **buf)
     v->text = *buf;
 }
 
-/* Log the one decision line of the current message. */
+/* The message's row of the DMARC aggregate reports, once per message
+ * (dmarcflush.h decides whether it makes one: DMARC evaluated, a rua, not
+ * our own report mail, a verdict that took or refused the message). */
+static void msg_report(session_t *s, session_msg *m, const verdict_t *v)
+{
+    if (s->snap->reports == NULL || m->reported)
+        return;
+    m->reported = true;
+    dmarcflush_add(s->snap->reports, s->f, v, m->received, fromhdr_msg_address(&m->from));
+}
+
+/* Log the one decision line of the current message (the one place its
+ * verdict is final) and hand its facts to the reports. */
 static void msg_log(session_t *s, const verdict_t *v, facts_stage stage)
 {
     session_msg *m = msg_cur(s);
@@ -206,6 +222,7 @@ static void msg_log(session_t *s, const verdict_t *v, facts_stage stage)
     log_info("%s", line);
     free(line);
     metrics_decision(s->snap->metrics, &e);
+    msg_report(s, m, v);
 }
 
 /* The MTA ended the message before end-of-message: if we refused recipients,

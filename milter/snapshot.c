@@ -109,6 +109,11 @@ void snapshot_attach_metrics(snapshot_t *s, metrics_t *m)
     dns_set_observer(s->dns, m ? metrics_dns : NULL, m);
 }
 
+void snapshot_attach_reports(snapshot_t *s, dmarcflush_t *fl)
+{
+    s->reports = fl;
+}
+
 void snapshot_install(snapshot_t *s)
 {
     snapshot_t *old;

@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "dkimcheck.h"
 #include "dmarccheck.h"
+#include "dmarcflush.h"
 #include "dns.h"
 #include "metrics.h"
 
@@ -22,6 +23,7 @@ typedef struct snapshot {
     dkimcheck_lib *dkim; /* DKIM verifier over dns, NULL when dkim is disabled */
     dmarccheck_lib *dmarc; /* DMARC over dns, NULL when dmarc is disabled */
     metrics_t *metrics;  /* the daemon's counters (borrowed), or NULL */
+    dmarcflush_t *reports; /* the daemon's DMARC report rows (borrowed), or NULL */
     /* private */
     conf_t *conf_owned;
     int refs;
@@ -40,6 +42,10 @@ snapshot_t *snapshot_from_conf(conf_t *conf, const dns_options *dnsopt, char *er
 /* Count into m (owned by the daemon, outlives s): the sessions' decisions
  * and the DNS queries of s's resolver.  Call before snapshot_install(). */
 void snapshot_attach_metrics(snapshot_t *s, metrics_t *m);
+
+/* Hand the rows of finished messages to fl (owned by the daemon, outlives
+ * s; NULL: reports off).  Call before snapshot_install(). */
+void snapshot_attach_reports(snapshot_t *s, dmarcflush_t *fl);
 
 /* Make s the current snapshot (takes the caller's reference); the previous
  * one is released. */

@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -176,8 +177,10 @@ static fromhdr_status fromhdr_domain(const tok *t, char *out)
 /* ---- mailboxes ------------------------------------------------------------ */
 
 /* An addr-spec t[a..b): local-part tokens, one '@', one domain token.
- * lenient: tokens before the local-part word are a display name. */
-static fromhdr_status fromhdr_addr_spec(const tok *t, size_t a, size_t b, bool lenient, char *dom)
+ * lenient: tokens before the local-part word are a display name.  On OK,
+ * local gets the local-part word as written ("" if too long). */
+static fromhdr_status fromhdr_addr_spec(const tok *t, size_t a, size_t b, bool lenient, char *dom,
+                                        char *local)
 {
     size_t at = b, nat = 0;
 
@@ -206,11 +209,16 @@ static fromhdr_status fromhdr_addr_spec(const tok *t, size_t a, size_t b, bool l
         return FROMHDR_IP_LITERAL;
     if (t[at + 1].type != TOK_ATOM)
         return FROMHDR_INVALID;
+    if (t[at - 1].len < FROMHDR_LOCAL_MAX) {
+        memcpy(local, t[at - 1].p, t[at - 1].len);
+        local[t[at - 1].len] = '\0';
+    }
     return fromhdr_domain(&t[at + 1], dom);
 }
 
-/* One mailbox t[a..b) (no ',' at top level inside). */
-static fromhdr_status fromhdr_mailbox(const tok *t, size_t a, size_t b, char *dom)
+/* One mailbox t[a..b) (no ',' at top level inside); its domain into dom,
+ * its local part into local. */
+static fromhdr_status fromhdr_mailbox(const tok *t, size_t a, size_t b, char *dom, char *local)
 {
     size_t lt = b, gt = b;
 
@@ -226,7 +234,7 @@ static fromhdr_status fromhdr_mailbox(const tok *t, size_t a, size_t b, char *do
         }
     }
     if (lt == b)
-        return fromhdr_addr_spec(t, a, b, true, dom);
+        return fromhdr_addr_spec(t, a, b, true, dom, local);
     if (gt == b || gt + 1 != b)
         return FROMHDR_INVALID; /* unterminated, or text after '>' */
     a = lt + 1;
@@ -240,7 +248,7 @@ static fromhdr_status fromhdr_mailbox(const tok *t, size_t a, size_t b, char *do
     }
     if (a == gt)
         return FROMHDR_NO_DOMAIN; /* "<>" */
-    return fromhdr_addr_spec(t, a, gt, false, dom);
+    return fromhdr_addr_spec(t, a, gt, false, dom, local);
 }
 
 /* Fold one mailbox's result into out; false to stop (invalid). */
@@ -288,7 +296,7 @@ void fromhdr_parse(const char *value, fromhdr_value *out)
     }
     for (size_t i = 0; i <= nt && worst != FROMHDR_INVALID; i++) {
         bool end = i == nt;
-        char dom[FROMHDR_DOMAIN_MAX];
+        char dom[FROMHDR_DOMAIN_MAX], local[FROMHDR_LOCAL_MAX];
 
         if (!end && tok_is(&t[i], '<')) {
             in_angle = true;
@@ -320,8 +328,10 @@ void fromhdr_parse(const char *value, fromhdr_value *out)
         }
         if (i > start) {
             fromhdr_status st;
-            dom[0] = '\0';
-            st = fromhdr_mailbox(t, start, i, dom);
+            dom[0] = local[0] = '\0';
+            st = fromhdr_mailbox(t, start, i, dom, local);
+            if (st == FROMHDR_OK && out->nmailboxes == 0 && local[0] != '\0')
+                snprintf(out->address, sizeof(out->address), "%s@%s", local, dom);
             fromhdr_add_mailbox(out, st, dom, &worst);
         }
         start = i + 1;
@@ -359,4 +369,11 @@ fromhdr_status fromhdr_msg_status(const fromhdr_msg *m)
 const char *fromhdr_msg_domain(const fromhdr_msg *m)
 {
     return fromhdr_msg_status(m) == FROMHDR_OK ? m->first.domain : NULL;
+}
+
+const char *fromhdr_msg_address(const fromhdr_msg *m)
+{
+    return fromhdr_msg_status(m) == FROMHDR_OK && m->first.nmailboxes == 1 && m->first.address[0] != '\0'
+               ? m->first.address
+               : NULL;
 }

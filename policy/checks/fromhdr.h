@@ -51,6 +51,7 @@
 #define FROMHDR_MAX_MAILBOXES 64  /* more mailboxes are invalid */
 #define FROMHDR_MAX_DEPTH 16      /* deeper comment nesting is invalid */
 #define FROMHDR_DOMAIN_MAX DNAME_BUFSZ /* room for a domain and its NUL */
+#define FROMHDR_LOCAL_MAX 256     /* room for a local part kept in address */
 
 typedef enum fromhdr_status {
     FROMHDR_UNSET = 0, /* not evaluated */
@@ -74,6 +75,9 @@ typedef struct fromhdr_value {
     fromhdr_status status;   /* OK, MULTIPLE_DOMAINS, NO_DOMAIN, IP_LITERAL or INVALID */
     char domain[FROMHDR_DOMAIN_MAX]; /* OK: the domain, lower-case A-labels; else
                                       * the first domain seen, or "" */
+    char address[FROMHDR_LOCAL_MAX + FROMHDR_DOMAIN_MAX]; /* the first mailbox's
+                              * "local@domain" when it has a domain (local
+                              * part as written, domain as above), else "" */
     size_t nmailboxes;       /* mailboxes found */
     bool group;              /* group syntax was used */
 } fromhdr_value;
@@ -96,5 +100,8 @@ void fromhdr_msg_add(fromhdr_msg *m, const char *value);
 fromhdr_status fromhdr_msg_status(const fromhdr_msg *m);
 /* The domain to evaluate when the status is OK, else NULL. */
 const char *fromhdr_msg_domain(const fromhdr_msg *m);
+/* The author's address "local@domain" when the status is OK and the field
+ * holds one mailbox, else NULL (e.g. to recognize our own report mail). */
+const char *fromhdr_msg_address(const fromhdr_msg *m);
 
 #endif

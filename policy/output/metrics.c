@@ -339,6 +339,33 @@ static const char *spf_name(int r) { return spfcheck_result_name((spfcheck_resul
 static const char *dkim_name(int r) { return dkimcheck_result_name((dkimcheck_result)r); }
 static const char *dmarc_name(int r) { return dmarccheck_result_name((dmarccheck_result)r); }
 
+char *metrics_format_reports(const metrics_reports *r)
+{
+    strbuf b = {0};
+
+    out_head(&b, "mxguard_report_rows_buffered", "gauge",
+             "DMARC report rows held in memory until the next flush to the store.");
+    strbuf_addf(&b, "mxguard_report_rows_buffered %lu\n", r->rows_buffered);
+    out_head(&b, "mxguard_report_rows_flushed_total", "counter", "DMARC report rows written to the store.");
+    strbuf_addf(&b, "mxguard_report_rows_flushed_total %lu\n", r->rows_flushed);
+    out_head(&b, "mxguard_report_messages_dropped_total", "counter",
+             "Messages left out of DMARC reports: max_rows reached while the store lagged, or lost at stop.");
+    strbuf_addf(&b, "mxguard_report_messages_dropped_total %lu\n", r->messages_dropped);
+    out_head(&b, "mxguard_report_flush_errors_total", "counter",
+             "Failed attempts to open or write the DMARC report store.");
+    strbuf_addf(&b, "mxguard_report_flush_errors_total %lu\n", r->flush_errors);
+    out_head(&b, "mxguard_reports_built_total", "counter",
+             "DMARC aggregate reports built (the store's total, all hosts, as of the last flush).");
+    strbuf_addf(&b, "mxguard_reports_built_total %lu\n", r->built);
+    out_head(&b, "mxguard_reports_sent_total", "counter",
+             "DMARC aggregate reports sent to a destination (the store's total, as of the last flush).");
+    strbuf_addf(&b, "mxguard_reports_sent_total %lu\n", r->sent);
+    out_head(&b, "mxguard_reports_failed_total", "counter",
+             "DMARC aggregate report sends that failed (the store's total, as of the last flush).");
+    strbuf_addf(&b, "mxguard_reports_failed_total %lu\n", r->failed);
+    return strbuf_take(&b);
+}
+
 char *metrics_format(metrics_t *m, const char *extra)
 {
     static const char *const dry_mode[2] = {"fired", "dry_run"};

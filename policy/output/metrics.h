@@ -55,6 +55,18 @@ void metrics_reload(metrics_t *m, bool ok);
  * info metric.  False if it cannot be read (logged; the hash shows as ""). */
 bool metrics_set_config(metrics_t *m, const char *path);
 
+/* The DMARC aggregate report figures of the daemon (dmarcflush.h), read at
+ * scrape time. */
+typedef struct metrics_reports {
+    unsigned long rows_buffered;    /* distinct rows in memory now (gauge) */
+    unsigned long rows_flushed;     /* rows written to the store */
+    unsigned long messages_dropped; /* messages not recorded: bound reached, lost at stop */
+    unsigned long flush_errors;     /* failed store opens and writes */
+    unsigned long built, sent, failed; /* the store's report totals (all hosts) */
+} metrics_reports;
+/* Their exposition text (for metrics_format's extra).  Caller frees. */
+char *metrics_format_reports(const metrics_reports *r);
+
 /* The exposition text of every metric, plus extra (NULL or more lines in
  * the same format, e.g. gauges the daemon reads at scrape time) at the end.
  * Caller frees. */

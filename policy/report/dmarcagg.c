@@ -111,16 +111,23 @@ static bool agg_reserve(dmarcagg_t *agg)
 
 bool dmarcagg_add(dmarcagg_t *agg, const dmarcrow *r)
 {
+    return dmarcagg_add_n(agg, r, 1);
+}
+
+bool dmarcagg_add_n(dmarcagg_t *agg, const dmarcrow *r, unsigned long n)
+{
     unsigned long h = dmarcrow_key_hash(r);
     agg_shard *s = &agg->shards[(h >> 8) % DMARCAGG_SHARDS];
     agg_entry *e;
     dmarcrow *copy;
 
+    if (n == 0)
+        return true;
     pthread_mutex_lock(&s->lock);
     if (s->nbuckets > 0)
         for (e = s->buckets[h % s->nbuckets]; e; e = e->next)
             if (e->hash == h && dmarcrow_key_equal(e->row, r)) {
-                e->count++;
+                e->count += n;
                 pthread_mutex_unlock(&s->lock);
                 return true;
             }
@@ -133,7 +140,7 @@ bool dmarcagg_add(dmarcagg_t *agg, const dmarcrow *r)
     if (s->nbuckets > 0)
         for (e = s->buckets[h % s->nbuckets]; e; e = e->next)
             if (e->hash == h && dmarcrow_key_equal(e->row, r)) {
-                e->count++;
+                e->count += n;
                 pthread_mutex_unlock(&s->lock);
                 dmarcrow_free(copy);
                 return true;
@@ -141,7 +148,7 @@ bool dmarcagg_add(dmarcagg_t *agg, const dmarcrow *r)
     if (!agg_reserve(agg)) {
         pthread_mutex_unlock(&s->lock);
         dmarcrow_free(copy);
-        atomic_fetch_add(&agg->dropped, 1);
+        atomic_fetch_add(&agg->dropped, n);
         return false;
     }
     if (s->n >= s->nbuckets)
@@ -149,7 +156,7 @@ bool dmarcagg_add(dmarcagg_t *agg, const dmarcrow *r)
     e = xmalloc(sizeof(*e));
     e->hash = h;
     e->row = copy;
-    e->count = 1;
+    e->count = n;
     e->next = s->buckets[h % s->nbuckets];
     s->buckets[h % s->nbuckets] = e;
     s->n++;

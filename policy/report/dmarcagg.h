@@ -42,6 +42,12 @@ void dmarcagg_free(dmarcagg_t *agg);
  * bound was reached and the key is new). */
 bool dmarcagg_add(dmarcagg_t *agg, const dmarcrow *r);
 
+/* Count n messages with row r at once (a flush that failed puts its rows
+ * back with their counts).  The same bound: true if counted, false if the
+ * key is new and the bound was reached (then the n messages are dropped and
+ * counted in dmarcagg_dropped).  n 0 counts nothing and returns true. */
+bool dmarcagg_add_n(dmarcagg_t *agg, const dmarcrow *r, unsigned long n);
+
 /* Called by dmarcagg_take for each entry: the row and how many messages it
  * stands for.  No lock of the aggregator is held. */
 typedef void (*dmarcagg_fn)(const dmarcrow *r, unsigned long count, void *arg);

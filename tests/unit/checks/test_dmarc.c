@@ -274,6 +274,42 @@ START_TEST(test_from_message)
     fromhdr_msg_add(&m, "a@one.example");
     ck_assert_int_eq(fromhdr_msg_status(&m), FROMHDR_MULTIPLE);
     ck_assert_ptr_null(fromhdr_msg_domain(&m));
+    ck_assert_ptr_null(fromhdr_msg_address(&m));
+}
+END_TEST
+
+/* The author's address (our own report mail is recognized by it). */
+START_TEST(test_from_address)
+{
+    static const struct {
+        const char *v;
+        const char *address; /* NULL: none */
+    } cases[] = {
+        {"dmarc-reports@Example.ORG", "dmarc-reports@example.org"},
+        {"\"Reports\" <dmarc-reports@example.org>", "dmarc-reports@example.org"},
+        {"Reports <Dmarc-Reports@example.org.>", "Dmarc-Reports@example.org"},
+        {"(c) \"Joe, <x@y.example>\" joe@joe.example", "joe@joe.example"},
+        {"a@same.example, b@same.example", NULL}, /* two mailboxes */
+        {"team: a@grp.example;", "a@grp.example"},
+        {"a@x.example, b@y.example", NULL},
+        {"<>", NULL},
+        {"user", NULL},
+        {"user@[192.0.2.1]", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fromhdr_msg m;
+        const char *a;
+
+        fromhdr_msg_reset(&m);
+        fromhdr_msg_add(&m, cases[i].v);
+        a = fromhdr_msg_address(&m);
+        if (cases[i].address == NULL)
+            ck_assert_msg(a == NULL, "[%s]: %s, want none", cases[i].v, a);
+        else
+            ck_assert_msg(a != NULL && strcmp(a, cases[i].address) == 0, "[%s]: %s, want %s", cases[i].v,
+                          a ? a : "(none)", cases[i].address);
+    }
 }
 END_TEST
 
@@ -823,6 +859,7 @@ int main(void)
     tcase_add_test(tf, test_from_edge_cases);
     tcase_add_test(tf, test_from_bounds);
     tcase_add_test(tf, test_from_message);
+    tcase_add_test(tf, test_from_address);
     tcase_add_test(tf, test_names);
     suite_add_tcase(s, tf);
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -11,7 +11,10 @@
 #include <string.h>
 
 #include "conf.h"
+#include "dmarcflush.h"
+#include "dmarcrow.h"
 #include "log.h"
+#include "report/fakestore.h"
 #include "session.h"
 #include "snapshot.h"
 #include "testutil.h"
@@ -25,6 +28,8 @@ static const char *const data[] = {
     "hold.example. TXT \"v=spf1 ip4:192.0.2.1 -all\"",
     "mail.pass.example. TXT \"v=spf1 ip4:192.0.2.1 -all\"",
     "mail.pass.example. A 192.0.2.1",
+    "_dmarc.pass.example. TXT \"v=DMARC1; p=reject; rua=mailto:d@pass.example\"",
+    "_dmarc.hold.example. TXT \"v=DMARC1; p=none\"",
     NULL,
 };
 
@@ -45,7 +50,7 @@ static const char *conf_b =
     "authserv_id = \"mx.example.net\";\n"
     "rules = ( { name = \"fail-hold\"; match = { spf = [\"fail\"]; }; action = \"quarantine\"; } );\n";
 
-static void install(const char *text)
+static void install_with(const char *text, dmarcflush_t *reports)
 {
     dns_options opt = {.timeout_ms = 2000, .local_zones = zones, .local_data = data};
     char err[256];
@@ -55,7 +60,13 @@ static void install(const char *text)
     ck_assert_ptr_nonnull(c);
     s = snapshot_from_conf(c, &opt, err, sizeof(err));
     ck_assert_msg(s != NULL, "snapshot: %s", err);
+    snapshot_attach_reports(s, reports);
     snapshot_install(s);
+}
+
+static void install(const char *text)
+{
+    install_with(text, NULL);
 }
 
 static void setup(void)
@@ -454,6 +465,113 @@ START_TEST(snapshot_error_names_the_part_that_failed)
 }
 END_TEST
 
+/* ---- the hand-off to the DMARC report rows ---------------------------- */
+
+static const char *conf_reports =
+    "authserv_id = \"mx.example.net\";\n"
+    "dmarc = { enabled = true; };\n"
+    "rules = (\n"
+    "  { name = \"spf-fail\"; match = { spf = [\"fail\"]; }; action = \"reject\"; },\n"
+    "  { name = \"hold\"; match = { sender_domain = [\"hold.example\"]; }; action = \"quarantine\"; }\n"
+    ");\n";
+
+/* One message through the session; the From field as given. */
+static void one_message(session_t *s, const char *mail_from, const char *from, int eoms)
+{
+    session_edits ed;
+
+    session_mail(s, mail_from, NULL);
+    if (session_rcpt(s, "<bob@example.net>").status != SESSION_CONTINUE)
+        return;
+    session_header(s, "From", from);
+    session_eoh(s);
+    for (int i = 0; i < eoms; i++)
+        session_eom(s, &ed, NULL, NULL);
+}
+
+typedef struct seen_rows {
+    size_t n;
+    unsigned long pass, quarantine, other; /* messages by disposition */
+    bool local_policy_hold;                /* quarantine with local_policy "hold" */
+} seen_rows;
+
+static void see_row(const dmarcrow *r, unsigned long count, void *arg)
+{
+    seen_rows *sr = arg;
+
+    sr->n++;
+    ck_assert_str_eq(r->policy_domain, "pass.example");
+    ck_assert_str_eq(r->header_from, "pass.example");
+    if (r->disposition == DMARCROW_DISP_PASS) {
+        sr->pass += count;
+    } else if (r->disposition == DMARCROW_DISP_QUARANTINE) {
+        sr->quarantine += count;
+        for (size_t i = 0; i < r->nreasons; i++)
+            if (r->reasons[i].type == DMARCROW_REASON_LOCAL_POLICY && r->reasons[i].comment &&
+                strcmp(r->reasons[i].comment, "hold") == 0)
+                sr->local_policy_hold = true;
+    } else {
+        sr->other += count;
+    }
+}
+
+/* Each message with DMARC facts and a rua is handed over once, with the
+ * verdict applied; not our own report mail, not a record without rua, not
+ * a message refused at RCPT (no DMARC yet). */
+START_TEST(reports_hand_off_once_per_message)
+{
+    dmarcflush_options o = {.store = "sqlite:/fake/reports.db", .own_email = "dmarc-reports@pass.example",
+                            .flush_interval = 3600, .max_rows = 100, .stop_seconds = 2};
+    dmarcflush_t *fl = dmarcflush_new(&o);
+    dmarcflush_stats st;
+    seen_rows sr = {0};
+    session_t *s;
+    char err[256];
+
+    fakestore_reset();
+    ck_assert_msg(dmarcflush_start(fl, err, sizeof(err)), "%s", err);
+    install_with(conf_reports, fl);
+    s = open_session("192.0.2.1", "mail.pass.example");
+    one_message(s, "<a@pass.example>", "Alice <alice@pass.example>", 1);   /* pass */
+    one_message(s, "<a@pass.example>", "alice@pass.example", 2);           /* pass, eom twice */
+    one_message(s, "<r@pass.example>", "Reports <DMARC-Reports@pass.example>", 1); /* ours */
+    one_message(s, "<h@hold.example>", "h@hold.example", 1);              /* no rua */
+    one_message(s, "<x@fail.example>", "x@pass.example", 1);              /* refused at RCPT */
+    one_message(s, "<h@hold.example>", "Boss <boss@pass.example>", 1);    /* DMARC fail, held */
+    session_free(s);
+    ck_assert_int_eq(decisions(), 7); /* one more for the repeated end of message */
+    dmarcflush_stats_get(fl, &st);
+    ck_assert_uint_eq(st.messages_added, 3);
+    ck_assert_uint_eq(st.rows_buffered, 2);
+    ck_assert(dmarcflush_stop(fl));
+    fakestore_each(see_row, &sr);
+    ck_assert_uint_eq(sr.n, 2);
+    ck_assert_uint_eq(sr.pass, 2);
+    ck_assert_uint_eq(sr.quarantine, 1);
+    ck_assert_uint_eq(sr.other, 0);
+    ck_assert(sr.local_policy_hold);
+    snapshot_shutdown(); /* the sessions' snapshot borrowed fl */
+    dmarcflush_free(fl);
+    fakestore_reset();
+}
+END_TEST
+
+/* Reports off (no flusher attached): nothing is recorded, nothing fails. */
+START_TEST(reports_off_records_nothing)
+{
+    session_t *s;
+
+    fakestore_reset();
+    install(conf_reports);
+    s = open_session("192.0.2.1", "mail.pass.example");
+    one_message(s, "<a@pass.example>", "alice@pass.example", 1);
+    session_free(s);
+    ck_assert_int_eq(decisions(), 1);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "dmarc=pass"));
+    ck_assert_uint_eq(fakestore_opens(), 0);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
     Suite *su = suite_create("session");
@@ -477,6 +595,8 @@ static Suite *session_suite(void)
     tcase_add_test(tc, no_config_no_session);
     tcase_add_test(tc, authres_deletions_descending_after_repeated_eom);
     tcase_add_test(tc, snapshot_error_names_the_part_that_failed);
+    tcase_add_test(tc, reports_hand_off_once_per_message);
+    tcase_add_test(tc, reports_off_records_nothing);
     suite_add_tcase(su, tc);
     return su;
 }

@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "declog.h"
+#include "dmarcflush.h"
 #include "dns.h"
 #include "metrics.h"
 #include "metricsrv.h"
@@ -382,7 +383,7 @@ START_TEST(test_http)
         port = 20000u + (unsigned)((getpid() * 7919 + i * 104729) % 40000);
         snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
         tu_log_start();
-        srv = metricsrv_start(listen, m, err, sizeof(err));
+        srv = metricsrv_start(listen, m, NULL, err, sizeof(err));
         tu_log_stop();
     }
     ck_assert_msg(srv != NULL, "%s", err);
@@ -393,6 +394,7 @@ START_TEST(test_http)
     ck_assert_msg(strstr(r, "Content-Type: text/plain; version=0.0.4") != NULL, "%.300s", r);
     ck_assert_int_eq(sample(r, "mxguard_decisions_total{action=\"reject\"}"), 1);
     ck_assert_int_eq(sample(r, "mxguard_connections_open"), 0);
+    ck_assert_int_eq(sample(r, "mxguard_report_rows_buffered"), -1); /* reports off */
     free(r);
     r = http(port, "GET / HTTP/1.0\r\n\r\n");
     ck_assert_msg(strncmp(r + 8, " 404", 4) == 0, "%.80s", r);
@@ -403,13 +405,82 @@ START_TEST(test_http)
 
     /* the same port again: refused with a reason */
     tu_log_start();
-    ck_assert_ptr_null(metricsrv_start(listen, m, err, sizeof(err)));
+    ck_assert_ptr_null(metricsrv_start(listen, m, NULL, err, sizeof(err)));
     ck_assert_msg(strstr(err, listen) != NULL, "%s", err);
-    ck_assert_ptr_null(metricsrv_start("localhost:1", m, err, sizeof(err)));
+    ck_assert_ptr_null(metricsrv_start("localhost:1", m, NULL, err, sizeof(err)));
     tu_log_stop();
     metricsrv_stop(srv);
     metricsrv_stop(NULL);
     metrics_free(m);
+}
+END_TEST
+
+/* The DMARC report figures: each one in its own series. */
+START_TEST(test_reports_format)
+{
+    metrics_reports r = {.rows_buffered = 1, .rows_flushed = 2, .messages_dropped = 3, .flush_errors = 4,
+                         .built = 5, .sent = 6, .failed = 7};
+    char *t = metrics_format_reports(&r);
+
+    ck_assert_int_eq(sample(t, "mxguard_report_rows_buffered"), 1);
+    ck_assert_int_eq(sample(t, "mxguard_report_rows_flushed_total"), 2);
+    ck_assert_int_eq(sample(t, "mxguard_report_messages_dropped_total"), 3);
+    ck_assert_int_eq(sample(t, "mxguard_report_flush_errors_total"), 4);
+    ck_assert_int_eq(sample(t, "mxguard_reports_built_total"), 5);
+    ck_assert_int_eq(sample(t, "mxguard_reports_sent_total"), 6);
+    ck_assert_int_eq(sample(t, "mxguard_reports_failed_total"), 7);
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE mxguard_report_rows_buffered gauge\n"));
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE mxguard_reports_sent_total counter\n"));
+    free(t);
+}
+END_TEST
+
+/* The endpoint with reports on: the flusher's figures at scrape time. */
+START_TEST(test_http_reports)
+{
+    static const verdict_t accept = {.action = ACTION_ACCEPT, .rule = "default"};
+    dmarcflush_options o = {.store = "sqlite:/nonexistent/r.db", .flush_interval = 60, .max_rows = 1};
+    dmarcflush_t *fl = dmarcflush_new(&o); /* not started: no store */
+    metrics_t *m = metrics_new();
+    metricsrv_t *srv = NULL;
+    facts_t *f = facts_new();
+    char listen[64], err[256];
+    unsigned port = 0;
+    char *r;
+
+    facts_set(&f->client_addr, "192.0.2.1");
+    facts_set(&f->sender_domain, "org.example");
+    f->dmarc.result = DMARCCHECK_PASS;
+    f->dmarc.from = FROMHDR_OK;
+    snprintf(f->dmarc.domain, sizeof(f->dmarc.domain), "org.example");
+    snprintf(f->dmarc.policy_domain, sizeof(f->dmarc.policy_domain), "org.example");
+    f->dmarc.p = f->dmarc.published = DMARCCHECK_POLICY_REJECT;
+    f->dmarc.policy_tag = "p";
+    f->dmarc.applied = DMARCCHECK_POLICY_NONE;
+    f->dmarc.rua = true;
+    ck_assert_int_eq(dmarcflush_add(fl, f, &accept, 1764806400, NULL), DMARCFLUSH_ADDED);
+    facts_set(&f->client_addr, "192.0.2.2"); /* a second row: over max_rows */
+    ck_assert_int_eq(dmarcflush_add(fl, f, &accept, 1764806400, NULL), DMARCFLUSH_DROPPED);
+    for (int i = 0; i < 50 && srv == NULL; i++) {
+        port = 20000u + (unsigned)((getpid() * 7919 + i * 104729 + 17) % 40000);
+        snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+        tu_log_start();
+        srv = metricsrv_start(listen, m, fl, err, sizeof(err));
+        tu_log_stop();
+    }
+    ck_assert_msg(srv != NULL, "%s", err);
+    r = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+    ck_assert_int_eq(sample(r, "mxguard_report_rows_buffered"), 1);
+    ck_assert_int_eq(sample(r, "mxguard_report_messages_dropped_total"), 1);
+    ck_assert_int_eq(sample(r, "mxguard_report_rows_flushed_total"), 0);
+    ck_assert_int_eq(sample(r, "mxguard_report_flush_errors_total"), 0);
+    ck_assert_int_eq(sample(r, "mxguard_reports_built_total"), 0);
+    ck_assert_int_eq(sample(r, "mxguard_connections_open"), 0);
+    free(r);
+    metricsrv_stop(srv);
+    metrics_free(m);
+    dmarcflush_free(fl);
+    facts_free(f);
 }
 END_TEST
 
@@ -425,6 +496,8 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_dns_outcomes);
     tcase_add_test(tc, test_sessions);
     tcase_add_test(tc, test_http);
+    tcase_add_test(tc, test_reports_format);
+    tcase_add_test(tc, test_http_reports);
     suite_add_tcase(s, tc);
     return s;
 }

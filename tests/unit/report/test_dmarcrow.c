@@ -556,6 +556,41 @@ START_TEST(test_bound)
 }
 END_TEST
 
+/* dmarcagg_add_n: rows put back with their counts, under the same bound
+ * (new keys past it drop all n messages; held keys always add n). */
+START_TEST(test_add_n)
+{
+    facts_t *f = base_facts();
+    dmarcagg_t *agg = dmarcagg_new(2);
+    dmarcrow *rows[3];
+    collected c = {0};
+    char ip[32];
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(ip, sizeof(ip), "192.0.2.%d", i + 20);
+        facts_set(&f->client_addr, ip);
+        rows[i] = row_of(f, &ACCEPT_DEFAULT, T0);
+    }
+    ck_assert(dmarcagg_add_n(agg, rows[0], 7));
+    ck_assert(dmarcagg_add(agg, rows[0]));
+    ck_assert(dmarcagg_add_n(agg, rows[1], 0)); /* nothing, not even a key */
+    ck_assert_uint_eq(dmarcagg_rows(agg), 1);
+    ck_assert(dmarcagg_add_n(agg, rows[1], 5));
+    ck_assert_uint_eq(dmarcagg_rows(agg), 2);
+    ck_assert(!dmarcagg_add_n(agg, rows[2], 11)); /* new key past the bound */
+    ck_assert_uint_eq(dmarcagg_dropped(agg), 11);
+    ck_assert(dmarcagg_add_n(agg, rows[1], 3)); /* held key: still counted */
+    ck_assert_uint_eq(dmarcagg_dropped(agg), 11);
+    ck_assert_uint_eq(dmarcagg_take(agg, collect, &c), 2);
+    ck_assert_uint_eq(c.messages, 8 + 8);
+    ck_assert_uint_eq(c.max_count, 8);
+    for (int i = 0; i < 3; i++)
+        dmarcrow_free(rows[i]);
+    dmarcagg_free(agg);
+    facts_free(f);
+}
+END_TEST
+
 /* ---- the aggregator: several threads ------------------------------------ */
 
 #define NTHREADS 4
@@ -720,6 +755,7 @@ int main(void)
     suite_add_tcase(s, tr);
     tcase_set_timeout(ta, 120);
     tcase_add_test(ta, test_bound);
+    tcase_add_test(ta, test_add_n);
     tcase_add_test(ta, test_threads);
     tcase_add_test(ta, test_threads_bound);
     suite_add_tcase(s, ta);
