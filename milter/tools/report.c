@@ -592,6 +592,10 @@ static void rp_dest(rp_ctx *c, const rstore_report *r, const rp_doc *d, const ru
     if (!rp_deliver(c, r, d, dest, why, sizeof(why))) {
         rp_say(o, "%s failed: %s", dest->addr, why);
         rp_fail(o, c, why);
+        if (!rstore_count(c->st, "failed", 1, err, sizeof(err))) {
+            fprintf(stderr, "mxguard report: store: %s\n", err);
+            c->store_error = true;
+        }
         return;
     }
     c->sent++;
