@@ -455,6 +455,7 @@ START_TEST(test_dry_run)
     ck_assert_ptr_nonnull(strstr(out, "rua@a.example would be sent"));
     ck_assert_ptr_nonnull(strstr(out, "agg@ext.example would be sent (verified)"));
     ck_assert_ptr_nonnull(strstr(out, "nope@noverify.example skipped: not verified"));
+    ck_assert_ptr_nonnull(strstr(out, "reports (dry run): 1 to build, 2 to send, 0 failed, 1 skipped"));
     ck_assert_uint_eq(count_files(f.out), 0);
     {
         char *sent = xasprintf("%s/sent", f.dir);
