@@ -3,7 +3,8 @@
  * socket, privileges, pidfile, signals.
  *
  *   mxguard -c FILE [-f] [-n] [-V]
- *   mxguard explain ... / mxguard summary ...  (explain.c, summary.c)
+ *   mxguard explain ... / mxguard summary ... / mxguard report ...
+ *   (explain.c, summary.c, report.c)
  *
  * Signals: SIGTERM and SIGINT stop accepting (in-flight connections get a
  * grace period, then the MTA's milter_default_action applies to what is
@@ -49,6 +50,7 @@
 #include "metricsrv.h"
 #include "privs.h"
 #include "snapshot.h"
+#include "report.h"
 #include "summary.h"
 #include "version.h"
 #include "xalloc.h"
@@ -69,6 +71,7 @@ static void usage(int status)
                     "       mxguard explain -c FILE [--client IP] [--helo NAME] [--mail-from ADDR]\n"
                     "                       [--rcpt ADDR]... MESSAGE.eml\n"
                     "       mxguard summary [--since TIME] [--rule NAME] [--format text|json] [FILE...]\n"
+                    "       mxguard report [-c FILE] [--output-dir DIR] [--dry-run] [--now EPOCH] [--verbose]\n"
                     "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
                     "  -f       stay in the foreground, log to stderr too\n"
                     "  -n       check the configuration and exit\n"
@@ -493,11 +496,13 @@ int main(int argc, char **argv)
     int rc;
 
     /* Tools of the same binary: the same config loader, checks and
-     * policy table as the daemon (explain.h, summary.h). */
+     * policy table as the daemon (explain.h, summary.h, report.h). */
     if (argc > 1 && strcmp(argv[1], "explain") == 0)
         return explain_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "summary") == 0)
         return summary_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "report") == 0)
+        return report_main(argc - 1, argv + 1);
 
     parse_args(argc, argv, &foreground, &check_only);
     if (check_only)

@@ -232,18 +232,18 @@ static bool dm_rua_valid(const char *v)
     return false;
 }
 
-bool dmarccheck_record_parse(const char *txt, size_t len, dmarccheck_record *out)
+typedef void (*dm_tag_fn)(const char *name, const char *val, void *arg);
+
+/* Each name=value tag of a record (';'-separated, white space around names
+ * and values dropped, NUL bytes read as spaces) after its v=DMARC1; false
+ * when txt is not a record.  A record longer than we read is refused whole:
+ * cutting it would leave "after" pointing past the copy. */
+static bool dm_each_tag(const char *txt, size_t len, dm_tag_fn fn, void *arg)
 {
     char buf[DM_RECORD_MAX + 1];
     size_t after;
     char *save = NULL, *tag;
 
-    memset(out, 0, sizeof(*out));
-    out->psd = 'u';
-    out->t = -1;
-    out->pct = -1;
-    /* A record longer than we read is refused whole: cutting it would
-     * leave "after" pointing past the copy. */
     if (txt == NULL || len > DM_RECORD_MAX || !dm_is_dmarc1(txt, len, &after))
         return false;
     memcpy(buf, txt, len);
@@ -266,29 +266,82 @@ bool dmarccheck_record_parse(const char *txt, size_t len, dmarccheck_record *out
             val++;
         for (end = val + strlen(val); end > val && dm_wsp(end[-1]); end--)
             end[-1] = '\0';
-        if (strcmp(name, "p") == 0) {
-            out->p = dm_policy_word(val, &out->p_bad);
-        } else if (strcmp(name, "sp") == 0) {
-            out->sp = dm_policy_word(val, &out->sp_bad);
-        } else if (strcmp(name, "np") == 0) {
-            out->np = dm_policy_word(val, &out->np_bad);
-        } else if (strcmp(name, "adkim") == 0) {
-            out->adkim_strict = strcasecmp(val, "s") == 0; /* anything else: the default r */
-        } else if (strcmp(name, "aspf") == 0) {
-            out->aspf_strict = strcasecmp(val, "s") == 0;
-        } else if (strcmp(name, "psd") == 0) {
-            if (strcasecmp(val, "y") == 0 || strcasecmp(val, "n") == 0)
-                out->psd = (char)(val[0] | 0x20);
-        } else if (strcmp(name, "t") == 0) {
-            if (strcasecmp(val, "y") == 0)
-                out->t = 1;
-            else if (strcasecmp(val, "n") == 0)
-                out->t = 0;
-        } else if (strcmp(name, "rua") == 0) {
-            out->rua = dm_rua_valid(val);
-        }
-        /* unknown tags are ignored (RFC 9989 4.7), and so are the historic
-         * pct, rf and ri (9.3): pct is not read at all, not even pct=0 */
+        fn(name, val, arg);
+    }
+    return true;
+}
+
+static void dm_record_tag(const char *name, const char *val, void *arg)
+{
+    dmarccheck_record *out = arg;
+
+    if (strcmp(name, "p") == 0) {
+        out->p = dm_policy_word(val, &out->p_bad);
+    } else if (strcmp(name, "sp") == 0) {
+        out->sp = dm_policy_word(val, &out->sp_bad);
+    } else if (strcmp(name, "np") == 0) {
+        out->np = dm_policy_word(val, &out->np_bad);
+    } else if (strcmp(name, "adkim") == 0) {
+        out->adkim_strict = strcasecmp(val, "s") == 0; /* anything else: the default r */
+    } else if (strcmp(name, "aspf") == 0) {
+        out->aspf_strict = strcasecmp(val, "s") == 0;
+    } else if (strcmp(name, "psd") == 0) {
+        if (strcasecmp(val, "y") == 0 || strcasecmp(val, "n") == 0)
+            out->psd = (char)(val[0] | 0x20);
+    } else if (strcmp(name, "t") == 0) {
+        if (strcasecmp(val, "y") == 0)
+            out->t = 1;
+        else if (strcasecmp(val, "n") == 0)
+            out->t = 0;
+    } else if (strcmp(name, "rua") == 0) {
+        out->rua = dm_rua_valid(val);
+    }
+    /* unknown tags are ignored (RFC 9989 4.7), and so are the historic
+     * pct, rf and ri (9.3): pct is not read at all, not even pct=0 */
+}
+
+bool dmarccheck_record_parse(const char *txt, size_t len, dmarccheck_record *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->psd = 'u';
+    out->t = -1;
+    out->pct = -1;
+    return dm_each_tag(txt, len, dm_record_tag, out);
+}
+
+bool dmarccheck_is_record(const char *txt, size_t len)
+{
+    size_t after;
+
+    return txt != NULL && dm_is_dmarc1(txt, len, &after);
+}
+
+typedef struct dm_rua_arg {
+    char *out;
+    size_t outsz;
+    bool found, fits;
+} dm_rua_arg;
+
+static void dm_rua_tag(const char *name, const char *val, void *arg)
+{
+    dm_rua_arg *a = arg;
+
+    if (strcmp(name, "rua") != 0)
+        return; /* the last rua tag counts, as in dmarccheck_record_parse */
+    a->found = true;
+    a->fits = strlen(val) < a->outsz;
+    if (a->fits)
+        memcpy(a->out, val, strlen(val) + 1);
+}
+
+bool dmarccheck_record_rua(const char *txt, size_t len, char *out, size_t outsz)
+{
+    dm_rua_arg a = {out, outsz, false, false};
+
+    if (outsz == 0 || !dm_each_tag(txt, len, dm_rua_tag, &a) || !a.found || !a.fits) {
+        if (outsz > 0)
+            out[0] = '\0';
+        return false;
     }
     return true;
 }

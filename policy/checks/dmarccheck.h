@@ -155,6 +155,18 @@ dmarccheck_result dmarccheck_eval(dmarccheck_t *d, const dmarccheck_input *in, d
 /* Wait for whatever is still in flight and free. */
 void dmarccheck_free(dmarccheck_t *d);
 
+/* ---- for mxguard report (a record read outside a message) ---- */
+
+/* Does txt start like a DMARC record ("v=DMARC1" then ';' or its end)?
+ * (RFC 9990's test of an external destination's _report._dmarc record.) */
+bool dmarccheck_is_record(const char *txt, size_t len);
+/* The value of the rua tag of a record (the last one if several), without
+ * the white space around it, into out (outsz bytes, NUL-terminated): what
+ * `mxguard report` sends to (rua.h parses it).  false (out "") when txt is
+ * not a record (as dmarccheck_record_parse reads it), has no rua tag, or the
+ * value does not fit. */
+bool dmarccheck_record_rua(const char *txt, size_t len, char *out, size_t outsz);
+
 /* ---- exposed for tests ---- */
 
 /* One parsed record (RFC 9989 rules). */

@@ -38,7 +38,8 @@ rig_check "make install DESTDIR=... succeeds" \
     bash -c "$(declare -f submake); submake install DESTDIR='$D' > '$RIG_TMP/install1.out' 2>&1" ||
     sed 's/^/#   /' "$RIG_TMP/install1.out"
 want=$(printf '%s\n' "$sbindir/mxguard" "$mandir/man8/mxguard.8" "$mandir/man5/mxguard.conf.5" \
-    "$sysconfdir/mxguard.conf" "$systemdsystemunitdir/mxguard.service" | sort)
+    "$sysconfdir/mxguard.conf" "$systemdsystemunitdir/mxguard.service" \
+    "$systemdsystemunitdir/mxguard-report.service" "$systemdsystemunitdir/mxguard-report.timer" | sort)
 got=$(cd "$D" && find . -type f | sed 's|^\.||' | sort)
 rig_eq "exactly the documented files are installed" "$want" "$got"
 rig_check "the binary is executable and runs" bash -c "'$D$sbindir/mxguard' -V > /dev/null"
@@ -118,6 +119,29 @@ rig_check "systemd-analyze verify refuses a unit whose binary is missing" \
 level=$(sed -n 's/.*Overall exposure level for mxguard.service: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p' "$RIG_TMP/security.out")
 rig_log "systemd-analyze security --offline: exposure $level"
 rig_match "unit: exposure level OK (below 2.0)" '^(0|1)\.[0-9] OK$' "$level"
+
+# mxguard report, daily: the oneshot service and its timer.
+RUNIT="$D$systemdsystemunitdir/mxguard-report.service"
+TUNIT="$D$systemdsystemunitdir/mxguard-report.timer"
+rig_eq "report unit: ExecStart uses the installed paths" \
+    "ExecStart=$sbindir/mxguard report -c $sysconfdir/mxguard.conf" "$(grep '^ExecStart=' "$RUNIT")"
+for opt in Type=oneshot User=mxguard StateDirectory=mxguard; do
+    rig_check "report unit: $opt" grep -qx -- "$opt" "$RUNIT"
+done
+rig_check "report unit: no @placeholder@ left" bash -c "! grep -q '@[a-z]*@' '$RUNIT'"
+for opt in 'OnCalendar=*-*-* 00:30:00 UTC' Persistent=true WantedBy=timers.target; do
+    rig_check "report timer: $opt" grep -qxF -- "$opt" "$TUNIT"
+done
+sed -e "s|$sbindir/mxguard|$D$sbindir/mxguard|g" -e "s|$sysconfdir/mxguard.conf|$D$sysconfdir/mxguard.conf|g" \
+    "$RUNIT" > "$RIG_TMP/unit/mxguard-report.service"
+cp "$TUNIT" "$RIG_TMP/unit/mxguard-report.timer"
+if "$SYSTEMD_ANALYZE" verify --man=no "$RIG_TMP/unit/mxguard-report.timer" "$RIG_TMP/unit/mxguard-report.service" \
+    > "$RIG_TMP/verify-report.out" 2>&1 && [ ! -s "$RIG_TMP/verify-report.out" ]; then
+    rig_pass "systemd-analyze verify accepts mxguard-report.service and .timer without a warning"
+else
+    rig_fail "systemd-analyze verify (report units): $(tr '\n' ' ' < "$RIG_TMP/verify-report.out")"
+fi
+rig_check "mxguard report -h runs" bash -c "'$D$sbindir/mxguard' report -h | grep -q '^usage: mxguard report'"
 
 # ---- a second install keeps a changed config --------------------------------
 echo '# changed by the administrator' >> "$D$sysconfdir/mxguard.conf"

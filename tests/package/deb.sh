@@ -129,6 +129,7 @@ DEBFILE=$(ls "$RIG_TMP"/mxguard_*_amd64.deb 2> /dev/null | head -1)
 [ -f "$DEBFILE" ] || rig_die "no mxguard_*_amd64.deb built"
 rig_eq "the package's conffiles" "$CONF" "$(dpkg-deb -I "$DEBFILE" conffiles)"
 want=$(printf '%s\n' ./etc/mxguard/mxguard.conf ./lib/systemd/system/mxguard.service ./usr/sbin/mxguard \
+    ./lib/systemd/system/mxguard-report.service ./lib/systemd/system/mxguard-report.timer \
     ./usr/share/doc/mxguard/README.Debian ./usr/share/doc/mxguard/README.md.gz \
     ./usr/share/doc/mxguard/changelog.gz ./usr/share/doc/mxguard/copyright \
     ./usr/share/lintian/overrides/mxguard \
@@ -201,6 +202,20 @@ for opt in User=mxguard RuntimeDirectory=mxguard StateDirectory=mxguard \
     "ExecStartPre=/usr/sbin/mxguard -n -c $CONF" "ExecStart=/usr/sbin/mxguard -f -c $CONF"; do
     rig_check "unit: $opt" grep -qx -- "$opt" "$UNIT"
 done
+
+RUNIT=/lib/systemd/system/mxguard-report.service
+check_path "$RUNIT" root:root 644
+check_path /lib/systemd/system/mxguard-report.timer root:root 644
+rig_check "report unit: ExecStart=/usr/sbin/mxguard report -c $CONF" \
+    grep -qx -- "ExecStart=/usr/sbin/mxguard report -c $CONF" "$RUNIT"
+if "$SYSTEMD_ANALYZE" verify --man=no /lib/systemd/system/mxguard-report.timer "$RUNIT" \
+    > "$RIG_TMP/verify-report.out" 2>&1 && [ ! -s "$RIG_TMP/verify-report.out" ]; then
+    rig_pass "systemd-analyze verify accepts the installed report service and timer without a warning"
+else
+    rig_fail "systemd-analyze verify (report units): $(tr '\n' ' ' < "$RIG_TMP/verify-report.out")"
+fi
+rig_check "the report timer is not enabled (reports are off by default)" \
+    test ! -e /etc/systemd/system/timers.target.wants/mxguard-report.timer
 
 # ---- run it the way the unit does, send a message through Postfix -------------
 # The administrator's change (here: the test's DNS server instead of the
@@ -338,14 +353,15 @@ rig_check "dpkg -r mxguard" bash -c "dpkgw -r mxguard > '$RIG_TMP/remove.out' 2>
 rig_check "after -r: state config-files" \
     bash -c "dpkg-query -W -f='\${Status}' mxguard | grep -qx 'deinstall ok config-files'"
 rig_check "after -r: the binary, unit and man pages are gone" bash -c \
-    "! ls /usr/sbin/mxguard $UNIT /usr/share/man/man8/mxguard.8.gz /usr/share/doc/mxguard > /dev/null 2>&1"
+    "! ls /usr/sbin/mxguard $UNIT $RUNIT /lib/systemd/system/mxguard-report.timer /usr/share/man/man8/mxguard.8.gz /usr/share/doc/mxguard > /dev/null 2>&1"
 rig_check "after -r: the changed conffile is kept" cmp -s "$RIG_TMP/changed.conf" "$CONF"
 rig_check "after -r: the user mxguard is kept" bash -c "getent passwd mxguard > /dev/null"
 rig_check "dpkg -P mxguard" bash -c "dpkgw -P mxguard > '$RIG_TMP/purge.out' 2>&1"
 rig_check "after -P: dpkg knows no mxguard" bash -c "! dpkg-query -W mxguard > /dev/null 2>&1"
 rig_check "after -P: no user or group mxguard" bash -c "! getent passwd mxguard && ! getent group mxguard"
 for p in /etc/mxguard "$SOCKDIR" /var/lib/mxguard /etc/systemd/system/multi-user.target.wants/mxguard.service \
-    /var/lib/systemd/deb-systemd-helper-enabled/mxguard.service.dsh-also; do
+    /var/lib/systemd/deb-systemd-helper-enabled/mxguard.service.dsh-also \
+    /var/lib/systemd/deb-systemd-helper-enabled/mxguard-report.timer.dsh-also; do
     rig_check "after -P: $p is gone" test ! -e "$p" -a ! -L "$p"
 done
 if [ -z "$USER_BEFORE" ]; then

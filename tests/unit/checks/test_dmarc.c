@@ -355,6 +355,42 @@ START_TEST(test_record_parse)
 }
 END_TEST
 
+START_TEST(test_record_rua)
+{
+    char rua[64], small[8];
+    char big[5000];
+    const char *rec = "v=DMARC1; p=reject; rua = mailto:a@example.com, mailto:b@example.net!10m ;ruf=mailto:x@y";
+
+    ck_assert(dmarccheck_record_rua(rec, strlen(rec), rua, sizeof(rua)));
+    ck_assert_str_eq(rua, "mailto:a@example.com, mailto:b@example.net!10m");
+    /* the last rua tag counts, as for dmarccheck_record_parse */
+    ck_assert(dmarccheck_record_rua("v=DMARC1; rua=mailto:a@x; rua=mailto:b@y", 40, rua, sizeof(rua)));
+    ck_assert_str_eq(rua, "mailto:b@y");
+    /* an empty rua is a rua tag with an empty value */
+    ck_assert(dmarccheck_record_rua("v=DMARC1; rua=", 14, rua, sizeof(rua)));
+    ck_assert_str_eq(rua, "");
+    /* none, not a record, too small a buffer, a record too long to read */
+    ck_assert(!dmarccheck_record_rua("v=DMARC1; p=none", 16, rua, sizeof(rua)));
+    ck_assert_str_eq(rua, "");
+    ck_assert(!dmarccheck_record_rua("p=none; rua=mailto:a@x", 22, rua, sizeof(rua)));
+    ck_assert(!dmarccheck_record_rua(rec, strlen(rec), small, sizeof(small)));
+    ck_assert_str_eq(small, "");
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "v=DMARC1; rua=mailto:a@x; x=", 28);
+    ck_assert(!dmarccheck_record_rua(big, sizeof(big), rua, sizeof(rua)));
+    /* a NUL byte inside the record reads as a space */
+    ck_assert(dmarccheck_record_rua("v=DMARC1; rua=mailto:a@x\0; p=none", 33, rua, sizeof(rua)));
+    ck_assert_str_eq(rua, "mailto:a@x");
+
+    ck_assert(dmarccheck_is_record("v=DMARC1", 8));
+    ck_assert(dmarccheck_is_record(" v = DMARC1 ; whatever", 22));
+    ck_assert(!dmarccheck_is_record("v=DMARC10", 9));
+    ck_assert(!dmarccheck_is_record("v=spf1 -all", 11));
+    ck_assert(!dmarccheck_is_record("", 0));
+    ck_assert(!dmarccheck_is_record(NULL, 0));
+}
+END_TEST
+
 START_TEST(test_walk_names)
 {
     char names[8][DMARCCHECK_DOMAIN_MAX];
@@ -865,6 +901,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_record_parse);
+    tcase_add_test(tc, test_record_rua);
     tcase_add_test(tc, test_walk_names);
     tcase_add_test(tc, test_alignment_matrix_9989);
     tcase_add_test(tc, test_alignment_matrix_7489);
