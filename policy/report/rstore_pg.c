@@ -1,7 +1,9 @@
 /*
  * rstore_pg.c - the PostgreSQL back end of the report store
  * (rstore_impl.h), through libpq: one connection made from the URI (a
- * connect_timeout of 10 s unless the URI sets one); a connection found
+ * connect_timeout of 10 s and a statement_timeout of 30 s unless the URI
+ * sets connect_timeout or options: a stalled server fails a flush instead
+ * of holding the daemon's flush thread for good); a connection found
  * lost is re-made once (PQreset) before the next call.
  * Several hosts write one database at once: the upserts of rstore.c add
  * counts; a claim locks its report row with FOR UPDATE SKIP LOCKED so two
@@ -27,6 +29,7 @@
 
 #define RS_PG_MAXPARAM 16
 #define RS_PG_CONNECT_TIMEOUT "10" /* seconds, unless the URI says otherwise */
+#define RS_PG_OPTIONS "-c statement_timeout=30000" /* ms, unless the URI has options */
 #define RS_PG_MAXCOL 16
 /* pg_advisory_xact_lock key of the schema's creation: "mxgrst" */
 #define RS_PG_SCHEMA_LOCK "SELECT pg_advisory_xact_lock(120359239398260)"
@@ -155,9 +158,9 @@ bool rstore_pg_uri_valid(const char *uri, char *err, size_t errsz)
 
 rstore_t *rstore_pg_open(const char *uri, char *err, size_t errsz)
 {
-    /* connect_timeout first: the URI's own, if it has one, overrides it */
-    static const char *const keys[] = {"connect_timeout", "dbname", NULL};
-    const char *values[] = {RS_PG_CONNECT_TIMEOUT, uri, NULL};
+    /* connect_timeout and options first: the URI's own, if it has them, override them */
+    static const char *const keys[] = {"connect_timeout", "options", "dbname", NULL};
+    const char *values[] = {RS_PG_CONNECT_TIMEOUT, RS_PG_OPTIONS, uri, NULL};
     rs_pg *s = xcalloc(1, sizeof(*s));
 
     s->base.ops = &rs_pg_ops;

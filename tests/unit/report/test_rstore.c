@@ -571,6 +571,17 @@ START_TEST(test_claim_closed_lease)
     /* the leases ran out (host1 and host2 died): another owner takes them */
     r3 = must_claim(st, DAY0 + DAY, NOW + 600, "host3:1");
     ck_assert_int_eq(r3->id, r1->id);
+    ck_assert_str_eq(r3->owner, "host3:1");
+    /* host1 comes back late: its claim is gone, it can end nothing */
+    ck_assert(!rstore_done(st, r1, NOW + 601, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "no longer held by host1:1") != NULL, "%s", err);
+    ck_assert(!rstore_failed(st, r1, NOW + 601, "late", err, sizeof(err)));
+    ck_assert(!rstore_release(st, r1, NOW + 601, err, sizeof(err)));
+    /* host3 still holds it: released, claimable again */
+    ck_assert_msg(rstore_release(st, r3, NOW + 600, err, sizeof(err)), "%s", err);
+    rstore_report_free(r3);
+    r3 = must_claim(st, DAY0 + DAY, NOW + 600, "host3:1");
+    ck_assert_int_eq(r3->id, r1->id);
     rstore_report_free(r3);
     r3 = must_claim(st, DAY0 + DAY, NOW + 600, "host3:1");
     ck_assert_int_eq(r3->id, r2->id);
