@@ -42,6 +42,7 @@
 #include "dmarcmail.h"
 #include "dmarcrow.h"
 #include "dmarcxml.h"
+#include "dname.h"
 #include "dns.h"
 #include "report.h"
 #include "rstore.h"
@@ -150,6 +151,10 @@ static rp_dns rp_lookup_rua(rp_ctx *c, const char *domain, char *rua, size_t rua
     rp_dns r = RP_DNS_NONE;
 
     snprintf(name, sizeof(name), "_dmarc.%s", domain);
+    if (!dname_valid(name, strlen(name))) { /* never asked: no such record */
+        snprintf(why, whysz, "%s: not a domain name", name);
+        return RP_DNS_NONE;
+    }
     s = dns_lookup(c->dns, name, DNS_TYPE_TXT, &a);
     snprintf(why, whysz, "%s: %s", name, dns_status_name(s));
     if (rp_temp(s)) {
@@ -592,6 +597,10 @@ static void rp_dest(rp_ctx *c, const rstore_report *r, const rp_doc *d, const ru
     if (!rp_deliver(c, r, d, dest, why, sizeof(why))) {
         rp_say(o, "%s failed: %s", dest->addr, why);
         rp_fail(o, c, why);
+        if (!rstore_count(c->st, "failed", 1, err, sizeof(err))) {
+            fprintf(stderr, "mxguard report: store: %s\n", err);
+            c->store_error = true;
+        }
         return;
     }
     c->sent++;
@@ -683,8 +692,8 @@ static void rp_one(rp_ctx *c, rstore_report *r, bool *keep)
             ndest = 0;
         } else {
             rp_say(&o, "%s (%zu bytes%s)", d.filename, d.gzlen, d.stats.rows_skipped ? ", rows left out" : "");
+            c->built++;
             if (!c->a->dry_run) {
-                c->built++;
                 if (!rstore_count(c->st, "built", 1, err, sizeof(err))) {
                     fprintf(stderr, "mxguard report: store: %s\n", err);
                     c->store_error = true;
@@ -865,8 +874,12 @@ int report_main(int argc, char **argv)
         rp_release_held(&c);
         if (!a.dry_run && !c.store_error)
             rp_expire(&c);
-        printf("reports%s: %lu built, %lu sent, %lu failed, %lu skipped\n", a.dry_run ? " (dry run)" : "",
-               c.built, c.sent, c.failed, c.skipped);
+        if (a.dry_run)
+            printf("reports (dry run): %lu to build, %lu to send, %lu failed, %lu skipped\n", c.built, c.sent,
+                   c.failed, c.skipped);
+        else
+            printf("reports: %lu built, %lu sent, %lu failed, %lu skipped\n", c.built, c.sent, c.failed,
+                   c.skipped);
         rc = c.store_error ? 2 : c.failed > 0 ? 1 : 0;
     }
     if (c.st != NULL)

@@ -16,6 +16,8 @@
  * adds counts has a short key however long the comments are (a PostgreSQL
  * B-tree entry holds at most about 2.7 kB).
  */
+#include "config.h"
+
 #include "rstore.h"
 
 #include <errno.h>
@@ -56,7 +58,7 @@ bool rstore_uri_valid(const char *uri, char *err, size_t errsz)
     switch (rs_uri_kind(uri)) {
     case RS_SQLITE:
         if (uri[7] != '/') {
-            snprintf(err, errsz, "sqlite: needs an absolute path (sqlite:/var/lib/mxguard/reports.db)");
+            snprintf(err, errsz, "sqlite: needs an absolute file path (sqlite:/var/lib/mxguard/reports.db)");
             return false;
         }
         if (uri[strlen(uri) - 1] == '/') {
@@ -74,7 +76,7 @@ bool rstore_uri_valid(const char *uri, char *err, size_t errsz)
     case RS_NONE:
         break;
     }
-    snprintf(err, errsz, "store URI must start with sqlite: or postgresql:// (or postgres://)");
+    snprintf(err, errsz, "unknown store kind (sqlite:PATH, postgresql://... or postgres://...)");
     return false;
 }
 
@@ -702,6 +704,7 @@ void rstore_report_free(rstore_report *r)
     if (r == NULL)
         return;
     free(r->policy_domain);
+    free(r->owner);
     free(r);
 }
 
@@ -777,6 +780,7 @@ static int rs_claim(rstore_t *st, int64_t closed_before, int64_t now, const char
                      (rs_param[]){RS_I(id), RS_S(ow), RS_I(now + (int64_t)lease)}, 3, NULL, NULL, NULL, err,
                      errsz) &&
              rs_read_report(st, id, r, err, errsz);
+    r->owner = xstrdup(owner);
     free(sql);
     free(ow);
     if (!ok || !rs_commit(st, err, errsz)) {
@@ -940,25 +944,34 @@ bool rstore_dest_count(rstore_t *st, const char *dest, int64_t since, unsigned l
 /* ---- the end of a claim ------------------------------------------------------- */
 
 /* One UPDATE of report r that must change it. */
+/* One UPDATE of report r that must change it: sql ends "WHERE id = $1 AND
+ * owner = $N" with N = np + 1 (r->owner is appended to p): a claim whose
+ * lease ran out and that another reporter took changes nothing. */
 static bool rs_update_report(rstore_t *st, const rstore_report *r, const char *sql, const rs_param *p, int np,
                              char *err, size_t errsz)
 {
     unsigned long changes = 0;
+    char *ow = rs_enc_new(r->owner ? r->owner : "");
+    rs_param all[4];
+    bool ok;
 
-    if (!rs_exec1(st, sql, p, np, NULL, NULL, &changes, err, errsz))
-        return false;
-    if (changes != 1) {
-        snprintf(err, errsz, "store: report %" PRId64 " (%s) is gone (expired?)", r->id, r->policy_domain);
-        return false;
+    memcpy(all, p, (size_t)np * sizeof(*p));
+    all[np] = RS_S(ow);
+    ok = rs_exec1(st, sql, all, np + 1, NULL, NULL, &changes, err, errsz);
+    free(ow);
+    if (ok && changes != 1) {
+        snprintf(err, errsz, "store: report %" PRId64 " (%s) is no longer held by %s (expired, or its lease ran"
+                 " out and another reporter claimed it)", r->id, r->policy_domain, r->owner ? r->owner : "?");
+        ok = false;
     }
-    return true;
+    return ok;
 }
 
 bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, char *err, size_t errsz)
 {
     return rs_update_report(st, r,
                             "UPDATE reports SET state = 1, owner = NULL, lease_until = 0, sent_at = $2"
-                            " WHERE id = $1",
+                            " WHERE id = $1 AND owner = $3",
                             (rs_param[]){RS_I(r->id), RS_I(now)}, 2, err, errsz);
 }
 
@@ -968,7 +981,7 @@ bool rstore_failed(rstore_t *st, const rstore_report *r, int64_t next_try, const
     char *w = rs_enc_new(why);
     bool ok = rs_update_report(st, r,
                                "UPDATE reports SET owner = NULL, lease_until = 0, attempts = attempts + 1,"
-                               " next_try = $2, last_error = $3 WHERE id = $1",
+                               " next_try = $2, last_error = $3 WHERE id = $1 AND owner = $4",
                                (rs_param[]){RS_I(r->id), RS_I(next_try), RS_S(w)}, 3, err, errsz);
     free(w);
     return ok;
@@ -976,7 +989,7 @@ bool rstore_failed(rstore_t *st, const rstore_report *r, int64_t next_try, const
 
 bool rstore_release(rstore_t *st, const rstore_report *r, int64_t next_try, char *err, size_t errsz)
 {
-    return rs_update_report(st, r, "UPDATE reports SET owner = NULL, lease_until = 0, next_try = $2 WHERE id = $1",
+    return rs_update_report(st, r, "UPDATE reports SET owner = NULL, lease_until = 0, next_try = $2 WHERE id = $1 AND owner = $3",
                             (rs_param[]){RS_I(r->id), RS_I(next_try)}, 2, err, errsz);
 }
 

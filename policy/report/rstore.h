@@ -83,6 +83,7 @@ typedef struct rstore_report {
     /* policy_published */
     dmarccheck_policy p, sp, np; /* sp, np: UNSET when absent */
     bool adkim_strict, aspf_strict, testing, psl;
+    char *owner;                /* who holds the claim (rstore_claim's owner) */
     unsigned attempts;          /* failed attempts before this claim */
     unsigned long messages;     /* sum of the counts of its rows */
     size_t nrows;
@@ -111,7 +112,9 @@ bool rstore_mark_dest(rstore_t *st, const rstore_report *r, const char *dest, in
 bool rstore_dest_count(rstore_t *st, const char *dest, int64_t since, unsigned long *count,
                        char *err, size_t errsz);
 
-/* End a claim: done (every destination sent, or nothing to send: state
+/* End a claim that r->owner still holds (false, and nothing changed, when
+ * its lease ran out and another reporter claimed the report meanwhile):
+ * done (every destination sent, or nothing to send: state
  * sent), or failed (state open again, attempts + 1, next try at next_try,
  * why kept as the last error), or released unchanged (--dry-run, a
  * deferral by the rate limit: next try at next_try, attempts kept). */

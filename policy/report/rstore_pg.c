@@ -1,7 +1,10 @@
 /*
  * rstore_pg.c - the PostgreSQL back end of the report store
- * (rstore_impl.h), through libpq: one connection made from the URI; a
- * connection found lost is re-made once (PQreset) before the next call.
+ * (rstore_impl.h), through libpq: one connection made from the URI (a
+ * connect_timeout of 10 s and a statement_timeout of 30 s unless the URI
+ * sets connect_timeout or options: a stalled server fails a flush instead
+ * of holding the daemon's flush thread for good); a connection found
+ * lost is re-made once (PQreset) before the next call.
  * Several hosts write one database at once: the upserts of rstore.c add
  * counts; a claim locks its report row with FOR UPDATE SKIP LOCKED so two
  * reporters never take the same one; the schema is created under a
@@ -12,6 +15,8 @@
  * parameters (PQexecParams), never SQL text.  Server notices are dropped
  * (the store logs nothing; errors come back as results).
  */
+#include "config.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +28,8 @@
 #include "xalloc.h"
 
 #define RS_PG_MAXPARAM 16
+#define RS_PG_CONNECT_TIMEOUT "10" /* seconds, unless the URI says otherwise */
+#define RS_PG_OPTIONS "-c statement_timeout=30000" /* ms, unless the URI has options */
 #define RS_PG_MAXCOL 16
 /* pg_advisory_xact_lock key of the schema's creation: "mxgrst" */
 #define RS_PG_SCHEMA_LOCK "SELECT pg_advisory_xact_lock(120359239398260)"
@@ -151,10 +158,13 @@ bool rstore_pg_uri_valid(const char *uri, char *err, size_t errsz)
 
 rstore_t *rstore_pg_open(const char *uri, char *err, size_t errsz)
 {
+    /* connect_timeout and options first: the URI's own, if it has them, override them */
+    static const char *const keys[] = {"connect_timeout", "options", "dbname", NULL};
+    const char *values[] = {RS_PG_CONNECT_TIMEOUT, RS_PG_OPTIONS, uri, NULL};
     rs_pg *s = xcalloc(1, sizeof(*s));
 
     s->base.ops = &rs_pg_ops;
-    s->conn = PQconnectdb(uri);
+    s->conn = PQconnectdbParams(keys, values, 1);
     if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
         rs_pg_msg("connect", s->conn ? PQerrorMessage(s->conn) : "out of memory", err, errsz);
         rs_pg_close(&s->base);

@@ -6,6 +6,8 @@
  * taken first: two processes never both read and then both try to write).
  * Statements are prepared once per store and kept.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

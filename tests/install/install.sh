@@ -130,7 +130,7 @@ for opt in Type=oneshot User=mxguard StateDirectory=mxguard; do
 done
 rig_check "report unit: no @placeholder@ left" bash -c "! grep -q '@[a-z]*@' '$RUNIT'"
 for opt in 'OnCalendar=*-*-* 00:30:00 UTC' Persistent=true WantedBy=timers.target; do
-    rig_check "report timer: $opt" grep -qx -- "$opt" "$TUNIT"
+    rig_check "report timer: $opt" grep -qxF -- "$opt" "$TUNIT"
 done
 sed -e "s|$sbindir/mxguard|$D$sbindir/mxguard|g" -e "s|$sysconfdir/mxguard.conf|$D$sysconfdir/mxguard.conf|g" \
     "$RUNIT" > "$RIG_TMP/unit/mxguard-report.service"

@@ -270,6 +270,10 @@ START_TEST(test_uri)
         ck_assert_msg(err[0] != '\0', "no reason for %s", bad[i]);
         ck_assert_ptr_null(rstore_open(bad[i], err, sizeof(err)));
     }
+    /* good syntax, no server there */
+    ck_assert_ptr_null(rstore_open("postgresql:///mxguard?host=/nonexistent/dir&user=mxguard&connect_timeout=2", err,
+                                   sizeof(err)));
+    ck_assert_msg(strstr(err, "postgresql: connect") != NULL, "%s", err);
 }
 END_TEST
 
@@ -567,6 +571,17 @@ START_TEST(test_claim_closed_lease)
     /* the leases ran out (host1 and host2 died): another owner takes them */
     r3 = must_claim(st, DAY0 + DAY, NOW + 600, "host3:1");
     ck_assert_int_eq(r3->id, r1->id);
+    ck_assert_str_eq(r3->owner, "host3:1");
+    /* host1 comes back late: its claim is gone, it can end nothing */
+    ck_assert(!rstore_done(st, r1, NOW + 601, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "no longer held by host1:1") != NULL, "%s", err);
+    ck_assert(!rstore_failed(st, r1, NOW + 601, "late", err, sizeof(err)));
+    ck_assert(!rstore_release(st, r1, NOW + 601, err, sizeof(err)));
+    /* host3 still holds it: released, claimable again */
+    ck_assert_msg(rstore_release(st, r3, NOW + 600, err, sizeof(err)), "%s", err);
+    rstore_report_free(r3);
+    r3 = must_claim(st, DAY0 + DAY, NOW + 600, "host3:1");
+    ck_assert_int_eq(r3->id, r1->id);
     rstore_report_free(r3);
     r3 = must_claim(st, DAY0 + DAY, NOW + 600, "host3:1");
     ck_assert_int_eq(r3->id, r2->id);
@@ -823,6 +838,16 @@ static int adder(const char *uri, int who)
     return rc;
 }
 
+/* In a child: the parent's URI copied to static memory and the parent's
+ * copy freed (the child leaves by _exit: nothing of the parent's left). */
+static const char *child_uri(char *uri)
+{
+    static char copy[1024];
+    snprintf(copy, sizeof(copy), "%s", uri);
+    free(uri);
+    return copy;
+}
+
 static void wait_children(pid_t *pids, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -842,7 +867,7 @@ START_TEST(test_concurrent_add)
         pids[p] = fork();
         ck_assert_int_ge(pids[p], 0);
         if (pids[p] == 0)
-            _exit(adder(uri, p));
+            _exit(adder(child_uri(uri), p));
     }
     wait_children(pids, NPROC);
 
@@ -912,13 +937,14 @@ START_TEST(test_concurrent_claim)
         add1(st, d, 1, NULL);
         dmarcrow_free(d);
     }
+    rstore_close(st); /* no connection of the parent's goes into a child */
     ck_assert_int_eq(pipe(fds), 0);
     for (int p = 0; p < 2; p++) {
         pids[p] = fork();
         ck_assert_int_ge(pids[p], 0);
         if (pids[p] == 0) {
             close(fds[0]);
-            _exit(claimer(uri, p, fds[1]));
+            _exit(claimer(child_uri(uri), p, fds[1]));
         }
     }
     close(fds[1]);
@@ -935,6 +961,7 @@ START_TEST(test_concurrent_claim)
         ck_assert_int_le(ids[i], NREPORTS);
         ck_assert_msg(seen[ids[i]]++ == 0, "report %lld claimed twice", (long long)ids[i]);
     }
+    st = must_open(uri);
     ck_assert_uint_eq(totals(st).reports_sent, NREPORTS);
     rstore_close(st);
     free(uri);
