@@ -252,8 +252,8 @@ sed "s|sqlite:$DB|sqlite:$RIG_TMP/mail.db|" "$CONF" > "$RIG_TMP/mail.conf"
 # smtp-sink writes the envelope first: "X-Mail-Args: <sender> ...".  The
 # stream's own mail from that address (self_rep) has a Message-ID <rs-...>.
 _report_mails() {
-    grep -L '^Message-ID: <rs-' $(grep -l "^X-Mail-Args: <$RL_EMAIL>" "$RIG_SINK_DIR"/msg.* 2>/dev/null) \
-        /dev/null 2>/dev/null | grep -v '^/dev/null$'
+    grep -l "^X-Mail-Args: <$RL_EMAIL>" "$RIG_SINK_DIR"/msg.* 2>/dev/null |
+        while read -r f; do grep -q '^Message-ID: <rs-' "$f" || echo "$f"; done
 }
 _nreport_mails() { _report_mails | wc -l; }
 _queue_empty() { [ -z "$(postqueue -c "$RIG_PF_CONF" -j 2>/dev/null | grep -v '"queue_name": *"hold"')" ]; }
