@@ -70,7 +70,7 @@ export FUZZ_SEED FUZZ_RUNS
 echo "== fuzzing: each libFuzzer harness, seed $FUZZ_SEED, $FUZZ_RUNS runs or ${FUZZ_SECONDS:-15} s"
 rm -rf build/fuzz/fuzz-corpus
 if scripts/build.sh fuzz --enable-fuzzing; then
-    for n in authres fromhdr rdata conf spf spf_record dkim dmarc dnsbl session engine; do
+    for n in authres fromhdr rdata conf spf spf_record dkim dmarc dnsbl session engine report; do
         if tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-15}" "$n"; then
             passed=$((passed + 1))
         else

@@ -48,20 +48,10 @@ rl_need_tools
 
 # ---- PostgreSQL ----------------------------------------------------------------------
 PGDIR="$RIG_TMP/pg"
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-rig_need_exec pg_ctl "$PGBIN/pg_ctl"
 _pg_stop() { [ -d "$PGDIR/data" ] && sh "$PGSERVER" stop "$PGDIR"; return 0; }
 RIG_STOP_HOOKS="$RIG_STOP_HOOKS _pg_stop"
 URI=$(sh "$PGSERVER" start "$PGDIR") || rig_die "could not start the private PostgreSQL (see $PGDIR)"
-# pgserver.sh leaves its directory 0700 (user postgres): the daemon runs as
-# nobody and must reach the socket in it.
-chmod 0711 "$PGDIR"
-# Start the stopped server again with the options of its last start
-# (pg_ctl restart reads them from postmaster.opts).
-_pg_resume() {
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 30 restart \
-        > "$PGDIR/resume.log" 2>&1
-}
+_pg_resume() { sh "$PGSERVER" resume "$PGDIR" > /dev/null; }
 for db in phaseb phasec; do
     psql -X -q "$URI" -c "create database $db" || rig_die "could not create database $db"
 done
@@ -130,7 +120,7 @@ rl_scrape "$METRICS_PORT"
 BUF_DOWN=$(rl_metric mxguard_report_rows_buffered)
 ERR_DOWN=$(rl_metric mxguard_report_flush_errors_total)
 sleep $((OUTAGE - OUTAGE / 2))
-_pg_resume || { cat "$PGDIR/resume.log"; rig_die "PostgreSQL did not start again"; }
+_pg_resume || rig_die "PostgreSQL did not start again (see $PGDIR/server.log)"
 T_UP=$(rig_now_ms)
 rig_log "PostgreSQL up again after $(( (T_UP - T_DOWN) / 1000 )) s, $(wc -l < "$OUT") messages sent so far"
 rig_check "A: rows held in memory while the store is down (buffered $BUF_DOWN)" test "${BUF_DOWN:-0}" -gt 0
@@ -180,7 +170,7 @@ rig_check "B: messages past the bound dropped and counted ($DROPPED >= 9)" test 
 # the flush thread's next failed attempt says so (rate-limited warning)
 rig_check "B: the drop was logged while the store is down (within 5 s)" \
     rig_wait_for 5 grep -qE 'warning: reports: .*[1-9][0-9]* message\(s\) dropped' "$RIG_MX_LOG"
-_pg_resume || { cat "$PGDIR/resume.log"; rig_die "PostgreSQL did not start again"; }
+_pg_resume || rig_die "PostgreSQL did not start again (see $PGDIR/server.log)"
 rig_check "B: rows reach the store after it is back (within 20 s)" rig_wait_for 20 _drained
 rl_scrape "$METRICS_PORT"
 DROPPED=$(rl_metric mxguard_report_messages_dropped_total)

@@ -43,9 +43,6 @@ PGDIR="$RIG_TMP/pg"
 _pg_stop() { [ -d "$PGDIR/data" ] && sh "$PGSERVER" stop "$PGDIR"; return 0; }
 RIG_STOP_HOOKS="$RIG_STOP_HOOKS _pg_stop"
 URI=$(sh "$PGSERVER" start "$PGDIR") || rig_die "could not start the private PostgreSQL (see $PGDIR)"
-# pgserver.sh leaves its directory 0700 (user postgres): the daemons run as
-# nobody and must reach the socket in it.
-chmod 0711 "$PGDIR"
 rig_log "PostgreSQL in $PGDIR: $URI"
 
 # ---- DNS: NDOM policy domains d01..d12.example, rua on their own domain --------

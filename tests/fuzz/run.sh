@@ -13,7 +13,7 @@ build=${1:?usage: run.sh BUILDDIR [SECONDS] [NAME...]}
 secs=${2:-60}
 [ $# -ge 2 ] && shift 2 || shift $#
 here=$(cd "$(dirname "$0")" && pwd)
-names=${*:-"authres fromhdr rdata conf spf spf_record dkim dmarc dnsbl session engine"}
+names=${*:-"authres fromhdr rdata conf spf spf_record dkim dmarc dnsbl session engine report"}
 failed=0
 mkdir -p "$build/fuzz-artifacts"
 for n in $names; do

@@ -13,6 +13,12 @@
 #   pgserver.sh uri DIR     print the URI of the server in DIR
 #   pgserver.sh stop DIR    stop it (fast mode, bounded; immediate mode and
 #                           then SIGKILL of the postmaster if that fails)
+#   pgserver.sh resume DIR  start the stopped cluster in DIR again (same
+#                           settings), wait until it answers, print the URI
+#
+# DIR is left mode 0711: other users (a daemon under test running as
+# nobody) reach the socket in it, and nothing else (the socket itself is
+# 0777 as PostgreSQL makes it; the cluster trusts local connections).
 #
 # initdb refuses to run as root: as root the server runs as user postgres
 # (runuser) and DIR is chowned to it.  DIR must be an absolute path of
@@ -75,24 +81,37 @@ start() {
     if [ "$(id -u)" = 0 ]; then
         id postgres >/dev/null 2>&1 || die "running as root needs the user postgres (apt-get install postgresql)"
         chown postgres "$dir" || die "cannot chown $dir to postgres"
-        chmod 0700 "$dir"
+        chmod 0711 "$dir"
         runuser -u postgres -- test -w "$dir" \
             || die "user postgres cannot reach $dir (each parent directory needs o+x)"
     fi
     as_owner "$BIN/initdb" -D "$dir/data" -A trust -U "$PG_USER" -E UTF8 --locale=C --no-sync \
         >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
-    as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t "$WAIT_SECONDS" \
-        -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c port=$PG_PORT -c fsync=off -c max_connections=50" \
-        start >"$dir/pg_ctl.log" 2>&1 || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; die "pg_ctl start failed"; }
-    i=0
-    until ready "$dir"; do
-        i=$((i + 1))
-        [ $i -le $((WAIT_SECONDS * 10)) ] || { stop "$dir"; die "server in $dir not ready after ${WAIT_SECONDS}s"; }
-        sleep 0.1
-    done
+    chmod 0711 "$dir"
+    launch "$dir"
     as_owner "$BIN/createdb" -h "$dir" -p "$PG_PORT" -U "$PG_USER" "$PG_DB" \
         || { stop "$dir"; die "createdb failed"; }
     uri "$dir"
+}
+
+# Start the cluster in $1 (socket only, in $1) and wait until it answers.
+launch() {
+    as_owner "$BIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t "$WAIT_SECONDS" \
+        -o "-c listen_addresses='' -c unix_socket_directories='$1' -c port=$PG_PORT -c fsync=off -c max_connections=50" \
+        start >"$1/pg_ctl.log" 2>&1 || { cat "$1/pg_ctl.log" "$1/server.log" >&2; die "pg_ctl start failed"; }
+    i=0
+    until ready "$1"; do
+        i=$((i + 1))
+        [ $i -le $((WAIT_SECONDS * 10)) ] || { stop "$1"; die "server in $1 not ready after ${WAIT_SECONDS}s"; }
+        sleep 0.1
+    done
+}
+
+resume() {
+    [ -e "$1/data/PG_VERSION" ] || die "$1/data holds no cluster (pgserver.sh start first)"
+    [ ! -f "$1/data/postmaster.pid" ] || die "the server in $1 is running"
+    launch "$1"
+    uri "$1"
 }
 
 stop() {
@@ -108,12 +127,13 @@ stop() {
     echo "pgserver.sh: killed postmaster $pid in $dir" >&2
 }
 
-[ $# -eq 2 ] || die "usage: pgserver.sh start|stop|uri DIR"
+[ $# -eq 2 ] || die "usage: pgserver.sh start|stop|resume|uri DIR"
 check_dir "$2"
 BIN=$(pg_bindir) || exit 1
 case $1 in
     start) start "$2" ;;
     stop) stop "$2" ;;
+    resume) resume "$2" ;;
     uri) uri "$2" ;;
-    *) die "usage: pgserver.sh start|stop|uri DIR" ;;
+    *) die "usage: pgserver.sh start|stop|resume|uri DIR" ;;
 esac
