@@ -27,11 +27,13 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/pidfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -406,25 +408,37 @@ static bool rp_write_all(int fd, const char *p, size_t len, time_t deadline)
     return true;
 }
 
-/* Wait for pid until deadline; killed past it.  Its wait status, or -1. */
+/* Wait for pid until deadline; killed past it.  Its wait status, or -1.
+ * Sleeps in poll() on a pidfd (readable when the child exits), so a quick
+ * sendmail costs no polling delay. */
 static int rp_wait(pid_t pid, time_t deadline)
 {
-    int st;
+    int pfd = pidfd_open(pid, 0), st;
 
     for (;;) {
         pid_t w = waitpid(pid, &st, WNOHANG);
+        long left = (long)(deadline - time(NULL));
         if (w == pid)
-            return st;
-        if (w < 0 && errno != EINTR)
-            return -1;
-        if (time(NULL) >= deadline) {
+            break;
+        if (w < 0 && errno != EINTR) {
+            st = -1;
+            break;
+        }
+        if (left <= 0) {
             kill(pid, SIGKILL);
             while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
-            return -1;
+            st = -1;
+            break;
         }
-        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+        if (pfd >= 0)
+            poll(&(struct pollfd){pfd, POLLIN, 0}, 1, (int)(left < 10 ? left * 1000 : 10000));
+        else
+            nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
     }
+    if (pfd >= 0)
+        close(pfd);
+    return st;
 }
 
 /* Pipe mail to `sendmail -i -f from -- to`: true when it exited 0. */
@@ -440,21 +454,23 @@ static bool rp_sendmail(const char *prog, const char *from, const char *to, cons
         snprintf(why, whysz, "pipe: %s", strerror(errno));
         return false;
     }
-    pid = fork();
-    if (pid < 0) {
-        snprintf(why, whysz, "fork: %s", strerror(errno));
-        close(fds[0]);
+    /* posix_spawn (no copy of this process's page tables as fork makes):
+     * the pipe as stdin, every other descriptor past stderr closed */
+    posix_spawn_file_actions_t fa;
+    char *const argv[] = {(char *)prog, (char *)"-i", (char *)"-f", (char *)from, (char *)"--", (char *)to, NULL};
+    int rc;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
+    posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+    rc = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[0]);
+    if (rc != 0) {
+        snprintf(why, whysz, "%s: %s", prog, strerror(rc));
         close(fds[1]);
         return false;
     }
-    if (pid == 0) {
-        if (dup2(fds[0], STDIN_FILENO) < 0)
-            _exit(127);
-        closefrom(STDERR_FILENO + 1);
-        execl(prog, prog, "-i", "-f", from, "--", to, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[0]);
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     wrote = rp_write_all(fds[1], mail, len, deadline);
     close(fds[1]);
