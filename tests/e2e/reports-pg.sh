@@ -16,6 +16,9 @@
 #     sent with that outcome.  psql's sum over the store agrees.
 #   - A third run finds nothing left.
 # Prints the fleet's totals (messages per daemon, rows, reports).
+# FLEET_STORE=sqlite runs the same test on one SQLite file that the three
+# daemons share (tests/e2e/reports-sqlite.sh): one host with several
+# daemons, WAL and the busy timeout instead of row locks.
 #
 # Environment (TESTS_ENVIRONMENT in Makefile.am): MXGUARD, TESTS_SRCDIR,
 # POSTFIX, UNBOUND_SERVER.  Needs root (a private Postfix instance; the
@@ -26,24 +29,35 @@ TESTS_SRCDIR=${TESTS_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$TESTS_SRCDIR/lib/rig.sh"
 . "$TESTS_SRCDIR/lib/postfix.sh"
 . "$TESTS_SRCDIR/lib/reportlib.sh"
-rig_init reports-pg
+rig_init "reports-${FLEET_STORE:-pg}"
 HERE="$TESTS_SRCDIR/e2e"
 PGSERVER="$TESTS_SRCDIR/lib/pgserver.sh"
 NDOM=12          # policy domains
 PER_STREAM=144   # messages per daemon (6 of each of the 24 kinds)
 
+FLEET_STORE=${FLEET_STORE:-postgresql}
 rig_need_exec mxguard "${MXGUARD:-}"
 rig_need_exec postfix "${POSTFIX:-}"
-rig_need_exec pgserver.sh "$PGSERVER"
-rig_need_exec psql "$(command -v psql || echo /usr/bin/psql)"
 rl_need_tools
 
-# ---- PostgreSQL ------------------------------------------------------------------
-PGDIR="$RIG_TMP/pg"
-_pg_stop() { [ -d "$PGDIR/data" ] && sh "$PGSERVER" stop "$PGDIR"; return 0; }
-RIG_STOP_HOOKS="$RIG_STOP_HOOKS _pg_stop"
-URI=$(sh "$PGSERVER" start "$PGDIR") || rig_die "could not start the private PostgreSQL (see $PGDIR)"
-rig_log "PostgreSQL in $PGDIR: $URI"
+# ---- the store: PostgreSQL, or one SQLite file ---------------------------------------
+if [ "$FLEET_STORE" = sqlite ]; then
+    SQLITE3=$(command -v sqlite3 || echo /usr/bin/sqlite3)
+    rig_need_exec sqlite3 "$SQLITE3"
+    mkdir -p "$RIG_TMP/store"
+    [ "$(id -u)" -eq 0 ] && chown nobody "$RIG_TMP/store"
+    URI="sqlite:$RIG_TMP/store/fleet.db"
+    store_sql() { "$SQLITE3" "${URI#sqlite:}" "$1" 2>&1; }
+else
+    rig_need_exec pgserver.sh "$PGSERVER"
+    rig_need_exec psql "$(command -v psql || echo /usr/bin/psql)"
+    PGDIR="$RIG_TMP/pg"
+    _pg_stop() { [ -d "$PGDIR/data" ] && sh "$PGSERVER" stop "$PGDIR"; return 0; }
+    RIG_STOP_HOOKS="$RIG_STOP_HOOKS _pg_stop"
+    URI=$(sh "$PGSERVER" start "$PGDIR") || rig_die "could not start the private PostgreSQL (see $PGDIR)"
+    rig_log "PostgreSQL in $PGDIR: $URI"
+    store_sql() { psql -X -A -t -q "$URI" -c "$1" 2>&1; }
+fi
 
 # ---- DNS: NDOM policy domains d01..d12.example, rua on their own domain --------
 ZONE="$RIG_TMP/reports-pg-zone.conf"
@@ -121,13 +135,12 @@ done
 
 # ---- the totals in the database -----------------------------------------------------
 # (report_rows(count) is the store's schema, policy/report/rstore.c.)
-PSQL=(psql -X -A -t -q "$URI")
-rig_eq "psql: the sum of the counts in the store = messages sent" "$((3 * PER_STREAM))" \
-    "$("${PSQL[@]}" -c "select coalesce(sum(count), 0) from report_rows" 2>&1)"
+rig_eq "$FLEET_STORE: the sum of the counts in the store = messages sent" "$((3 * PER_STREAM))" \
+    "$(store_sql "select coalesce(sum(count), 0) from report_rows")"
 NPERIODS=$(( (T_END - T_END % 86400 - (T_START - T_START % 86400)) / 86400 + 1 ))
 [ "$NPERIODS" -gt 1 ] ||
-    rig_eq "psql: $((2 * NDOM)) distinct rows (the three daemons' rows added up)" "$((2 * NDOM))" \
-        "$("${PSQL[@]}" -c "select count(*) from report_rows" 2>&1)"
+    rig_eq "$FLEET_STORE: $((2 * NDOM)) distinct rows (the three daemons' rows added up)" "$((2 * NDOM))" \
+        "$(store_sql "select count(*) from report_rows")"
 
 # ---- two report runs at once ----------------------------------------------------------
 DAY1=$((T_END - T_END % 86400))
@@ -181,11 +194,11 @@ rig_eq "fleet: messages in the reports = messages sent" "$TOTAL" "$SUM"
 rl_report run3 -c "$RCONF" --output-dir "$RIG_TMP/runC" --now "$NOW"
 rig_eq "third run: nothing left" "0:reports: 0 built, 0 sent, 0 failed, 0 skipped" "$RL_RC:$RL_SUMMARY"
 
-echo "# fleet totals: 3 daemons, $TOTAL messages ($(for n in 1 2 3; do printf '%s ' "$(wc -l < "$RIG_TMP/stream$n.out")"; done)per daemon)," \
+echo "# fleet totals ($FLEET_STORE): 3 daemons, $TOTAL messages ($(for n in 1 2 3; do printf '%s ' "$(wc -l < "$RIG_TMP/stream$n.out")"; done)per daemon)," \
     "$(echo "$got" | grep -c .) rows, $((NA + NB)) reports, $SUM messages counted in them"
 if [ "$RIG_FAILS" -ne 0 ]; then
     for n in runA runB run3; do [ -f "$RIG_TMP/$n.out" ] && { echo "# mxguard report ($n):"; rl_show "$n" 15; }; done
     for n in 1 2 3; do echo "# mxguard $n log:"; grep -v ' decision ' "${MX_LOG[$n]}" | tail -10 | sed 's/^/#   /'; done
-    echo "# PostgreSQL log:"; tail -10 "$PGDIR/server.log" 2>/dev/null | sed 's/^/#   /'
+    [ -n "${PGDIR:-}" ] && { echo "# PostgreSQL log:"; tail -10 "$PGDIR/server.log" 2>/dev/null | sed 's/^/#   /'; }
 fi
 rig_finish
