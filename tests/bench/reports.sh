@@ -40,6 +40,10 @@ rig_start_dns "$ZONE"
 
 STORE=${STORE:-sqlite:$RIG_TMP/reports.db}
 "$BENCH" "$STORE" "$MESSAGES" "$DOMAINS" "$FLUSHES" 10 "$DAY" || rig_die "bench_reports failed"
+case $STORE in postgres*)
+    command -v psql > /dev/null &&
+        echo "bench_reports: store size $(psql -X -A -t "$STORE" -c "select pg_size_pretty(pg_database_size(current_database()))") (the database)" ;;
+esac
 
 cat > "$RIG_TMP/mxguard.conf" <<EOF
 dns = { upstream = "127.0.0.1@$RIG_DNS_PORT"; timeout_ms = 2000; };
