@@ -16,11 +16,14 @@ bench_start_mxguard_unix() {
     UNIX_SOCK=$RIG_TMP/mxguard.sock
     SOCKET="unix:$UNIX_SOCK"
     rig_subst "$HERE/mxguard.conf.in" "$RIG_TMP/mx-unix.conf"
-    # REPORTS=1: DMARC aggregate reports recorded (SQLite store in RIG_TMP)
+    # REPORTS=1: DMARC aggregate reports recorded (SQLite store in RIG_TMP),
+    # flushed every second: the flushes fall inside the measured runs
     if [ -n "${REPORTS:-}" ]; then
+        mkdir -p "$RIG_TMP/store" # the daemon's user (RIG_MX_PRIVS) writes it
+        [ "$(id -u)" -eq 0 ] && chown nobody "$RIG_TMP/store"
         cat >> "$RIG_TMP/mx-unix.conf" <<EOF
-reports = { enabled = true; store = "sqlite:$RIG_TMP/reports.db"; org_name = "bench";
-  email = "dmarc-reports@mx.bench.example"; };
+reports = { enabled = true; store = "sqlite:$RIG_TMP/store/reports.db"; org_name = "bench";
+  email = "dmarc-reports@mx.bench.example"; flush_interval = 1; };
 EOF
     fi
     rig_start_mxguard "$RIG_TMP/mx-unix.conf" "$UNIX_SOCK"

@@ -83,6 +83,11 @@ awk -v a=$((b1 - b0)) -v b=$((b2 - b1)) -v u=$((u1 - u0 + s1 - s0)) -v n="$COUNT
     printf "profile: whole machine CPU per message: %.3f ms without a milter, %.3f ms with mxguard (mxguard %.3f, the rest of the difference %.3f)\n",
         a * 1000 / t / n, b * 1000 / t / n, u * 1000 / t / n, (b - a - u) * 1000 / t / n }'
 
+if [ -n "${REPORTS:-}" ]; then
+    sleep 2 # one more flush
+    echo "profile: DMARC report rows in the store: $(sqlite3 "$RIG_TMP/store/reports.db" \
+        'select count(*) || " rows, " || coalesce(sum(count), 0) || " messages" from report_rows' 2>&1)"
+fi
 if [ -n "${STRACE:-}" ]; then
     strace -c -f -p "$MX_PID" -o "$RIG_TMP/strace.txt" 2>/dev/null &
     sp=$!
