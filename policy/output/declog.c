@@ -235,17 +235,6 @@ static void dl_err(char *err, size_t errlen, const char *what, size_t at)
         snprintf(err, errlen, "%s at column %zu", what, at + 1);
 }
 
-static int dl_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A bare value byte: what strbuf_quote() writes without quotes. */
 static bool dl_bare(unsigned char c)
 {
@@ -297,9 +286,9 @@ static bool dl_parse_quoted(const char **pp, strbuf *v, const char *line, char *
         }
         if (p[1] == '"' || p[1] == '\\') {
             strbuf_add(v, ++p, 1);
-        } else if (p[1] == 'x' && dl_hexval(p[2]) >= 0 && dl_hexval(p[3]) >= 0 &&
-                   (dl_hexval(p[2]) | dl_hexval(p[3])) != 0) {
-            char ch = (char)(dl_hexval(p[2]) * 16 + dl_hexval(p[3]));
+        } else if (p[1] == 'x' && strbuf_hexval(p[2]) >= 0 && strbuf_hexval(p[3]) >= 0 &&
+                   (strbuf_hexval(p[2]) | strbuf_hexval(p[3])) != 0) {
+            char ch = (char)(strbuf_hexval(p[2]) * 16 + strbuf_hexval(p[3]));
             strbuf_add(v, &ch, 1);
             p += 3;
         } else {

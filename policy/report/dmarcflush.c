@@ -403,6 +403,7 @@ bool dmarcflush_start(dmarcflush_t *fl, char *err, size_t errsz)
         snprintf(err, errsz, "cannot start the report flush thread: %s", strerror(rc));
         return false;
     }
+    pthread_setname_np(fl->thread, "mxg-flush"); /* for top -H, ps -L and the benchmarks */
     fl->started = true;
     return true;
 }

@@ -115,15 +115,6 @@ static char *rs_enc_new(const char *s)
     return strbuf_take(&b);
 }
 
-static int rs_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode n bytes of an encoded string: a new string, NULL if malformed. */
 static char *rs_dec(const char *s, size_t n)
 {
@@ -136,7 +127,7 @@ static char *rs_dec(const char *s, size_t n)
             *o++ = s[i];
             continue;
         }
-        int hi = i + 2 < n ? rs_hexval(s[i + 1]) : -1, lo = hi >= 0 ? rs_hexval(s[i + 2]) : -1;
+        int hi = i + 2 < n ? strbuf_hexval(s[i + 1]) : -1, lo = hi >= 0 ? strbuf_hexval(s[i + 2]) : -1;
         if (lo < 0 || (hi == 0 && lo == 0))
             goto bad;
         *o++ = (char)(hi << 4 | lo);

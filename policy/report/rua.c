@@ -10,6 +10,7 @@
 
 #include "dname.h"
 #include "rua.h"
+#include "strbuf.h"
 
 static bool rua_wsp(char c)
 {
@@ -24,17 +25,6 @@ static bool rua_alpha(char c)
 static bool rua_digit(char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int rua_hex(char c)
-{
-    if (rua_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* A character of a local part we send to: RFC 5322 atext without '!' and
@@ -87,8 +77,8 @@ static bool rua_pct_decode(const char *s, size_t len, char *out, size_t outsz)
             int h, l;
             if (i + 2 >= len)
                 return false;
-            h = rua_hex(s[i + 1]);
-            l = rua_hex(s[i + 2]);
+            h = strbuf_hexval(s[i + 1]);
+            l = strbuf_hexval(s[i + 2]);
             if (h < 0 || l < 0)
                 return false;
             c = (char)(h * 16 + l);

@@ -109,3 +109,14 @@ char *strbuf_quote(const char *v)
         strbuf_adds(&b, "\"");
     return b.s;
 }
+
+int strbuf_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -14,6 +14,9 @@ typedef struct strbuf {
     size_t cap; /* bytes allocated */
 } strbuf;
 
+/* The value of one hex digit (0-9, a-f, A-F), or -1. */
+int strbuf_hexval(char c);
+
 void strbuf_add(strbuf *b, const char *p, size_t n);
 void strbuf_adds(strbuf *b, const char *p);
 void strbuf_addf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

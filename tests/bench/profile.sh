@@ -59,6 +59,13 @@ send() { # COUNT [PORT]
 busy() { # jiffies the whole machine spent busy (user nice system irq softirq steal)
     awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
 }
+flushcpu() { # jiffies of the DMARC report flush thread (mxg-flush), 0 without it
+    local t
+    for t in /proc/"$MX_PID"/task/*; do
+        [ "$(cat "$t/comm" 2>/dev/null)" = mxg-flush ] && { awk '{print $14 + $15}' "$t/stat"; return; }
+    done
+    echo 0
+}
 ctxsw() { # voluntary + involuntary, all threads
     cat /proc/"$MX_PID"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'
 }
@@ -70,9 +77,11 @@ b0=$(busy)
 send "$COUNT" "$PF_NONE_PORT" > /dev/null 2>&1 || rig_die "run without milter failed"
 b1=$(busy)
 read -r u0 s0 < <(awk '{print $14, $15}' /proc/"$MX_PID"/stat)
+fl0=$(flushcpu)
 c0=$(ctxsw)
 out=$(send "$COUNT" 2>&1) || rig_die "loadgen failed: $out"
 read -r u1 s1 < <(awk '{print $14, $15}' /proc/"$MX_PID"/stat)
+fl1=$(flushcpu)
 c1=$(ctxsw)
 b2=$(busy)
 echo "$out" | sed 's/^/profile: /'
@@ -85,6 +94,8 @@ awk -v a=$((b1 - b0)) -v b=$((b2 - b1)) -v u=$((u1 - u0 + s1 - s0)) -v n="$COUNT
 
 if [ -n "${REPORTS:-}" ]; then
     sleep 2 # one more flush
+    awk -v f=$((fl1 - fl0)) -v n="$COUNT" -v t="$tck" 'BEGIN {
+        printf "profile: DMARC report flush thread: %.4f ms CPU per message (within the total above)\n", f * 1000 / t / n }'
     echo "profile: DMARC report rows in the store: $(sqlite3 "$RIG_TMP/store/reports.db" \
         'select count(*) || " rows, " || coalesce(sum(count), 0) || " messages" from report_rows' 2>&1)"
 fi
