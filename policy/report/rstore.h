@@ -54,6 +54,10 @@ typedef struct rstore rstore_t;
  * config loader.  False with the reason in err. */
 bool rstore_uri_valid(const char *uri, char *err, size_t errsz);
 
+/* The URI for a log line or a message: a PostgreSQL password (user:PW@ or
+ * password=PW) replaced by "***".  Caller frees. */
+char *rstore_uri_shown(const char *uri);
+
 /* Connect (PostgreSQL) or open (SQLite: created if missing, mode 0640),
  * then create or migrate the schema.  NULL with the reason in err.  A
  * PostgreSQL connection that is lost later is re-made by the next call. */
@@ -84,6 +88,8 @@ typedef struct rstore_report {
     dmarccheck_policy p, sp, np; /* sp, np: UNSET when absent */
     bool adkim_strict, aspf_strict, testing, psl;
     char *owner;                /* who holds the claim (rstore_claim's owner) */
+    int64_t next_try;           /* the report's next try before this claim (a dry
+                                 * run releases it with this one, unchanged) */
     unsigned attempts;          /* failed attempts before this claim */
     unsigned long messages;     /* sum of the counts of its rows */
     size_t nrows;
@@ -101,6 +107,12 @@ int rstore_claim(rstore_t *st, int64_t closed_before, int64_t now, const char *o
 typedef void (*rstore_row_fn)(const dmarcrow *row, unsigned long count, void *arg);
 bool rstore_rows(rstore_t *st, const rstore_report *r, rstore_row_fn fn, void *arg, char *err,
                  size_t errsz);
+
+/* Hold the claim lease more seconds from now (before each destination:
+ * a slow run never loses its claim to another reporter mid-send).  False
+ * when r->owner no longer holds it (then stop: another reporter has it). */
+bool rstore_renew(rstore_t *st, const rstore_report *r, int64_t now, unsigned lease, char *err,
+                  size_t errsz);
 
 /* Was this report sent to dest (a rua address) already? */
 bool rstore_dest_sent(rstore_t *st, const rstore_report *r, const char *dest, bool *sent,
@@ -138,5 +150,8 @@ typedef struct rstore_totals {
 bool rstore_count(rstore_t *st, const char *what /* "built", "sent", "failed" */, unsigned long n,
                   char *err, size_t errsz);
 bool rstore_totals_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz);
+/* Only built, sent and failed of the totals (one small table: what the
+ * daemon's metrics read after each flush; the other fields are left 0). */
+bool rstore_counters_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz);
 
 #endif
