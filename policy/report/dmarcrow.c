@@ -129,7 +129,12 @@ static void dr_disposition(dmarcrow *r, const dmarccheck_output *d, const verdic
     case ACTION_REJECT:
     case ACTION_DISCARD: r->disposition = DMARCROW_DISP_REJECT; break;
     default:
-        r->disposition = d->result == DMARCCHECK_PASS ? DMARCROW_DISP_PASS : DMARCROW_DISP_NONE;
+        /* RFC 9990's "pass": no action, passing DMARC with an enforcing
+         * policy (p/sp/np quarantine or reject); a pass under p=none is none */
+        r->disposition = d->result == DMARCCHECK_PASS && (d->published == DMARCCHECK_POLICY_QUARANTINE ||
+                                                          d->published == DMARCCHECK_POLICY_REJECT)
+                             ? DMARCROW_DISP_PASS
+                             : DMARCROW_DISP_NONE;
         break;
     }
     got = r->disposition == DMARCROW_DISP_PASS ? DMARCROW_DISP_NONE : r->disposition;

@@ -24,8 +24,10 @@
  *     dry-run verdict (what a rule would have done: it changes nothing).
  *
  * Disposition and reasons (the truth of what mxguard did):
- *   accept, DMARC pass       -> pass
- *   accept, otherwise        -> none
+ *   accept, DMARC pass       -> pass (the policy that applies is
+ *                               quarantine or reject: RFC 9990's "passing
+ *                               DMARC with an enforcing policy")
+ *   accept, otherwise        -> none (a pass under p=none too)
  *   quarantine               -> quarantine
  *   reject                   -> reject
  *   discard                  -> reject, reason other "discarded by rule R"

@@ -98,7 +98,7 @@ kind ext_pass "ext_pass,192.0.2.20,a@ext.example,a@ext.example,bob@dest.example"
 kind ext_fail "ext_fail,$SP,x@spoofer.example,a@ext.example,bob@dest.example" 3 250 ext.example \
     "$SP|quarantine||fail|fail|ext.example|spoofer.example||spoofer.example/none"
 kind weak_pass "weak_pass,192.0.2.30,a@weak.example,a@weak.example,bob@dest.example" 1 250 weak.example \
-    "192.0.2.30|pass||fail|pass|weak.example|weak.example||weak.example/pass"
+    "192.0.2.30|none||fail|pass|weak.example|weak.example||weak.example/pass"
 kind weak_fail "weak_fail,$SP,x@spoofer.example,a@weak.example,bob@dest.example" 4 250 weak.example \
     "$SP|none||fail|fail|weak.example|spoofer.example||spoofer.example/none"
 kind test_fail "test_fail,$SP,x@spoofer.example,a@testing.example,bob@dest.example" 3 250 testing.example \
@@ -115,7 +115,7 @@ kind wild_pass "wild_pass,192.0.2.60,a@wildext.example,a@wildext.example,bob@des
 # recorded; another address of the same domain is.
 kind self_rep "self_rep,192.0.2.70,dmarc-reports@rig.example,dmarc-reports@rig.example,bob@dest.example" 2 250 -
 kind self_other "self_other,192.0.2.70,noc@rig.example,noc@rig.example,bob@dest.example" 1 250 rig.example \
-    "192.0.2.70|pass||fail|pass|rig.example|rig.example||rig.example/pass"
+    "192.0.2.70|none||fail|pass|rig.example|rig.example||rig.example/pass"
 kind norua_pass "norua_pass,192.0.2.10,a@norua.example,a@norua.example,bob@dest.example" 3 250 -
 kind norua_fail "norua_fail,$SP,x@spoofer.example,a@norua.example,bob@dest.example" 2 550 -
 # Where each policy domain's report goes ("" none: not verified).

@@ -325,6 +325,10 @@ static const struct {
     const char *want_reasons; /* "type:comment type ..." */
 } truth[] = {
     {"pass, accepted", DMARCCHECK_PASS, PREJ, false, ACTION_ACCEPT, "default", DMARCROW_DISP_PASS, ""},
+    {"pass p=quarantine, accepted", DMARCCHECK_PASS, PQUAR, false, ACTION_ACCEPT, "default", DMARCROW_DISP_PASS,
+     ""},
+    {"pass p=none, accepted: none (no enforcing policy)", DMARCCHECK_PASS, PNONE, false, ACTION_ACCEPT, "default",
+     DMARCROW_DISP_NONE, ""},
     {"pass, t=y: no test mode", DMARCCHECK_PASS, PREJ, true, ACTION_ACCEPT, "default", DMARCROW_DISP_PASS, ""},
     {"pass, quarantined by a rule", DMARCCHECK_PASS, PREJ, false, ACTION_QUARANTINE, "spamhaus",
      DMARCROW_DISP_QUARANTINE, "local_policy:spamhaus"},
@@ -369,8 +373,10 @@ START_TEST(test_truth_table)
 
     if (truth[_i].result != DMARCCHECK_PASS)
         make_fail(f, truth[_i].published, truth[_i].testing);
-    else
+    else {
         f->dmarc.testing = truth[_i].testing;
+        f->dmarc.p = f->dmarc.published = truth[_i].published;
+    }
     if (truth[_i].result == DMARCCHECK_TEMPERROR) {
         f->dmarc.result = DMARCCHECK_TEMPERROR;
         f->dmarc.applied = DMARCCHECK_POLICY_UNSET;
