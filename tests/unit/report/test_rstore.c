@@ -521,9 +521,18 @@ START_TEST(test_published_late)
     ck_assert(r->testing && r->psl && !r->adkim_strict && !r->aspf_strict);
     ck_assert_uint_eq(r->messages, 3);
 
-    /* rows added while claimed still count */
+    /* rows added while claimed (a flush between the reporter's rstore_rows
+     * and its rstore_done) are not late: done refuses, the claim is kept,
+     * and the next claim reports them */
     add1(st, b, 2, &late);
     ck_assert_uint_eq(late, 0);
+    ck_assert(!rstore_done(st, r, NOW, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "changed while claimed") != NULL, "%s", err);
+    claim_none(st, DAY0 + DAY, NOW); /* still held by me:1 */
+    ck_assert_msg(rstore_failed(st, r, NOW, "rows changed", err, sizeof(err)), "%s", err);
+    rstore_report_free(r);
+    r = must_claim(st, DAY0 + DAY, NOW, "me:1");
+    ck_assert_uint_eq(r->messages, 5);
     ck_assert_msg(rstore_done(st, r, NOW, err, sizeof(err)), "%s", err);
     rstore_report_free(r);
 
