@@ -703,7 +703,7 @@ static bool rs_cb_report(void *arg, int ncol, const char *const *v, char *err, s
 {
     rstore_report *r = arg;
     int64_t b[4], attempts;
-    bool ok = ncol == 11;
+    bool ok = ncol == 12;
 
     for (int i = 0; ok && i < ncol; i++)
         ok = v[i] != NULL;
@@ -711,7 +711,7 @@ static bool rs_cb_report(void *arg, int ncol, const char *const *v, char *err, s
          rs_policy_parse(v[4], &r->sp) && rs_policy_parse(v[5], &r->np);
     for (int i = 0; ok && i < 4; i++)
         ok = rs_parse_i64(v[6 + i], &b[i]);
-    ok = ok && rs_parse_i64(v[10], &attempts) && r->policy_domain == NULL &&
+    ok = ok && rs_parse_i64(v[10], &attempts) && rs_parse_i64(v[11], &r->next_try) && r->policy_domain == NULL &&
          (r->policy_domain = rs_dec(v[0], strlen(v[0]))) != NULL;
     if (!ok) {
         snprintf(err, errsz, "store: malformed report");
@@ -747,7 +747,7 @@ static bool rs_read_report(rstore_t *st, int64_t id, rstore_report *r, char *err
     r->id = id;
     return rs_exec(st,
                    "SELECT policy_domain, begin_ts, end_ts, p, sp, np, adkim_strict, aspf_strict, testing,"
-                   " psl, attempts FROM reports WHERE id = $1",
+                   " psl, attempts, next_try FROM reports WHERE id = $1",
                    p, 1, rs_cb_report, r, NULL, err, errsz) &&
            rs_exec(st, "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM report_rows WHERE report_id = $1", p, 1,
                    rs_cb_sums, r, NULL, err, errsz);
@@ -1004,6 +1004,12 @@ bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, char *err, s
         ok = rs_done(st, r, ow, now, err, errsz);
     free(ow);
     return ok;
+}
+
+bool rstore_renew(rstore_t *st, const rstore_report *r, int64_t now, unsigned lease, char *err, size_t errsz)
+{
+    return rs_update_report(st, r, "UPDATE reports SET lease_until = $2 WHERE id = $1 AND owner = $3",
+                            (rs_param[]){RS_I(r->id), RS_I(now + (int64_t)lease)}, 2, err, errsz);
 }
 
 bool rstore_failed(rstore_t *st, const rstore_report *r, int64_t next_try, const char *why, char *err,
