@@ -4,9 +4,10 @@
  * store.
  *
  * The thread waits on a condition variable (CLOCK_MONOTONIC) for the next
- * interval, a kick or the stop.  A flush takes every entry out of the
- * aggregator (copies: dmarcagg_take frees its own), writes them in batches
- * of DMARCFLUSH_BATCH rows (one transaction each) and puts back what was
+ * interval, a kick or the stop.  A flush opens the store if it is not
+ * open (if it cannot, the rows stay in the aggregator), then takes every
+ * entry out of the aggregator (copies: dmarcagg_take frees its own),
+ * writes them in batches of DMARCFLUSH_BATCH rows (one transaction each) and puts back what was
  * not written.  The store handle, the outage state and the rate-limited log
  * belong to the thread alone; the figures read by the metrics are atomics.
  *
@@ -279,15 +280,16 @@ static bool flush_once(dmarcflush_t *fl)
     size_t nrows;
     char err[256];
 
+    /* the store first: while it cannot be opened the rows stay where they
+     * are (counted by the bound), never taken out and put back */
+    if (fl->st == NULL && (fl->st = rstore_open(fl->uri, err, sizeof(err))) == NULL) {
+        flush_failed(fl, "cannot open", err);
+        return false;
+    }
     dmarcagg_take(fl->agg, batch_collect, &b);
     nrows = b.n;
     for (size_t i = 0; i < b.n; i++)
         msgs += b.counts[i];
-    if (fl->st == NULL && (fl->st = rstore_open(fl->uri, err, sizeof(err))) == NULL) {
-        flush_failed(fl, "cannot open", err);
-        batch_put_back(fl, &b, 0);
-        return false;
-    }
     if (!write_batch(fl, &b) || !read_totals(fl))
         return false;
     if (fl->failing)

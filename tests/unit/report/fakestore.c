@@ -21,7 +21,7 @@ struct rstore {
 static pthread_mutex_t fs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fs_cond = PTHREAD_COND_INITIALIZER;
 static struct {
-    bool fail_open, fail_add, hang_add;
+    bool fail_open, fail_add, hang_open, hang_add;
     unsigned opens, adds;
     int open_now;
     dmarcrow **rows;
@@ -52,6 +52,7 @@ void fakestore_reset(void)
 
 void fakestore_fail_open(bool on) { FS_SET(fail_open, on); }
 void fakestore_fail_add(bool on) { FS_SET(fail_add, on); }
+void fakestore_hang_open(bool on) { FS_SET(hang_open, on); }
 void fakestore_hang_add(bool on) { FS_SET(hang_add, on); }
 
 void fakestore_set_totals(unsigned long built, unsigned long sent, unsigned long failed)
@@ -145,6 +146,8 @@ rstore_t *rstore_open(const char *uri, char *err, size_t errsz)
     (void)uri;
     pthread_mutex_lock(&fs_lock);
     fs.opens++;
+    while (fs.hang_open)
+        pthread_cond_wait(&fs_cond, &fs_lock);
     if (fs.fail_open) {
         snprintf(err, errsz, "fake store down");
     } else {

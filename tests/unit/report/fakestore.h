@@ -19,6 +19,8 @@ void fakestore_reset(void);
 void fakestore_fail_open(bool on);
 /* Make rstore_add fail (changes nothing, like the real one). */
 void fakestore_fail_add(bool on);
+/* Make rstore_open wait until released (a store that does not answer). */
+void fakestore_hang_open(bool on);
 /* Make rstore_add wait until released (a hung store). */
 void fakestore_hang_add(bool on);
 /* Totals rstore_totals_get returns. */
