@@ -228,13 +228,14 @@ static void flush_failed(dmarcflush_t *fl, const char *what, const char *err)
     store_close(fl);
 }
 
-/* The store's totals for the metrics; a failure here is a store failure. */
+/* The store's counters for the metrics (one small table: never a count
+ * over the rows); a failure here is a store failure. */
 static bool read_totals(dmarcflush_t *fl)
 {
     rstore_totals t;
     char err[256];
 
-    if (!rstore_totals_get(fl->st, &t, err, sizeof(err))) {
+    if (!rstore_counters_get(fl->st, &t, err, sizeof(err))) {
         flush_failed(fl, "cannot read the totals", err);
         return false;
     }

@@ -1096,12 +1096,17 @@ static bool rs_cb_totals(void *arg, int ncol, const char *const *v, char *err, s
     return true;
 }
 
+bool rstore_counters_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
+{
+    memset(out, 0, sizeof(*out));
+    return rs_exec1(st, "SELECT what, n FROM report_totals", NULL, 0, rs_cb_totals, out, NULL, err, errsz);
+}
+
 bool rstore_totals_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
 {
     int64_t rows = 0;
 
-    memset(out, 0, sizeof(*out));
-    if (!rs_exec1(st, "SELECT what, n FROM report_totals", NULL, 0, rs_cb_totals, out, NULL, err, errsz) ||
+    if (!rstore_counters_get(st, out, err, errsz) ||
         !rs_exec1(st, "SELECT state, COUNT(*) FROM reports GROUP BY state", NULL, 0, rs_cb_totals, out, NULL, err,
                   errsz) ||
         !rs_exec1(st, "SELECT COUNT(*) FROM report_rows", NULL, 0, rs_cb_int, &rows, NULL, err, errsz))

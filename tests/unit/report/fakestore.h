@@ -23,7 +23,8 @@ void fakestore_fail_add(bool on);
 void fakestore_hang_open(bool on);
 /* Make rstore_add wait until released (a hung store). */
 void fakestore_hang_add(bool on);
-/* Totals rstore_totals_get returns. */
+/* Counters rstore_counters_get returns (rstore_totals_get fails: the
+ * daemon must not count over every row). */
 void fakestore_set_totals(unsigned long built, unsigned long sent, unsigned long failed);
 
 /* Distinct rows held and the messages they count. */

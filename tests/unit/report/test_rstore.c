@@ -782,6 +782,16 @@ START_TEST(test_expire_totals)
     ck_assert_uint_eq(t.reports_open, 2);
     ck_assert_uint_eq(t.reports_sent, 1);
     ck_assert_uint_eq(t.rows, 4);
+    /* the counters alone (what the daemon reads after each flush) */
+    rstore_totals c;
+    memset(&c, 0xff, sizeof(c));
+    ck_assert_msg(rstore_counters_get(st, &c, err, sizeof(err)), "%s", err);
+    ck_assert_uint_eq(c.built, 3);
+    ck_assert_uint_eq(c.sent, 3);
+    ck_assert_uint_eq(c.failed, 1);
+    ck_assert_uint_eq(c.reports_open, 0);
+    ck_assert_uint_eq(c.reports_sent, 0);
+    ck_assert_uint_eq(c.rows, 0);
 
     /* nothing ended before DAY0 */
     ck_assert(rstore_expire(st, DAY0, &deleted, err, sizeof(err)));
