@@ -7,12 +7,12 @@
  * interval, a kick or the stop.  A flush opens the store if it is not
  * open (if it cannot, the rows stay in the aggregator), then takes every
  * entry out of the aggregator (copies: dmarcagg_take frees its own),
- * writes them in batches of DMARCFLUSH_BATCH rows (one transaction each) and puts back what was
- * not written.  The store handle, the outage state and the rate-limited log
+ * writes them in batches of DMARCFLUSH_BATCH rows (one transaction each)
+ * and puts back what was not written.  The store handle, the outage state and the rate-limited log
  * belong to the thread alone; the figures read by the metrics are atomics.
  *
  * SECURITY: a PostgreSQL URI may carry a password: the log shows the URI
- * with it masked (dmarcflush_uri_shown).
+ * with it masked (rstore_uri_shown).
  */
 #include "config.h"
 
@@ -30,7 +30,6 @@
 #include "dmarcrow.h"
 #include "log.h"
 #include "rstore.h"
-#include "strbuf.h"
 #include "xalloc.h"
 
 struct dmarcflush {
@@ -74,39 +73,6 @@ static long mono_seconds(void)
     return (long)ts.tv_sec;
 }
 
-char *dmarcflush_uri_shown(const char *uri)
-{
-    const char *p = strstr(uri, "://");
-    strbuf b = {0};
-
-    if (p == NULL)
-        return xstrdup(uri); /* sqlite:PATH */
-    p += 3;
-    strbuf_add(&b, uri, (size_t)(p - uri));
-    /* userinfo: user:password@ */
-    {
-        size_t hostlen = strcspn(p, "/?#");
-        const char *at = memchr(p, '@', hostlen);
-        const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-        if (colon != NULL) {
-            strbuf_add(&b, p, (size_t)(colon - p));
-            strbuf_adds(&b, ":***");
-            p = at;
-        }
-    }
-    /* password=... in the query */
-    while (*p) {
-        if ((p[-1] == '?' || p[-1] == '&') && strncasecmp(p, "password=", 9) == 0) {
-            strbuf_adds(&b, "password=***");
-            p += 9 + strcspn(p + 9, "&#");
-            continue;
-        }
-        strbuf_add(&b, p, 1);
-        p++;
-    }
-    return strbuf_take(&b);
-}
-
 dmarcflush_t *dmarcflush_new(const dmarcflush_options *opt)
 {
     dmarcflush_t *fl = xcalloc(1, sizeof(*fl));
@@ -114,7 +80,7 @@ dmarcflush_t *dmarcflush_new(const dmarcflush_options *opt)
 
     fl->agg = dmarcagg_new(opt->max_rows);
     fl->uri = xstrdup(opt->store);
-    fl->label = dmarcflush_uri_shown(opt->store);
+    fl->label = rstore_uri_shown(opt->store);
     fl->own_email = opt->own_email && *opt->own_email ? xstrdup(opt->own_email) : NULL;
     fl->interval = opt->flush_interval ? opt->flush_interval : 1;
     fl->stop_seconds = opt->stop_seconds ? opt->stop_seconds : DMARCFLUSH_STOP_SECONDS;

@@ -131,14 +131,6 @@ int fakestore_open_now(void)
 
 /* ---- rstore.h ---- */
 
-bool rstore_uri_valid(const char *uri, char *err, size_t errsz)
-{
-    if (strncmp(uri, "sqlite:/", 8) == 0 || strncmp(uri, "postgresql://", 13) == 0)
-        return true;
-    snprintf(err, errsz, "unknown store kind");
-    return false;
-}
-
 rstore_t *rstore_open(const char *uri, char *err, size_t errsz)
 {
     rstore_t *st = NULL;

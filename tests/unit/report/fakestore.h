@@ -1,7 +1,8 @@
 /*
  * fakestore.h - a test double of the report store (rstore.h) for the unit
  * tests of the daemon's flush (test_dmarcflush, test_session): every
- * rstore_* symbol, linked instead of policy/report/rstore.c, keeping the
+ * rstore_* symbol of policy/report/rstore.c, linked instead of it (the URI
+ * functions of rstore_uri.c are the real ones), keeping the
  * rows in memory (added up by key like the real store) and failing or
  * hanging on request.  Only the tests link it; it is not the store.
  */
