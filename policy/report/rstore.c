@@ -398,11 +398,32 @@ static bool rs_run_all(rstore_t *st, const char *const *sqls, char *err, size_t 
     return true;
 }
 
-/* Create the schema, or migrate an older one, in one transaction. */
+/* The schema's version without any DDL or lock (0: none yet): a role
+ * with no CREATE privilege opens a store that is there. */
+static bool rs_schema_version(rstore_t *st, int64_t *have, char *err, size_t errsz)
+{
+    int64_t there = 0;
+
+    *have = 0;
+    return rs_query_int(st, st->ops->schema_there, NULL, 0, &there, err, errsz) &&
+           (there == 0 || rs_query_int(st, "SELECT MAX(version) FROM report_schema", NULL, 0, have, err, errsz));
+}
+
+/* Create the schema, or migrate an older one, in one transaction; nothing
+ * when it is there at this version already. */
 static bool rs_schema(rstore_t *st, char *err, size_t errsz)
 {
     int64_t have;
 
+    if (!rs_schema_version(st, &have, err, errsz))
+        return false;
+    if (have == RSTORE_SCHEMA_VERSION)
+        return true;
+    if (have > RSTORE_SCHEMA_VERSION) {
+        snprintf(err, errsz, "store schema version %" PRId64 " is newer than this mxguard's %d", have,
+                 RSTORE_SCHEMA_VERSION);
+        return false;
+    }
     if (!rs_begin(st, err, errsz))
         return false;
     if ((st->ops->schema_lock != NULL &&

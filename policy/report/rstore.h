@@ -7,8 +7,10 @@
  *   sqlite:PATH              one file (WAL), for one host
  *   postgresql://... or postgres://...  (libpq connection URI), for a fleet:
  *                            several MX hosts add to one database at once
- * One schema with a version number; rstore_open creates it or migrates an
- * older one in a transaction, and refuses a newer one.
+ * One schema with a version number; rstore_open reads it first and runs
+ * DDL only when it is missing or older (created or migrated in a
+ * transaction: a role without CREATE privilege opens a current store),
+ * and refuses a newer one.
  *
  * The data:
  *   - a report: one policy domain and one period [begin, end]; the

@@ -9,7 +9,8 @@
  * parameters are $1, $2, ... (SQLite binds them by name).  The few
  * differences are fields of rstore_ops: the id column's type, how a
  * writing transaction begins, the row lock of a claim, the lock that keeps
- * two processes from creating the schema at once.
+ * two processes from creating the schema at once, how to ask whether the
+ * schema is there.
  */
 #ifndef MXG_RSTORE_IMPL_H
 #define MXG_RSTORE_IMPL_H
@@ -39,6 +40,8 @@ typedef struct rstore_ops {
     const char *begin_write; /* starts a transaction that writes */
     const char *claim_lock;  /* appended to the claim's SELECT */
     const char *schema_lock; /* run first in the schema's transaction, or NULL */
+    const char *schema_there; /* one integer: 1 if report_schema exists, else 0
+                               * (no DDL, no error when it is missing) */
     /* Run one statement: np parameters, each result row to cb (may be
      * NULL), *changes (may be NULL) the rows it inserted, updated or
      * deleted.  False with the reason in err. */

@@ -136,6 +136,7 @@ static const rstore_ops rs_pg_ops = {
     .begin_write = "BEGIN",
     .claim_lock = " FOR UPDATE SKIP LOCKED",
     .schema_lock = RS_PG_SCHEMA_LOCK,
+    .schema_there = "SELECT CASE WHEN to_regclass('report_schema') IS NULL THEN 0 ELSE 1 END",
     .exec = rs_pg_exec,
     .lost = rs_pg_lost,
     .ready = rs_pg_ready,

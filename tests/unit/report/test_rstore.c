@@ -355,6 +355,58 @@ START_TEST(test_schema)
 }
 END_TEST
 
+/* PostgreSQL: a role with only SELECT/INSERT/UPDATE/DELETE on the tables
+ * (and USAGE on their sequences), no CREATE anywhere, opens a store the
+ * superuser made and writes to it: opening runs no DDL when the schema is
+ * current. */
+START_TEST(test_pg_least_privilege)
+{
+    char *uri = new_uri(1), *schema, *sql, *role_uri;
+    const char *u = strstr(uri, "&user="), *rest;
+    rstore_t *st = must_open(uri); /* the superuser makes the schema */
+    dmarcrow *d0 = mkrow("a.example", DAY0, "192.0.2.1", "a.example", "a.example");
+    char role[64];
+
+    rstore_close(st);
+    ck_assert_ptr_nonnull(u);
+    rest = strchr(u + 1, '&');
+    ck_assert_ptr_nonnull(rest);
+    schema = xasprintf("t_%d_%d", (int)getpid(), seq);
+    snprintf(role, sizeof(role), "small_%d_%d", (int)getpid(), seq);
+    sql = xasprintf("CREATE ROLE %s LOGIN; GRANT USAGE ON SCHEMA %s TO %s;"
+                    " GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %s TO %s;"
+                    " GRANT USAGE ON ALL SEQUENCES IN SCHEMA %s TO %s;"
+                    " REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                    role, schema, role, schema, role, schema, role);
+    pg_raw_exec(pguri, sql);
+    role_uri = xasprintf("%.*s&user=%s%s", (int)(u - uri), uri, role, rest);
+
+    st = rstore_open(role_uri, err, sizeof(err));
+    ck_assert_msg(st != NULL, "open as %s: %s", role, err);
+    add1(st, d0, 2, NULL);
+    add1(st, d0, 1, NULL);
+    rstore_report *r = must_claim(st, DAY0 + DAY, NOW, "me:1");
+    ck_assert_uint_eq(r->messages, 3);
+    ck_assert_msg(rstore_done(st, r, NOW, err, sizeof(err)), "%s", err);
+    rstore_report_free(r);
+    rstore_close(st);
+    /* the role really cannot create: an empty schema it cannot make */
+    free(sql);
+    sql = xasprintf("CREATE SCHEMA e_%s; GRANT USAGE ON SCHEMA e_%s TO %s", schema, schema,
+                    role);
+    pg_raw_exec(pguri, sql);
+    free(role_uri);
+    role_uri = xasprintf("%.*s&user=%s&options=-csearch_path%%3De_%s", (int)(u - uri), uri, role, schema);
+    ck_assert_ptr_null(rstore_open(role_uri, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "permission denied") != NULL, "%s", err);
+    dmarcrow_free(d0);
+    free(role_uri);
+    free(sql);
+    free(schema);
+    free(uri);
+}
+END_TEST
+
 /* SQLite: WAL mode, and an existing file that is no database is refused. */
 START_TEST(test_sqlite_file)
 {
@@ -1094,6 +1146,7 @@ int main(void)
     tcase_add_loop_test(tc, test_dests, 0, BACKENDS);
     tcase_add_loop_test(tc, test_expire_totals, 0, BACKENDS);
     tcase_add_test(tc, test_pg_reconnect);
+    tcase_add_test(tc, test_pg_least_privilege);
     suite_add_tcase(s, tc);
     tcase_set_timeout(tp, 300);
     tcase_add_loop_test(tp, test_concurrent_add, 0, BACKENDS);
