@@ -56,6 +56,8 @@ struct dmarcflush {
     unsigned long warn_errors;   /* failures since the last warning */
     unsigned long warn_dropped;  /* dmarcagg_dropped at the last warning */
     long last_warn;              /* monotonic seconds of the last warning; -1 none */
+    unsigned long late_unlogged; /* messages added to sent reports since the last line on them */
+    long last_late;              /* monotonic seconds of that line; -1 none */
     char last_err[256];
 };
 
@@ -91,6 +93,7 @@ dmarcflush_t *dmarcflush_new(const dmarcflush_options *opt)
     pthread_cond_init(&fl->cond, &ca);
     pthread_condattr_destroy(&ca);
     fl->last_warn = -1;
+    fl->last_late = -1;
     return fl;
 }
 
@@ -232,8 +235,7 @@ static bool write_batch(dmarcflush_t *fl, flush_batch *b)
             msgs += b->counts[j];
         atomic_fetch_add(&fl->rows_flushed, k);
         atomic_fetch_add(&fl->messages_flushed, msgs);
-        if (late > 0)
-            log_info("reports: %lu row(s) added to reports already sent (they will not be reported)", late);
+        fl->late_unlogged += late;
     }
     batch_put_back(fl, b, b->n);
     return true;
@@ -290,6 +292,22 @@ static void maybe_warn(dmarcflush_t *fl)
     fl->warn_dropped = dropped;
 }
 
+/* At most one line a DMARCFLUSH_LOG_INTERVAL (any time when forced: at
+ * stop) about messages added to reports already sent since the last one. */
+static void maybe_log_late(dmarcflush_t *fl, bool force)
+{
+    long now = mono_seconds();
+
+    if (fl->late_unlogged == 0)
+        return;
+    if (!force && fl->last_late >= 0 && now - fl->last_late < (long)DMARCFLUSH_LOG_INTERVAL)
+        return;
+    log_info("reports: %lu message(s) added to reports already sent since the last such line (they will not"
+             " be reported)", fl->late_unlogged);
+    fl->late_unlogged = 0;
+    fl->last_late = now;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -314,6 +332,7 @@ static void final_flush(dmarcflush_t *fl)
 
     while (dmarcagg_rows(fl->agg) > 0 && !flush_once(fl) && mono_seconds() + 1 < deadline)
         sleep_ms(1000);
+    maybe_log_late(fl, true);
     dmarcagg_take(fl->agg, count_lost, lost);
     if (lost[1] > 0) {
         atomic_fetch_add(&fl->lost, lost[1]);
@@ -341,6 +360,7 @@ static void *flush_thread(void *arg)
         pthread_mutex_unlock(&fl->lock);
         flush_once(fl);
         maybe_warn(fl);
+        maybe_log_late(fl, false);
         atomic_fetch_add(&fl->flushes, 1);
         pthread_mutex_lock(&fl->lock);
     }

@@ -21,7 +21,7 @@ struct rstore {
 static pthread_mutex_t fs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fs_cond = PTHREAD_COND_INITIALIZER;
 static struct {
-    bool fail_open, fail_add, hang_open, hang_add;
+    bool fail_open, fail_add, hang_open, hang_add, late;
     unsigned opens, adds;
     int open_now;
     dmarcrow **rows;
@@ -54,6 +54,7 @@ void fakestore_fail_open(bool on) { FS_SET(fail_open, on); }
 void fakestore_fail_add(bool on) { FS_SET(fail_add, on); }
 void fakestore_hang_open(bool on) { FS_SET(hang_open, on); }
 void fakestore_hang_add(bool on) { FS_SET(hang_add, on); }
+void fakestore_late(bool on) { FS_SET(late, on); }
 
 void fakestore_set_totals(unsigned long built, unsigned long sent, unsigned long failed)
 {
@@ -179,8 +180,10 @@ bool rstore_add(rstore_t *st, const dmarcrow *const *rows, const unsigned long *
         snprintf(err, errsz, "fake store refuses writes");
         return false;
     }
+    unsigned long l = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j;
+        l += counts[i];
         for (j = 0; j < fs.n; j++)
             if (dmarcrow_key_equal(fs.rows[j], rows[i]))
                 break;
@@ -193,9 +196,11 @@ bool rstore_add(rstore_t *st, const dmarcrow *const *rows, const unsigned long *
         }
         fs.counts[j] += counts[i];
     }
+    if (!fs.late)
+        l = 0;
     pthread_mutex_unlock(&fs_lock);
     if (late)
-        *late = 0;
+        *late = l;
     return true;
 }
 

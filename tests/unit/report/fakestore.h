@@ -24,6 +24,8 @@ void fakestore_fail_add(bool on);
 void fakestore_hang_open(bool on);
 /* Make rstore_add wait until released (a hung store). */
 void fakestore_hang_add(bool on);
+/* Make rstore_add count every message it adds as late (a report sent). */
+void fakestore_late(bool on);
 /* Counters rstore_counters_get returns (rstore_totals_get fails: the
  * daemon must not count over every row). */
 void fakestore_set_totals(unsigned long built, unsigned long sent, unsigned long failed);

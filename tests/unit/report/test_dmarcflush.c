@@ -322,6 +322,30 @@ START_TEST(test_open_first)
 }
 END_TEST
 
+/* Messages added to reports already sent: one line a minute at most,
+ * with the count since the last one; the rest said at stop. */
+START_TEST(test_late_lines)
+{
+    dmarcflush_t *fl = start(100, 2);
+
+    fakestore_late(true);
+    add_from(fl, "192.0.2.1", 3, DMARCFLUSH_ADDED);
+    flush_wait(fl);
+    ck_assert_int_eq(count_lines("added to reports already sent"), 1);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "reports: 3 message(s) added to reports already sent"));
+    add_from(fl, "192.0.2.1", 1, DMARCFLUSH_ADDED);
+    flush_wait(fl);
+    add_from(fl, "192.0.2.2", 1, DMARCFLUSH_ADDED);
+    flush_wait(fl);
+    ck_assert_int_eq(count_lines("added to reports already sent"), 1); /* within the minute */
+    ck_assert(dmarcflush_stop(fl));
+    ck_assert_int_eq(count_lines("added to reports already sent"), 2);
+    ck_assert_ptr_nonnull(strstr(tu_log_text(), "reports: 2 message(s) added to reports already sent"));
+    ck_assert_uint_eq(store_count("192.0.2.1"), 4); /* stored all the same */
+    dmarcflush_free(fl);
+}
+END_TEST
+
 START_TEST(test_final_flush)
 {
     dmarcflush_t *fl = start(100, 2);
@@ -497,6 +521,7 @@ int main(void)
     tcase_add_test(tc, test_store_down);
     tcase_add_test(tc, test_bound);
     tcase_add_test(tc, test_open_first);
+    tcase_add_test(tc, test_late_lines);
     tcase_add_test(tc, test_final_flush);
     tcase_add_test(tc, test_final_flush_down);
     tcase_add_test(tc, test_final_flush_hangs);
