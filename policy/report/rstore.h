@@ -13,9 +13,12 @@
  * and refuses a newer one.
  *
  * The data:
- *   - a report: one policy domain and one period [begin, end]; the
- *     policy_published of the latest flushed row; its state (open, claimed
- *     until a lease ends, sent); attempts, the next try, the last error.
+ *   - a report: one policy domain and one period [begin, end]; a
+ *     policy_published taken from a row of the latest rstore_add that had
+ *     rows for it (the last of them in that call's array; the daemon's
+ *     array is in the aggregator's order, so in effect any row of its
+ *     latest batch); its state (open, claimed until a lease ends, sent);
+ *     attempts, the next try, the last error.
  *   - its rows: the key of dmarcrow_key_equal and a count.  rstore_add adds
  *     counts (an upsert: INSERT ... ON CONFLICT DO UPDATE SET count = count +
  *     excluded.count), so hosts writing at once lose no increment.
