@@ -5,11 +5,14 @@
  * on a unix socket only; each case in its own PostgreSQL schema).  Loop
  * index 0: SQLite, 1: PostgreSQL.
  *
- * Cases: URI syntax; schema creation, reopening, refusal of a newer
+ * Cases: URI syntax; the URI as shown (passwords masked, also in a
+ * malformed URI's reason); schema creation, reopening, refusal of a newer
  * version; upserts that add counts; hostile strings, IPv6 and an empty
  * envelope_from round-tripping exactly; policy_published; claims of
- * closed periods, leases, done/failed/release; destinations and the
- * rate-limit log; late rows; expiry; totals; a lost PostgreSQL connection;
+ * closed periods, leases, renewals, next_try, done/failed/release, done
+ * refused when rows came in during the claim; destinations and the
+ * rate-limit log; late rows; expiry; totals and counters; a lost
+ * PostgreSQL connection; a least-privilege PostgreSQL role;
  * and processes at once: exact sums from concurrent adders, every report
  * claimed exactly once by two racing claimers.
  */
