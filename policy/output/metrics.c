@@ -354,6 +354,8 @@ char *metrics_format_reports(const metrics_reports *r)
     out_head(&b, "mxguard_report_flush_errors_total", "counter",
              "Failed attempts to open or write the DMARC report store.");
     strbuf_addf(&b, "mxguard_report_flush_errors_total %lu\n", r->flush_errors);
+    if (!r->totals_known)
+        return strbuf_take(&b);
     out_head(&b, "mxguard_reports_built_total", "counter",
              "DMARC aggregate reports built (the store's total, all hosts, as of the last flush).");
     strbuf_addf(&b, "mxguard_reports_built_total %lu\n", r->built);

@@ -62,6 +62,9 @@ typedef struct metrics_reports {
     unsigned long rows_flushed;     /* rows written to the store */
     unsigned long messages_dropped; /* messages not recorded: bound reached, lost at stop */
     unsigned long flush_errors;     /* failed store opens and writes */
+    bool totals_known;              /* built/sent/failed were read from the store since
+                                     * start; false: those three are not shown at all
+                                     * (a 0 that later jumps would look like a reset) */
     unsigned long built, sent, failed; /* the store's report totals (all hosts) */
 } metrics_reports;
 /* Their exposition text (for metrics_format's extra).  Caller frees. */

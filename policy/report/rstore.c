@@ -1,20 +1,13 @@
 /*
- * rstore.c - the DMARC aggregate report store (rstore.h): the URI, the
- * schema, and every operation as SQL written once for both back ends
- * (rstore_impl.h: SQLite in rstore_sqlite.c, PostgreSQL in rstore_pg.c).
+ * rstore.c - the DMARC aggregate report store (rstore.h): the back end
+ * chosen by URI (its syntax in rstore_uri.c), the schema, and every
+ * operation as SQL written once for both back ends (rstore_impl.h: SQLite
+ * in rstore_sqlite.c, PostgreSQL in rstore_pg.c).  How a row's strings
+ * and key become column text: rstore_key.c.
  *
  * SECURITY: the strings of a row come from mail (domains, DKIM selectors)
  * and from DNS; every value reaches the database as a bound parameter,
- * never as SQL text.  Text columns hold strings encoded by rs_enc: bytes
- * outside printable ASCII and the separators "%;,=|" as %XX, so hostile
- * bytes (quotes, backslashes, control bytes, invalid UTF-8 a PostgreSQL
- * database would refuse) round-trip exactly and the lists in one column
- * (reasons, DKIM results) split unambiguously.
- *
- * A row's key is a canonical text of every key field (rs_key_text); its
- * SHA-256 (hex) is the rkey column, UNIQUE per report, so the upsert that
- * adds counts has a short key however long the comments are (a PostgreSQL
- * B-tree entry holds at most about 2.7 kB).
+ * never as SQL text, encoded by rstore_key_enc.
  */
 #include "config.h"
 
@@ -26,299 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nettle/sha2.h>
-
 #include "rstore_impl.h"
+#include "rstore_key.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
 #define RS_STATE_OPEN 0
 #define RS_STATE_SENT 1
-#define RS_KEY_HEX (SHA256_DIGEST_SIZE * 2 + 1)
-
-/* ---- URI ------------------------------------------------------------------ */
-
-typedef enum rs_kind { RS_NONE = 0, RS_SQLITE, RS_PG } rs_kind;
-
-static rs_kind rs_uri_kind(const char *uri)
-{
-    if (strncmp(uri, "sqlite:", 7) == 0)
-        return RS_SQLITE;
-    if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0)
-        return RS_PG;
-    return RS_NONE;
-}
-
-bool rstore_uri_valid(const char *uri, char *err, size_t errsz)
-{
-    if (uri == NULL || *uri == '\0') {
-        snprintf(err, errsz, "empty store URI");
-        return false;
-    }
-    switch (rs_uri_kind(uri)) {
-    case RS_SQLITE:
-        if (uri[7] != '/') {
-            snprintf(err, errsz, "sqlite: needs an absolute file path (sqlite:/var/lib/mxguard/reports.db)");
-            return false;
-        }
-        if (uri[strlen(uri) - 1] == '/') {
-            snprintf(err, errsz, "sqlite: path names a directory, not a file");
-            return false;
-        }
-        for (const char *c = uri; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-                snprintf(err, errsz, "sqlite: path holds a control character");
-                return false;
-            }
-        return true;
-    case RS_PG:
-        return rstore_pg_uri_valid(uri, err, errsz);
-    case RS_NONE:
-        break;
-    }
-    snprintf(err, errsz, "unknown store kind (sqlite:PATH, postgresql://... or postgres://...)");
-    return false;
-}
 
 const char *rstore_kind(const rstore_t *st)
 {
     return st->ops->kind;
-}
-
-/* ---- encoding of text columns ------------------------------------------- */
-
-static bool rs_plain(unsigned char c)
-{
-    return c >= 0x20 && c < 0x7f && strchr("%;,=|", c) == NULL;
-}
-
-static void rs_enc(strbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (rs_plain(*p)) {
-            strbuf_add(b, (const char *)p, 1);
-        } else {
-            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            strbuf_add(b, e, 3);
-        }
-    }
-    if (b->s == NULL)
-        strbuf_add(b, "", 0);
-}
-
-static char *rs_enc_new(const char *s)
-{
-    strbuf b = {0};
-    rs_enc(&b, s);
-    return strbuf_take(&b);
-}
-
-/* Decode n bytes of an encoded string: a new string, NULL if malformed. */
-static char *rs_dec(const char *s, size_t n)
-{
-    char *out = xmalloc(n + 1), *o = out;
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            if (!rs_plain((unsigned char)s[i]))
-                goto bad;
-            *o++ = s[i];
-            continue;
-        }
-        int hi = i + 2 < n ? strbuf_hexval(s[i + 1]) : -1, lo = hi >= 0 ? strbuf_hexval(s[i + 2]) : -1;
-        if (lo < 0 || (hi == 0 && lo == 0))
-            goto bad;
-        *o++ = (char)(hi << 4 | lo);
-        i += 2;
-    }
-    *o = '\0';
-    return out;
-bad:
-    free(out);
-    return NULL;
-}
-
-/* ---- enum names ------------------------------------------------------------ */
-
-static bool rs_policy_parse(const char *s, dmarccheck_policy *out)
-{
-    for (int v = DMARCCHECK_POLICY_UNSET; v <= DMARCCHECK_POLICY_REJECT; v++)
-        if (strcmp(s, dmarccheck_policy_name((dmarccheck_policy)v)) == 0)
-            return *out = (dmarccheck_policy)v, true;
-    return false;
-}
-
-static bool rs_disp_parse(const char *s, dmarcrow_disposition *out)
-{
-    for (int v = DMARCROW_DISP_NONE; v <= DMARCROW_DISP_REJECT; v++)
-        if (strcmp(s, dmarcrow_disposition_name((dmarcrow_disposition)v)) == 0)
-            return *out = (dmarcrow_disposition)v, true;
-    return false;
-}
-
-static bool rs_reason_parse(const char *s, size_t n, dmarcrow_reason_type *out)
-{
-    for (int v = DMARCROW_REASON_LOCAL_POLICY; v <= DMARCROW_REASON_TRUSTED_FORWARDER; v++) {
-        const char *name = dmarcrow_reason_name((dmarcrow_reason_type)v);
-        if (strlen(name) == n && memcmp(s, name, n) == 0)
-            return *out = (dmarcrow_reason_type)v, true;
-    }
-    return false;
-}
-
-static bool rs_dkim_parse(const char *s, dkimcheck_result *out)
-{
-    for (int v = DKIMCHECK_UNSET; v <= DKIMCHECK_PERMERROR; v++)
-        if (strcmp(s, dkimcheck_result_name((dkimcheck_result)v)) == 0)
-            return *out = (dkimcheck_result)v, true;
-    return false;
-}
-
-static bool rs_spf_parse(const char *s, spfcheck_result *out)
-{
-    for (int v = SPFCHECK_UNSET; v <= SPFCHECK_PERMERROR; v++)
-        if (strcmp(s, spfcheck_result_name((spfcheck_result)v)) == 0)
-            return *out = (spfcheck_result)v, true;
-    return false;
-}
-
-/* ---- reasons and DKIM results in one column each ---------------------------- */
-
-/* "type[=comment];..." (no "=" for a NULL comment). */
-static char *rs_reasons_text(const dmarcrow *r)
-{
-    strbuf b = {0};
-
-    strbuf_add(&b, "", 0);
-    for (size_t i = 0; i < r->nreasons; i++) {
-        if (i > 0)
-            strbuf_adds(&b, ";");
-        strbuf_adds(&b, dmarcrow_reason_name(r->reasons[i].type));
-        if (r->reasons[i].comment != NULL) {
-            strbuf_adds(&b, "=");
-            rs_enc(&b, r->reasons[i].comment);
-        }
-    }
-    return strbuf_take(&b);
-}
-
-/* "domain,selector,result;..." */
-static char *rs_dkim_text(const dmarcrow *r)
-{
-    strbuf b = {0};
-
-    strbuf_add(&b, "", 0);
-    for (size_t i = 0; i < r->ndkim; i++) {
-        if (i > 0)
-            strbuf_adds(&b, ";");
-        rs_enc(&b, r->dkim[i].domain);
-        strbuf_adds(&b, ",");
-        rs_enc(&b, r->dkim[i].selector);
-        strbuf_adds(&b, ",");
-        strbuf_adds(&b, dkimcheck_result_name(r->dkim[i].result));
-    }
-    return strbuf_take(&b);
-}
-
-/* The next item of a ';'-separated list at *p (advanced past it). */
-static size_t rs_item(const char **p, const char **item)
-{
-    size_t n = strcspn(*p, ";");
-    *item = *p;
-    *p += n + ((*p)[n] == ';');
-    return n;
-}
-
-static bool rs_reasons_parse(const char *s, dmarcrow *r)
-{
-    const char *p = s, *it;
-
-    while (*p) {
-        size_t n = rs_item(&p, &it);
-        const char *eq = memchr(it, '=', n);
-        size_t tn = eq ? (size_t)(eq - it) : n;
-        dmarcrow_reason *x = &r->reasons[r->nreasons];
-
-        if (r->nreasons == DMARCROW_REASONS_MAX || !rs_reason_parse(it, tn, &x->type))
-            return false;
-        x->comment = NULL;
-        if (eq != NULL && (x->comment = rs_dec(eq + 1, n - tn - 1)) == NULL)
-            return false;
-        r->nreasons++;
-    }
-    return true;
-}
-
-static bool rs_dkim_parse_list(const char *s, dmarcrow *r)
-{
-    const char *p = s, *it;
-
-    while (*p) {
-        size_t n = rs_item(&p, &it);
-        const char *c1 = memchr(it, ',', n);
-        const char *c2 = c1 ? memchr(c1 + 1, ',', n - (size_t)(c1 + 1 - it)) : NULL;
-        char res[32];
-
-        if (c2 == NULL || r->ndkim == DMARCROW_DKIM_MAX || (size_t)(it + n - c2 - 1) >= sizeof(res))
-            return false;
-        r->dkim = xreallocarray(r->dkim, r->ndkim + 1, sizeof(*r->dkim));
-        dmarcrow_dkim *d = &r->dkim[r->ndkim];
-        memset(d, 0, sizeof(*d));
-        r->ndkim++;
-        memcpy(res, c2 + 1, (size_t)(it + n - c2 - 1));
-        res[it + n - c2 - 1] = '\0';
-        d->domain = rs_dec(it, (size_t)(c1 - it));
-        d->selector = rs_dec(c1 + 1, (size_t)(c2 - c1 - 1));
-        if (d->domain == NULL || d->selector == NULL || !rs_dkim_parse(res, &d->result))
-            return false;
-    }
-    return true;
-}
-
-/* ---- the key of a row ------------------------------------------------------ */
-
-/* Every key field, encoded, '|'-separated: equal keys, equal text; other
- * keys, other text (the encoding escapes every separator). */
-static char *rs_key_text(const dmarcrow *r)
-{
-    strbuf b = {0};
-    char *reasons = rs_reasons_text(r), *dkim = rs_dkim_text(r);
-
-    strbuf_adds(&b, "1|");
-    rs_enc(&b, r->policy_domain);
-    strbuf_addf(&b, "|%lld|%lld|", (long long)r->begin, (long long)r->end);
-    rs_enc(&b, r->source_ip);
-    strbuf_adds(&b, "|");
-    rs_enc(&b, r->header_from);
-    strbuf_adds(&b, "|");
-    rs_enc(&b, r->envelope_from);
-    strbuf_addf(&b, "|%s|%s|%d|%d|%s|", dmarcrow_disposition_name(r->disposition), reasons,
-                r->dkim_aligned, r->spf_aligned, dkim);
-    rs_enc(&b, r->spf_domain);
-    strbuf_addf(&b, "|%s", spfcheck_result_name(r->spf));
-    free(reasons);
-    free(dkim);
-    return strbuf_take(&b);
-}
-
-static void rs_key_hash(const dmarcrow *r, char out[RS_KEY_HEX])
-{
-    static const char hex[] = "0123456789abcdef";
-    struct sha256_ctx c;
-    uint8_t d[SHA256_DIGEST_SIZE];
-    char *text = rs_key_text(r);
-
-    sha256_init(&c);
-    sha256_update(&c, strlen(text), (const uint8_t *)text);
-    sha256_digest(&c, sizeof(d), d);
-    free(text);
-    for (size_t i = 0; i < sizeof(d); i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[2 * sizeof(d)] = '\0';
 }
 
 /* ---- statements ------------------------------------------------------------ */
@@ -441,11 +152,32 @@ static bool rs_run_all(rstore_t *st, const char *const *sqls, char *err, size_t 
     return true;
 }
 
-/* Create the schema, or migrate an older one, in one transaction. */
+/* The schema's version without any DDL or lock (0: none yet): a role
+ * with no CREATE privilege opens a store that is there. */
+static bool rs_schema_version(rstore_t *st, int64_t *have, char *err, size_t errsz)
+{
+    int64_t there = 0;
+
+    *have = 0;
+    return rs_query_int(st, st->ops->schema_there, NULL, 0, &there, err, errsz) &&
+           (there == 0 || rs_query_int(st, "SELECT MAX(version) FROM report_schema", NULL, 0, have, err, errsz));
+}
+
+/* Create the schema, or migrate an older one, in one transaction; nothing
+ * when it is there at this version already. */
 static bool rs_schema(rstore_t *st, char *err, size_t errsz)
 {
     int64_t have;
 
+    if (!rs_schema_version(st, &have, err, errsz))
+        return false;
+    if (have == RSTORE_SCHEMA_VERSION)
+        return true;
+    if (have > RSTORE_SCHEMA_VERSION) {
+        snprintf(err, errsz, "store schema version %" PRId64 " is newer than this mxguard's %d", have,
+                 RSTORE_SCHEMA_VERSION);
+        return false;
+    }
     if (!rs_begin(st, err, errsz))
         return false;
     if ((st->ops->schema_lock != NULL &&
@@ -481,7 +213,7 @@ rstore_t *rstore_open(const char *uri, char *err, size_t errsz)
 
     if (!rstore_uri_valid(uri, err, errsz))
         return NULL;
-    if (rs_uri_kind(uri) == RS_SQLITE)
+    if (rstore_uri_kind(uri) == RS_SQLITE)
         st = rstore_sqlite_open(uri + 7, err, errsz);
     else
         st = rstore_pg_open(uri, err, errsz);
@@ -517,7 +249,7 @@ typedef struct rs_addrow {
     const dmarcrow *row;
     unsigned long count;
     size_t idx;            /* position in the caller's array */
-    char key[RS_KEY_HEX];
+    char key[RSTORE_KEY_HEX];
 } rs_addrow;
 
 static const char *rs_s(const char *s)
@@ -568,7 +300,7 @@ static bool rs_cb_idstate(void *arg, int ncol, const char *const *vals, char *er
  * sent): *out its id and state. */
 static bool rs_add_report(rstore_t *st, const dmarcrow *r, rs_idstate *out, char *err, size_t errsz)
 {
-    char *pd = rs_enc_new(r->policy_domain);
+    char *pd = rstore_key_enc_new(r->policy_domain);
     rs_param p[] = {
         RS_S(pd), RS_I(r->begin), RS_I(r->end), RS_S(dmarccheck_policy_name(r->p)),
         RS_S(dmarccheck_policy_name(r->sp)), RS_S(dmarccheck_policy_name(r->np)), RS_I(r->adkim_strict),
@@ -597,8 +329,8 @@ static bool rs_add_report(rstore_t *st, const dmarcrow *r, rs_idstate *out, char
 static bool rs_add_row(rstore_t *st, int64_t report, const rs_addrow *it, char *err, size_t errsz)
 {
     const dmarcrow *r = it->row;
-    char *ip = rs_enc_new(r->source_ip), *hf = rs_enc_new(r->header_from), *ef = rs_enc_new(r->envelope_from);
-    char *reasons = rs_reasons_text(r), *dkim = rs_dkim_text(r), *sd = rs_enc_new(r->spf_domain);
+    char *ip = rstore_key_enc_new(r->source_ip), *hf = rstore_key_enc_new(r->header_from), *ef = rstore_key_enc_new(r->envelope_from);
+    char *reasons = rstore_key_reasons_text(r), *dkim = rstore_key_dkim_text(r), *sd = rstore_key_enc_new(r->spf_domain);
     int64_t count = it->count > (unsigned long)INT64_MAX ? INT64_MAX : (int64_t)it->count;
     rs_param p[] = {
         RS_I(report), RS_S(it->key), RS_S(ip), RS_S(hf), RS_S(ef),
@@ -637,7 +369,7 @@ static rs_addrow *rs_items(const dmarcrow *const *rows, const unsigned long *cou
         it[i].row = rows[i];
         it[i].count = counts[i];
         it[i].idx = i;
-        rs_key_hash(rows[i], it[i].key);
+        rstore_key_hash(rows[i], it[i].key);
     }
     qsort(it, n, sizeof(*it), rs_item_cmp);
     return it;
@@ -703,16 +435,16 @@ static bool rs_cb_report(void *arg, int ncol, const char *const *v, char *err, s
 {
     rstore_report *r = arg;
     int64_t b[4], attempts;
-    bool ok = ncol == 11;
+    bool ok = ncol == 12;
 
     for (int i = 0; ok && i < ncol; i++)
         ok = v[i] != NULL;
-    ok = ok && rs_parse_i64(v[1], &r->begin) && rs_parse_i64(v[2], &r->end) && rs_policy_parse(v[3], &r->p) &&
-         rs_policy_parse(v[4], &r->sp) && rs_policy_parse(v[5], &r->np);
+    ok = ok && rs_parse_i64(v[1], &r->begin) && rs_parse_i64(v[2], &r->end) && rstore_key_policy(v[3], &r->p) &&
+         rstore_key_policy(v[4], &r->sp) && rstore_key_policy(v[5], &r->np);
     for (int i = 0; ok && i < 4; i++)
         ok = rs_parse_i64(v[6 + i], &b[i]);
-    ok = ok && rs_parse_i64(v[10], &attempts) && r->policy_domain == NULL &&
-         (r->policy_domain = rs_dec(v[0], strlen(v[0]))) != NULL;
+    ok = ok && rs_parse_i64(v[10], &attempts) && rs_parse_i64(v[11], &r->next_try) && r->policy_domain == NULL &&
+         (r->policy_domain = rstore_key_dec(v[0], strlen(v[0]))) != NULL;
     if (!ok) {
         snprintf(err, errsz, "store: malformed report");
         return false;
@@ -747,7 +479,7 @@ static bool rs_read_report(rstore_t *st, int64_t id, rstore_report *r, char *err
     r->id = id;
     return rs_exec(st,
                    "SELECT policy_domain, begin_ts, end_ts, p, sp, np, adkim_strict, aspf_strict, testing,"
-                   " psl, attempts FROM reports WHERE id = $1",
+                   " psl, attempts, next_try FROM reports WHERE id = $1",
                    p, 1, rs_cb_report, r, NULL, err, errsz) &&
            rs_exec(st, "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM report_rows WHERE report_id = $1", p, 1,
                    rs_cb_sums, r, NULL, err, errsz);
@@ -760,7 +492,7 @@ static int rs_claim(rstore_t *st, int64_t closed_before, int64_t now, const char
     char *sql = xasprintf("SELECT id FROM reports WHERE state = 0 AND end_ts < $1 AND next_try <= $2"
                           " AND (owner IS NULL OR lease_until <= $2) ORDER BY end_ts, id LIMIT 1%s",
                           st->ops->claim_lock);
-    char *ow = rs_enc_new(owner);
+    char *ow = rstore_key_enc_new(owner);
     rstore_report *r = xcalloc(1, sizeof(*r));
     bool ok = rs_begin(st, err, errsz) &&
               rs_exec(st, sql, (rs_param[]){RS_I(closed_before), RS_I(now)}, 2, rs_cb_int, &id, NULL, err,
@@ -826,12 +558,12 @@ static bool rs_row_decode(const rstore_report *rep, const char *const *v, dmarcr
     for (int i = 0; i < 11; i++)
         if (v[i] == NULL)
             return false;
-    return (r->source_ip = rs_dec(v[0], strlen(v[0]))) != NULL &&
-           (r->header_from = rs_dec(v[1], strlen(v[1]))) != NULL &&
-           (r->envelope_from = rs_dec(v[2], strlen(v[2]))) != NULL && rs_disp_parse(v[3], &r->disposition) &&
-           rs_reasons_parse(v[4], r) && rs_parse_i64(v[5], &da) && rs_parse_i64(v[6], &sa) &&
-           (r->dkim_aligned = da != 0, r->spf_aligned = sa != 0, rs_dkim_parse_list(v[7], r)) &&
-           (r->spf_domain = rs_dec(v[8], strlen(v[8]))) != NULL && rs_spf_parse(v[9], &r->spf) &&
+    return (r->source_ip = rstore_key_dec(v[0], strlen(v[0]))) != NULL &&
+           (r->header_from = rstore_key_dec(v[1], strlen(v[1]))) != NULL &&
+           (r->envelope_from = rstore_key_dec(v[2], strlen(v[2]))) != NULL && rstore_key_disp(v[3], &r->disposition) &&
+           rstore_key_reasons_parse(v[4], r) && rs_parse_i64(v[5], &da) && rs_parse_i64(v[6], &sa) &&
+           (r->dkim_aligned = da != 0, r->spf_aligned = sa != 0, rstore_key_dkim_parse(v[7], r)) &&
+           (r->spf_domain = rstore_key_dec(v[8], strlen(v[8]))) != NULL && rstore_key_spf(v[9], &r->spf) &&
            rs_parse_i64(v[10], count) && *count >= 0;
 }
 
@@ -883,7 +615,7 @@ static bool rs_exec1(rstore_t *st, const char *sql, const rs_param *p, int np, r
 bool rstore_dest_sent(rstore_t *st, const rstore_report *r, const char *dest, bool *sent, char *err,
                       size_t errsz)
 {
-    char *d = rs_enc_new(dest);
+    char *d = rstore_key_enc_new(dest);
     int64_t n = 0;
     bool ok = rs_exec1(st, "SELECT COUNT(*) FROM report_dests WHERE report_id = $1 AND dest = $2",
                        (rs_param[]){RS_I(r->id), RS_S(d)}, 2, rs_cb_int, &n, NULL, err, errsz);
@@ -910,7 +642,7 @@ static bool rs_mark_dest(rstore_t *st, int64_t id, const char *d, int64_t now, c
 bool rstore_mark_dest(rstore_t *st, const rstore_report *r, const char *dest, int64_t now, char *err,
                       size_t errsz)
 {
-    char *d = rs_enc_new(dest);
+    char *d = rstore_key_enc_new(dest);
     bool ok = rs_ready(st, err, errsz) && rs_mark_dest(st, r->id, d, now, err, errsz);
 
     if (!ok && rs_retry(st))
@@ -922,7 +654,7 @@ bool rstore_mark_dest(rstore_t *st, const rstore_report *r, const char *dest, in
 bool rstore_dest_count(rstore_t *st, const char *dest, int64_t since, unsigned long *count, char *err,
                        size_t errsz)
 {
-    char *d = rs_enc_new(dest);
+    char *d = rstore_key_enc_new(dest);
     int64_t n = 0;
     bool ok = rs_exec1(st, "SELECT COUNT(*) FROM report_sendlog WHERE dest = $1 AND sent_at >= $2",
                        (rs_param[]){RS_S(d), RS_I(since)}, 2, rs_cb_int, &n, NULL, err, errsz);
@@ -934,7 +666,12 @@ bool rstore_dest_count(rstore_t *st, const char *dest, int64_t since, unsigned l
 
 /* ---- the end of a claim ------------------------------------------------------- */
 
-/* One UPDATE of report r that must change it. */
+static void rs_not_held(const rstore_report *r, char *err, size_t errsz)
+{
+    snprintf(err, errsz, "store: report %" PRId64 " (%s) is no longer held by %s (expired, or its lease ran"
+             " out and another reporter claimed it)", r->id, r->policy_domain, r->owner ? r->owner : "?");
+}
+
 /* One UPDATE of report r that must change it: sql ends "WHERE id = $1 AND
  * owner = $N" with N = np + 1 (r->owner is appended to p): a claim whose
  * lease ran out and that another reporter took changes nothing. */
@@ -942,7 +679,7 @@ static bool rs_update_report(rstore_t *st, const rstore_report *r, const char *s
                              char *err, size_t errsz)
 {
     unsigned long changes = 0;
-    char *ow = rs_enc_new(r->owner ? r->owner : "");
+    char *ow = rstore_key_enc_new(r->owner ? r->owner : "");
     rs_param all[4];
     bool ok;
 
@@ -951,25 +688,66 @@ static bool rs_update_report(rstore_t *st, const rstore_report *r, const char *s
     ok = rs_exec1(st, sql, all, np + 1, NULL, NULL, &changes, err, errsz);
     free(ow);
     if (ok && changes != 1) {
-        snprintf(err, errsz, "store: report %" PRId64 " (%s) is no longer held by %s (expired, or its lease ran"
-                 " out and another reporter claimed it)", r->id, r->policy_domain, r->owner ? r->owner : "?");
+        rs_not_held(r, err, errsz);
         ok = false;
     }
     return ok;
 }
 
+/* The report's end as sent, in one transaction: the UPDATE first (on
+ * PostgreSQL it waits for the row lock a writer's upsert of the report
+ * holds, so every row committed before it is seen; a writer after it
+ * waits, then finds the report sent and counts its rows late), then the
+ * sum of its rows, which must still be the claim's (r->messages).  Rows
+ * added while it was claimed were not in what the reporter read: then
+ * nothing changes and the call fails. */
+static bool rs_done(rstore_t *st, const rstore_report *r, const char *ow, int64_t now, char *err, size_t errsz)
+{
+    unsigned long changes = 0;
+    int64_t sum = 0;
+
+    if (!rs_begin(st, err, errsz))
+        return false;
+    if (!rs_exec(st,
+                 "UPDATE reports SET state = 1, owner = NULL, lease_until = 0, sent_at = $2"
+                 " WHERE id = $1 AND owner = $3",
+                 (rs_param[]){RS_I(r->id), RS_I(now), RS_S(ow)}, 3, NULL, NULL, &changes, err, errsz) ||
+        !rs_query_int(st, "SELECT COALESCE(SUM(count), 0) FROM report_rows WHERE report_id = $1",
+                      (rs_param[]){RS_I(r->id)}, 1, &sum, err, errsz))
+        return rs_rollback(st);
+    if (changes != 1) {
+        rs_not_held(r, err, errsz);
+        return rs_rollback(st);
+    }
+    if (sum < 0 || (unsigned long)sum != r->messages) {
+        snprintf(err, errsz, "store: report %" PRId64 " (%s) changed while claimed: %" PRId64 " message(s) now, %lu"
+                 " when claimed (report it again)", r->id, r->policy_domain, sum, r->messages);
+        return rs_rollback(st);
+    }
+    return rs_commit(st, err, errsz) || rs_rollback(st);
+}
+
 bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, char *err, size_t errsz)
 {
-    return rs_update_report(st, r,
-                            "UPDATE reports SET state = 1, owner = NULL, lease_until = 0, sent_at = $2"
-                            " WHERE id = $1 AND owner = $3",
-                            (rs_param[]){RS_I(r->id), RS_I(now)}, 2, err, errsz);
+    char *ow = rstore_key_enc_new(r->owner ? r->owner : "");
+    bool ok = rs_ready(st, err, errsz) && rs_done(st, r, ow, now, err, errsz);
+
+    if (!ok && rs_retry(st))
+        ok = rs_done(st, r, ow, now, err, errsz);
+    free(ow);
+    return ok;
+}
+
+bool rstore_renew(rstore_t *st, const rstore_report *r, int64_t now, unsigned lease, char *err, size_t errsz)
+{
+    return rs_update_report(st, r, "UPDATE reports SET lease_until = $2 WHERE id = $1 AND owner = $3",
+                            (rs_param[]){RS_I(r->id), RS_I(now + (int64_t)lease)}, 2, err, errsz);
 }
 
 bool rstore_failed(rstore_t *st, const rstore_report *r, int64_t next_try, const char *why, char *err,
                    size_t errsz)
 {
-    char *w = rs_enc_new(why);
+    char *w = rstore_key_enc_new(why);
     bool ok = rs_update_report(st, r,
                                "UPDATE reports SET owner = NULL, lease_until = 0, attempts = attempts + 1,"
                                " next_try = $2, last_error = $3 WHERE id = $1 AND owner = $4",
@@ -1050,12 +828,17 @@ static bool rs_cb_totals(void *arg, int ncol, const char *const *v, char *err, s
     return true;
 }
 
+bool rstore_counters_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
+{
+    memset(out, 0, sizeof(*out));
+    return rs_exec1(st, "SELECT what, n FROM report_totals", NULL, 0, rs_cb_totals, out, NULL, err, errsz);
+}
+
 bool rstore_totals_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
 {
     int64_t rows = 0;
 
-    memset(out, 0, sizeof(*out));
-    if (!rs_exec1(st, "SELECT what, n FROM report_totals", NULL, 0, rs_cb_totals, out, NULL, err, errsz) ||
+    if (!rstore_counters_get(st, out, err, errsz) ||
         !rs_exec1(st, "SELECT state, COUNT(*) FROM reports GROUP BY state", NULL, 0, rs_cb_totals, out, NULL, err,
                   errsz) ||
         !rs_exec1(st, "SELECT COUNT(*) FROM report_rows", NULL, 0, rs_cb_int, &rows, NULL, err, errsz))

@@ -2,13 +2,15 @@
  * rstore_impl.h - what the report store's back ends (rstore_sqlite.c,
  * rstore_pg.c) give rstore.c, which holds all the logic and all the SQL:
  * a back end only runs one statement with bound parameters and hands the
- * result rows back as text.  Internal to policy/report/rstore*.c.
+ * result rows back as text; and rstore_uri.c the kind of a URI.  Internal
+ * to policy/report/rstore*.c.
  *
  * The SQL is written once, in the dialect SQLite and PostgreSQL share;
  * parameters are $1, $2, ... (SQLite binds them by name).  The few
  * differences are fields of rstore_ops: the id column's type, how a
  * writing transaction begins, the row lock of a claim, the lock that keeps
- * two processes from creating the schema at once.
+ * two processes from creating the schema at once, how to ask whether the
+ * schema is there.
  */
 #ifndef MXG_RSTORE_IMPL_H
 #define MXG_RSTORE_IMPL_H
@@ -38,6 +40,8 @@ typedef struct rstore_ops {
     const char *begin_write; /* starts a transaction that writes */
     const char *claim_lock;  /* appended to the claim's SELECT */
     const char *schema_lock; /* run first in the schema's transaction, or NULL */
+    const char *schema_there; /* one integer: 1 if report_schema exists, else 0
+                               * (no DDL, no error when it is missing) */
     /* Run one statement: np parameters, each result row to cb (may be
      * NULL), *changes (may be NULL) the rows it inserted, updated or
      * deleted.  False with the reason in err. */
@@ -55,6 +59,10 @@ typedef struct rstore_ops {
 struct rstore {
     const rstore_ops *ops;
 };
+
+/* The kind of a store URI, by its prefix only (rstore_uri.c). */
+typedef enum rs_kind { RS_NONE = 0, RS_SQLITE, RS_PG } rs_kind;
+rs_kind rstore_uri_kind(const char *uri);
 
 /* The back ends' open: the path after "sqlite:", the whole PostgreSQL
  * URI.  No schema work (rstore.c does it).  NULL with the reason in err. */

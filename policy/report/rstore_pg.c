@@ -1,10 +1,11 @@
 /*
  * rstore_pg.c - the PostgreSQL back end of the report store
  * (rstore_impl.h), through libpq: one connection made from the URI (a
- * connect_timeout of 10 s and a statement_timeout of 30 s unless the URI
- * sets connect_timeout or options: a stalled server fails a flush instead
- * of holding the daemon's flush thread for good); a connection found
- * lost is re-made once (PQreset) before the next call.
+ * connect_timeout of 10 s, a statement_timeout of 30 s and TCP keepalives
+ * unless the URI sets connect_timeout, options or keepalives*: a stalled
+ * server fails a flush instead of holding the daemon's flush thread for
+ * good); a connection found lost is re-made once (PQreset) before the
+ * next call.
  * Several hosts write one database at once: the upserts of rstore.c add
  * counts; a claim locks its report row with FOR UPDATE SKIP LOCKED so two
  * reporters never take the same one; the schema is created under a
@@ -30,6 +31,12 @@
 #define RS_PG_MAXPARAM 16
 #define RS_PG_CONNECT_TIMEOUT "10" /* seconds, unless the URI says otherwise */
 #define RS_PG_OPTIONS "-c statement_timeout=30000" /* ms, unless the URI has options */
+/* TCP keepalives (unless the URI sets them): a server or a path that died
+ * without a word is found within about a minute (30 s idle, then 3 probes
+ * 10 s apart), not after the kernel's two hours.  Unix sockets ignore them. */
+#define RS_PG_KEEPALIVES_IDLE "30"
+#define RS_PG_KEEPALIVES_INTERVAL "10"
+#define RS_PG_KEEPALIVES_COUNT "3"
 #define RS_PG_MAXCOL 16
 /* pg_advisory_xact_lock key of the schema's creation: "mxgrst" */
 #define RS_PG_SCHEMA_LOCK "SELECT pg_advisory_xact_lock(120359239398260)"
@@ -136,6 +143,7 @@ static const rstore_ops rs_pg_ops = {
     .begin_write = "BEGIN",
     .claim_lock = " FOR UPDATE SKIP LOCKED",
     .schema_lock = RS_PG_SCHEMA_LOCK,
+    .schema_there = "SELECT CASE WHEN to_regclass('report_schema') IS NULL THEN 0 ELSE 1 END",
     .exec = rs_pg_exec,
     .lost = rs_pg_lost,
     .ready = rs_pg_ready,
@@ -158,9 +166,11 @@ bool rstore_pg_uri_valid(const char *uri, char *err, size_t errsz)
 
 rstore_t *rstore_pg_open(const char *uri, char *err, size_t errsz)
 {
-    /* connect_timeout and options first: the URI's own, if it has them, override them */
-    static const char *const keys[] = {"connect_timeout", "options", "dbname", NULL};
-    const char *values[] = {RS_PG_CONNECT_TIMEOUT, RS_PG_OPTIONS, uri, NULL};
+    /* the defaults first: the URI's own values, if it has them, override them */
+    static const char *const keys[] = {"connect_timeout", "options", "keepalives", "keepalives_idle",
+                                       "keepalives_interval", "keepalives_count", "dbname", NULL};
+    const char *values[] = {RS_PG_CONNECT_TIMEOUT, RS_PG_OPTIONS, "1", RS_PG_KEEPALIVES_IDLE,
+                            RS_PG_KEEPALIVES_INTERVAL, RS_PG_KEEPALIVES_COUNT, uri, NULL};
     rs_pg *s = xcalloc(1, sizeof(*s));
 
     s->base.ops = &rs_pg_ops;

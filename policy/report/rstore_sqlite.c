@@ -156,6 +156,7 @@ static const rstore_ops rs_sqlite_ops = {
     .begin_write = "BEGIN IMMEDIATE",
     .claim_lock = "",
     .schema_lock = NULL,
+    .schema_there = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'report_schema'",
     .exec = rs_sqlite_exec,
     .lost = rs_sqlite_lost,
     .ready = rs_sqlite_ready,

@@ -5,11 +5,14 @@
  * on a unix socket only; each case in its own PostgreSQL schema).  Loop
  * index 0: SQLite, 1: PostgreSQL.
  *
- * Cases: URI syntax; schema creation, reopening, refusal of a newer
+ * Cases: URI syntax; the URI as shown (passwords masked, also in a
+ * malformed URI's reason); schema creation, reopening, refusal of a newer
  * version; upserts that add counts; hostile strings, IPv6 and an empty
  * envelope_from round-tripping exactly; policy_published; claims of
- * closed periods, leases, done/failed/release; destinations and the
- * rate-limit log; late rows; expiry; totals; a lost PostgreSQL connection;
+ * closed periods, leases, renewals, next_try, done/failed/release, done
+ * refused when rows came in during the claim; destinations and the
+ * rate-limit log; late rows; expiry; totals and counters; a lost
+ * PostgreSQL connection; a least-privilege PostgreSQL role;
  * and processes at once: exact sums from concurrent adders, every report
  * claimed exactly once by two racing claimers.
  */
@@ -277,6 +280,50 @@ START_TEST(test_uri)
 }
 END_TEST
 
+/* The store as a log line or a message shows it: passwords masked, also
+ * in the reason a malformed URI is refused for. */
+START_TEST(test_uri_shown)
+{
+    static const struct {
+        const char *uri, *want;
+    } cases[] = {
+        {"sqlite:/var/lib/mxguard/reports.db", "sqlite:/var/lib/mxguard/reports.db"},
+        {"sqlite:/var/lib/u:pw@x/r.db?password=x", "sqlite:/var/lib/u:pw@x/r.db?password=x"},
+        {"postgresql://db.example/reports", "postgresql://db.example/reports"},
+        {"postgresql://u@db.example/reports", "postgresql://u@db.example/reports"},
+        {"postgresql://u:s3cret@db.example:5433/reports", "postgresql://u:***@db.example:5433/reports"},
+        {"postgres://u:p%40ss@[::1]/r?sslmode=require", "postgres://u:***@[::1]/r?sslmode=require"},
+        {"postgresql://u:pa?ss#x@h/r", "postgresql://u:***@h/r"},
+        {"postgresql://u:@h/r", "postgresql://u:***@h/r"},
+        {"postgresql:///reports?host=/run/pg&password=s3cret&user=u",
+         "postgresql:///reports?host=/run/pg&password=***&user=u"},
+        {"postgresql://h/r?PASSWORD=x", "postgresql://h/r?PASSWORD=***"},
+        {"postgresql://h/r?p%61ssword=x&password=y", "postgresql://h/r?p%61ssword=***&password=***"},
+        {"postgresql://h/r?mypassword=x", "postgresql://h/r?mypassword=x"},
+        {"postgresql://h/r?password", "postgresql://h/r?password"},
+        {"postgresql://u:s3cret@h?password=two", "postgresql://u:***@h?password=***"},
+    };
+    static const char *const bad[] = {
+        "postgresql://u:s3cret@[2001:db8::1/db",
+        "postgresql://u:s3cret@h/db?password=s3cret%zz",
+        "postgresql://u:pw@h/db?password=s3cret&nosuchoption=1",
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = rstore_uri_shown(cases[i].uri);
+        ck_assert_msg(strcmp(got, cases[i].want) == 0, "%s: %s, want %s", cases[i].uri, got, cases[i].want);
+        free(got);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        ck_assert_msg(!rstore_uri_valid(bad[i], err, sizeof(err)), "accepted %s", bad[i]);
+        ck_assert_msg(err[0] != '\0', "no reason for %s", bad[i]);
+        ck_assert_msg(strstr(err, "s3cret") == NULL, "%s: %s", bad[i], err);
+        ck_assert_msg(strstr(err, "postgresql: bad URI") != NULL, "%s: %s", bad[i], err);
+    }
+}
+END_TEST
+
 /* ---- schema ------------------------------------------------------------------------ */
 
 START_TEST(test_schema)
@@ -307,6 +354,58 @@ START_TEST(test_schema)
     ck_assert_ptr_null(rstore_open(uri, err, sizeof(err)));
     ck_assert_msg(strstr(err, "newer") != NULL, "%s", err);
     dmarcrow_free(r);
+    free(uri);
+}
+END_TEST
+
+/* PostgreSQL: a role with only SELECT/INSERT/UPDATE/DELETE on the tables
+ * (and USAGE on their sequences), no CREATE anywhere, opens a store the
+ * superuser made and writes to it: opening runs no DDL when the schema is
+ * current. */
+START_TEST(test_pg_least_privilege)
+{
+    char *uri = new_uri(1), *schema, *sql, *role_uri;
+    const char *u = strstr(uri, "&user="), *rest;
+    rstore_t *st = must_open(uri); /* the superuser makes the schema */
+    dmarcrow *d0 = mkrow("a.example", DAY0, "192.0.2.1", "a.example", "a.example");
+    char role[64];
+
+    rstore_close(st);
+    ck_assert_ptr_nonnull(u);
+    rest = strchr(u + 1, '&');
+    ck_assert_ptr_nonnull(rest);
+    schema = xasprintf("t_%d_%d", (int)getpid(), seq);
+    snprintf(role, sizeof(role), "small_%d_%d", (int)getpid(), seq);
+    sql = xasprintf("CREATE ROLE %s LOGIN; GRANT USAGE ON SCHEMA %s TO %s;"
+                    " GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %s TO %s;"
+                    " GRANT USAGE ON ALL SEQUENCES IN SCHEMA %s TO %s;"
+                    " REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                    role, schema, role, schema, role, schema, role);
+    pg_raw_exec(pguri, sql);
+    role_uri = xasprintf("%.*s&user=%s%s", (int)(u - uri), uri, role, rest);
+
+    st = rstore_open(role_uri, err, sizeof(err));
+    ck_assert_msg(st != NULL, "open as %s: %s", role, err);
+    add1(st, d0, 2, NULL);
+    add1(st, d0, 1, NULL);
+    rstore_report *r = must_claim(st, DAY0 + DAY, NOW, "me:1");
+    ck_assert_uint_eq(r->messages, 3);
+    ck_assert_msg(rstore_done(st, r, NOW, err, sizeof(err)), "%s", err);
+    rstore_report_free(r);
+    rstore_close(st);
+    /* the role really cannot create: an empty schema it cannot make */
+    free(sql);
+    sql = xasprintf("CREATE SCHEMA e_%s; GRANT USAGE ON SCHEMA e_%s TO %s", schema, schema,
+                    role);
+    pg_raw_exec(pguri, sql);
+    free(role_uri);
+    role_uri = xasprintf("%.*s&user=%s&options=-csearch_path%%3De_%s", (int)(u - uri), uri, role, schema);
+    ck_assert_ptr_null(rstore_open(role_uri, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "permission denied") != NULL, "%s", err);
+    dmarcrow_free(d0);
+    free(role_uri);
+    free(sql);
+    free(schema);
     free(uri);
 }
 END_TEST
@@ -521,9 +620,18 @@ START_TEST(test_published_late)
     ck_assert(r->testing && r->psl && !r->adkim_strict && !r->aspf_strict);
     ck_assert_uint_eq(r->messages, 3);
 
-    /* rows added while claimed still count */
+    /* rows added while claimed (a flush between the reporter's rstore_rows
+     * and its rstore_done) are not late: done refuses, the claim is kept,
+     * and the next claim reports them */
     add1(st, b, 2, &late);
     ck_assert_uint_eq(late, 0);
+    ck_assert(!rstore_done(st, r, NOW, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "changed while claimed") != NULL, "%s", err);
+    claim_none(st, DAY0 + DAY, NOW); /* still held by me:1 */
+    ck_assert_msg(rstore_failed(st, r, NOW, "rows changed", err, sizeof(err)), "%s", err);
+    rstore_report_free(r);
+    r = must_claim(st, DAY0 + DAY, NOW, "me:1");
+    ck_assert_uint_eq(r->messages, 5);
     ck_assert_msg(rstore_done(st, r, NOW, err, sizeof(err)), "%s", err);
     rstore_report_free(r);
 
@@ -596,6 +704,46 @@ START_TEST(test_claim_closed_lease)
     dmarcrow_free(d0);
     dmarcrow_free(d1);
     dmarcrow_free(e0);
+    rstore_close(st);
+    free(uri);
+}
+END_TEST
+
+/* rstore_renew holds a claim past its first lease; a lost claim cannot be
+ * renewed.  next_try is the report's own before the claim. */
+START_TEST(test_renew_next_try)
+{
+    char *uri = new_uri(_i);
+    rstore_t *st = must_open(uri);
+    dmarcrow *d0 = mkrow("a.example", DAY0, "192.0.2.1", "a.example", "a.example");
+    rstore_report *r1, *r2;
+
+    add1(st, d0, 1, NULL);
+    r1 = must_claim(st, DAY0 + DAY, NOW, "host1:1"); /* lease until NOW + 600 */
+    ck_assert_int_eq(r1->next_try, 0);
+    ck_assert_msg(rstore_renew(st, r1, NOW + 500, 600, err, sizeof(err)), "%s", err); /* until NOW + 1100 */
+    claim_none(st, DAY0 + DAY, NOW + 600);
+    claim_none(st, DAY0 + DAY, NOW + 1099);
+    r2 = must_claim(st, DAY0 + DAY, NOW + 1100, "host2:1");
+    ck_assert_int_eq(r2->id, r1->id);
+    /* host1 lost it: renewing fails and changes nothing */
+    ck_assert(!rstore_renew(st, r1, NOW + 1100, 600, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "no longer held by host1:1") != NULL, "%s", err);
+    claim_none(st, DAY0 + DAY, NOW + 1699); /* host2's lease stands */
+    /* a failure sets the next try; the next claim carries it */
+    ck_assert_msg(rstore_failed(st, r2, NOW + 5000, "x", err, sizeof(err)), "%s", err);
+    rstore_report_free(r2);
+    r2 = must_claim(st, DAY0 + DAY, NOW + 5000, "host2:1");
+    ck_assert_int_eq(r2->next_try, NOW + 5000);
+    ck_assert_msg(rstore_release(st, r2, r2->next_try, err, sizeof(err)), "%s", err);
+    rstore_report_free(r2);
+    r2 = must_claim(st, DAY0 + DAY, NOW + 5000, "host2:1");
+    ck_assert_int_eq(r2->next_try, NOW + 5000);
+    ck_assert_msg(rstore_done(st, r2, NOW + 5000, err, sizeof(err)), "%s", err);
+    ck_assert(!rstore_renew(st, r2, NOW + 5000, 600, err, sizeof(err))); /* done: no claim */
+    rstore_report_free(r1);
+    rstore_report_free(r2);
+    dmarcrow_free(d0);
     rstore_close(st);
     free(uri);
 }
@@ -733,6 +881,16 @@ START_TEST(test_expire_totals)
     ck_assert_uint_eq(t.reports_open, 2);
     ck_assert_uint_eq(t.reports_sent, 1);
     ck_assert_uint_eq(t.rows, 4);
+    /* the counters alone (what the daemon reads after each flush) */
+    rstore_totals c;
+    memset(&c, 0xff, sizeof(c));
+    ck_assert_msg(rstore_counters_get(st, &c, err, sizeof(err)), "%s", err);
+    ck_assert_uint_eq(c.built, 3);
+    ck_assert_uint_eq(c.sent, 3);
+    ck_assert_uint_eq(c.failed, 1);
+    ck_assert_uint_eq(c.reports_open, 0);
+    ck_assert_uint_eq(c.reports_sent, 0);
+    ck_assert_uint_eq(c.rows, 0);
 
     /* nothing ended before DAY0 */
     ck_assert(rstore_expire(st, DAY0, &deleted, err, sizeof(err)));
@@ -977,6 +1135,7 @@ int main(void)
 
     pg_start();
     tcase_add_test(tu, test_uri);
+    tcase_add_test(tu, test_uri_shown);
     tcase_add_test(tu, test_sqlite_file);
     suite_add_tcase(s, tu);
     tcase_set_timeout(tc, 120);
@@ -985,10 +1144,12 @@ int main(void)
     tcase_add_loop_test(tc, test_hostile, 0, BACKENDS);
     tcase_add_loop_test(tc, test_published_late, 0, BACKENDS);
     tcase_add_loop_test(tc, test_claim_closed_lease, 0, BACKENDS);
+    tcase_add_loop_test(tc, test_renew_next_try, 0, BACKENDS);
     tcase_add_loop_test(tc, test_done_failed_release, 0, BACKENDS);
     tcase_add_loop_test(tc, test_dests, 0, BACKENDS);
     tcase_add_loop_test(tc, test_expire_totals, 0, BACKENDS);
     tcase_add_test(tc, test_pg_reconnect);
+    tcase_add_test(tc, test_pg_least_privilege);
     suite_add_tcase(s, tc);
     tcase_set_timeout(tp, 300);
     tcase_add_loop_test(tp, test_concurrent_add, 0, BACKENDS);
