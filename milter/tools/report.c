@@ -347,13 +347,25 @@ static void rp_doc_free(rp_doc *d)
     memset(d, 0, sizeof(*d));
 }
 
-static bool rp_render(rp_ctx *c, const rstore_report *r, const rp_rows *rows, rp_doc *d, char *err, size_t errsz)
+/* The Report-ID "<unique-id>@<receiver>" fits the schema's limit for every
+ * receiver the config loader accepts. */
+_Static_assert(REPORT_UNIQUE_ID_SZ - 1 + 1 + REPORTS_RECEIVER_MAX <= DMARCXML_REPORT_ID_MAX,
+               "reports.receiver limit and Report-ID length disagree");
+
+typedef enum rp_render_result {
+    RP_RENDER_OK,
+    RP_RENDER_EMPTY, /* no row left to write: nothing to report */
+    RP_RENDER_ERROR, /* anything else (err says what): the report fails, retried later */
+} rp_render_result;
+
+static rp_render_result rp_render(rp_ctx *c, const rstore_report *r, const rp_rows *rows, rp_doc *d, char *err,
+                                  size_t errsz)
 {
     const conf_t *cf = c->conf;
     rp_xrows x;
     dmarcxml_report rep;
     char *xml;
-    bool ok;
+    bool ok, empty;
 
     memset(d, 0, sizeof(*d));
     report_unique_id(r->policy_domain, r->begin, r->end, cf->reports_receiver, d->uid);
@@ -370,6 +382,9 @@ static bool rp_render(rp_ctx *c, const rstore_report *r, const rp_rows *rows, rp
     rep.rows = x.v;
     rep.nrows = x.n;
     xml = dmarcxml_render(&rep, &d->stats, err, errsz);
+    /* dmarcxml_render: a NULL with every row left out is "no row"; any other
+     * NULL (bad metadata: stats all 0) is an error */
+    empty = xml == NULL && rows->n > 0 && d->stats.rows_skipped == rows->n;
     ok = xml != NULL && dmarcxml_gzip(xml, strlen(xml), &d->gz, &d->gzlen);
     if (xml != NULL && !ok)
         snprintf(err, errsz, "gzip failed");
@@ -384,7 +399,7 @@ static bool rp_render(rp_ctx *c, const rstore_report *r, const rp_rows *rows, rp
     rp_xrows_free(&x);
     if (!ok)
         rp_doc_free(d);
-    return ok;
+    return ok ? RP_RENDER_OK : empty ? RP_RENDER_EMPTY : RP_RENDER_ERROR;
 }
 
 /* ---- delivery ---------------------------------------------------------------------- */
@@ -702,9 +717,16 @@ static void rp_one(rp_ctx *c, rstore_report *r, bool *keep)
         o.failed = true;
         snprintf(o.why, sizeof(o.why), "%s", err);
     } else if ((ndest = rp_dests(c, r, dests, max, &o)) > 0) {
-        if (!rp_render(c, r, &rows, &d, err, sizeof(err))) {
+        rp_render_result rr = rp_render(c, r, &rows, &d, err, sizeof(err));
+        if (rr == RP_RENDER_EMPTY) {
             rp_say(&o, "nothing to report: %s", err);
             c->skipped++;
+            ndest = 0;
+        } else if (rr == RP_RENDER_ERROR) { /* kept and retried, never marked done unsent */
+            char why[RP_ERR];
+            snprintf(why, sizeof(why), "report not built: %.400s", err);
+            rp_say(&o, "failed: %s", why);
+            rp_fail(&o, c, why);
             ndest = 0;
         } else {
             rp_say(&o, "%s (%zu bytes%s)", d.filename, d.gzlen, d.stats.rows_skipped ? ", rows left out" : "");

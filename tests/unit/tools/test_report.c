@@ -12,7 +12,8 @@
  *   - --dry-run writes nothing and releases its claims;
  *   - sendmail failing: the report kept, retried later with the same
  *     Report-ID and file name, each destination sent once;
- *   - the rate limit defers; a DNS failure is retried; expiry.
+ *   - the rate limit defers; a DNS failure is retried; expiry;
+ *   - a report that cannot be rendered fails and is kept, never marked done.
  * No MTA: the end-to-end run through Postfix is tests/e2e's.
  */
 #include "config.h"
@@ -620,6 +621,36 @@ START_TEST(test_dns_failure)
 }
 END_TEST
 
+/* A report dmarcxml cannot render for a reason other than "no row" (here
+ * a period before 1970, which the schema has no date for) is not marked
+ * done unsent: it fails and stays for a retry. */
+START_TEST(test_render_error)
+{
+    fx f;
+    char *out;
+    int64_t now = 3600; /* an hour after the period: not yet expired by retention_days */
+
+    fx_start(&f, 0);
+    fill(&f, -DAY, false);
+    ck_assert_int_eq(run_dir(&f, &out, now, NULL), 1);
+    ck_assert_ptr_nonnull(strstr(out, "failed: report not built: date range"));
+    ck_assert_ptr_nonnull(strstr(out, "reports: 0 built, 0 sent, 1 failed, 0 skipped"));
+    free(out);
+    ck_assert_uint_eq(count_files(f.out), 0);
+    ck_assert_uint_eq(totals(&f).reports_open, 1); /* kept */
+    ck_assert_uint_eq(totals(&f).reports_sent, 0);
+    /* and retried an hour later, not before */
+    ck_assert_int_eq(run_dir(&f, &out, now + 1800, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "reports: 0 built, 0 sent, 0 failed, 0 skipped"));
+    free(out);
+    ck_assert_int_eq(run_dir(&f, &out, now + 3601, NULL), 1);
+    ck_assert_ptr_nonnull(strstr(out, "failed: report not built"));
+    free(out);
+    ck_assert_uint_eq(totals(&f).reports_open, 1);
+    fx_stop(&f);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     fx f;
@@ -694,6 +725,7 @@ int main(void)
     tcase_add_test(tc, test_sendmail_retry);
     tcase_add_test(tc, test_rate_limit);
     tcase_add_test(tc, test_dns_failure);
+    tcase_add_test(tc, test_render_error);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return tu_run(s);
