@@ -703,7 +703,7 @@ static bool rs_cb_report(void *arg, int ncol, const char *const *v, char *err, s
 {
     rstore_report *r = arg;
     int64_t b[4], attempts;
-    bool ok = ncol == 11;
+    bool ok = ncol == 12;
 
     for (int i = 0; ok && i < ncol; i++)
         ok = v[i] != NULL;
@@ -711,7 +711,7 @@ static bool rs_cb_report(void *arg, int ncol, const char *const *v, char *err, s
          rs_policy_parse(v[4], &r->sp) && rs_policy_parse(v[5], &r->np);
     for (int i = 0; ok && i < 4; i++)
         ok = rs_parse_i64(v[6 + i], &b[i]);
-    ok = ok && rs_parse_i64(v[10], &attempts) && r->policy_domain == NULL &&
+    ok = ok && rs_parse_i64(v[10], &attempts) && rs_parse_i64(v[11], &r->next_try) && r->policy_domain == NULL &&
          (r->policy_domain = rs_dec(v[0], strlen(v[0]))) != NULL;
     if (!ok) {
         snprintf(err, errsz, "store: malformed report");
@@ -747,7 +747,7 @@ static bool rs_read_report(rstore_t *st, int64_t id, rstore_report *r, char *err
     r->id = id;
     return rs_exec(st,
                    "SELECT policy_domain, begin_ts, end_ts, p, sp, np, adkim_strict, aspf_strict, testing,"
-                   " psl, attempts FROM reports WHERE id = $1",
+                   " psl, attempts, next_try FROM reports WHERE id = $1",
                    p, 1, rs_cb_report, r, NULL, err, errsz) &&
            rs_exec(st, "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM report_rows WHERE report_id = $1", p, 1,
                    rs_cb_sums, r, NULL, err, errsz);
@@ -934,7 +934,12 @@ bool rstore_dest_count(rstore_t *st, const char *dest, int64_t since, unsigned l
 
 /* ---- the end of a claim ------------------------------------------------------- */
 
-/* One UPDATE of report r that must change it. */
+static void rs_not_held(const rstore_report *r, char *err, size_t errsz)
+{
+    snprintf(err, errsz, "store: report %" PRId64 " (%s) is no longer held by %s (expired, or its lease ran"
+             " out and another reporter claimed it)", r->id, r->policy_domain, r->owner ? r->owner : "?");
+}
+
 /* One UPDATE of report r that must change it: sql ends "WHERE id = $1 AND
  * owner = $N" with N = np + 1 (r->owner is appended to p): a claim whose
  * lease ran out and that another reporter took changes nothing. */
@@ -951,19 +956,60 @@ static bool rs_update_report(rstore_t *st, const rstore_report *r, const char *s
     ok = rs_exec1(st, sql, all, np + 1, NULL, NULL, &changes, err, errsz);
     free(ow);
     if (ok && changes != 1) {
-        snprintf(err, errsz, "store: report %" PRId64 " (%s) is no longer held by %s (expired, or its lease ran"
-                 " out and another reporter claimed it)", r->id, r->policy_domain, r->owner ? r->owner : "?");
+        rs_not_held(r, err, errsz);
         ok = false;
     }
     return ok;
 }
 
+/* The report's end as sent, in one transaction: the UPDATE first (on
+ * PostgreSQL it waits for the row lock a writer's upsert of the report
+ * holds, so every row committed before it is seen; a writer after it
+ * waits, then finds the report sent and counts its rows late), then the
+ * sum of its rows, which must still be the claim's (r->messages).  Rows
+ * added while it was claimed were not in what the reporter read: then
+ * nothing changes and the call fails. */
+static bool rs_done(rstore_t *st, const rstore_report *r, const char *ow, int64_t now, char *err, size_t errsz)
+{
+    unsigned long changes = 0;
+    int64_t sum = 0;
+
+    if (!rs_begin(st, err, errsz))
+        return false;
+    if (!rs_exec(st,
+                 "UPDATE reports SET state = 1, owner = NULL, lease_until = 0, sent_at = $2"
+                 " WHERE id = $1 AND owner = $3",
+                 (rs_param[]){RS_I(r->id), RS_I(now), RS_S(ow)}, 3, NULL, NULL, &changes, err, errsz) ||
+        !rs_query_int(st, "SELECT COALESCE(SUM(count), 0) FROM report_rows WHERE report_id = $1",
+                      (rs_param[]){RS_I(r->id)}, 1, &sum, err, errsz))
+        return rs_rollback(st);
+    if (changes != 1) {
+        rs_not_held(r, err, errsz);
+        return rs_rollback(st);
+    }
+    if (sum < 0 || (unsigned long)sum != r->messages) {
+        snprintf(err, errsz, "store: report %" PRId64 " (%s) changed while claimed: %" PRId64 " message(s) now, %lu"
+                 " when claimed (report it again)", r->id, r->policy_domain, sum, r->messages);
+        return rs_rollback(st);
+    }
+    return rs_commit(st, err, errsz) || rs_rollback(st);
+}
+
 bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, char *err, size_t errsz)
 {
-    return rs_update_report(st, r,
-                            "UPDATE reports SET state = 1, owner = NULL, lease_until = 0, sent_at = $2"
-                            " WHERE id = $1 AND owner = $3",
-                            (rs_param[]){RS_I(r->id), RS_I(now)}, 2, err, errsz);
+    char *ow = rs_enc_new(r->owner ? r->owner : "");
+    bool ok = rs_ready(st, err, errsz) && rs_done(st, r, ow, now, err, errsz);
+
+    if (!ok && rs_retry(st))
+        ok = rs_done(st, r, ow, now, err, errsz);
+    free(ow);
+    return ok;
+}
+
+bool rstore_renew(rstore_t *st, const rstore_report *r, int64_t now, unsigned lease, char *err, size_t errsz)
+{
+    return rs_update_report(st, r, "UPDATE reports SET lease_until = $2 WHERE id = $1 AND owner = $3",
+                            (rs_param[]){RS_I(r->id), RS_I(now + (int64_t)lease)}, 2, err, errsz);
 }
 
 bool rstore_failed(rstore_t *st, const rstore_report *r, int64_t next_try, const char *why, char *err,

@@ -73,7 +73,8 @@ const char *rstore_kind(const rstore_t *st);
  * same key add up; the report of each (policy domain, period) is created
  * if missing and its policy_published set from the row (while the report is
  * not sent).  Rows of a report already sent are still added (and counted
- * in *late when late is not NULL) but never reported. */
+ * in *late when late is not NULL) but never reported.  Rows of a report
+ * that is claimed are not late: rstore_done then refuses (see there). */
 bool rstore_add(rstore_t *st, const dmarcrow *const *rows, const unsigned long *counts, size_t n,
                 unsigned long *late, char *err, size_t errsz);
 
@@ -127,7 +128,10 @@ bool rstore_dest_count(rstore_t *st, const char *dest, int64_t since, unsigned l
 /* End a claim that r->owner still holds (false, and nothing changed, when
  * its lease ran out and another reporter claimed the report meanwhile):
  * done (every destination sent, or nothing to send: state
- * sent), or failed (state open again, attempts + 1, next try at next_try,
+ * sent; false, nothing changed and the claim kept, when the sum of the
+ * report's rows is no longer r->messages: a flush added rows after the
+ * claim, so what was sent lacks them: end it with rstore_failed and the
+ * next claim reports them), or failed (state open again, attempts + 1, next try at next_try,
  * why kept as the last error), or released unchanged (--dry-run, a
  * deferral by the rate limit: next try at next_try, attempts kept). */
 bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, char *err, size_t errsz);

@@ -521,9 +521,18 @@ START_TEST(test_published_late)
     ck_assert(r->testing && r->psl && !r->adkim_strict && !r->aspf_strict);
     ck_assert_uint_eq(r->messages, 3);
 
-    /* rows added while claimed still count */
+    /* rows added while claimed (a flush between the reporter's rstore_rows
+     * and its rstore_done) are not late: done refuses, the claim is kept,
+     * and the next claim reports them */
     add1(st, b, 2, &late);
     ck_assert_uint_eq(late, 0);
+    ck_assert(!rstore_done(st, r, NOW, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "changed while claimed") != NULL, "%s", err);
+    claim_none(st, DAY0 + DAY, NOW); /* still held by me:1 */
+    ck_assert_msg(rstore_failed(st, r, NOW, "rows changed", err, sizeof(err)), "%s", err);
+    rstore_report_free(r);
+    r = must_claim(st, DAY0 + DAY, NOW, "me:1");
+    ck_assert_uint_eq(r->messages, 5);
     ck_assert_msg(rstore_done(st, r, NOW, err, sizeof(err)), "%s", err);
     rstore_report_free(r);
 
@@ -596,6 +605,46 @@ START_TEST(test_claim_closed_lease)
     dmarcrow_free(d0);
     dmarcrow_free(d1);
     dmarcrow_free(e0);
+    rstore_close(st);
+    free(uri);
+}
+END_TEST
+
+/* rstore_renew holds a claim past its first lease; a lost claim cannot be
+ * renewed.  next_try is the report's own before the claim. */
+START_TEST(test_renew_next_try)
+{
+    char *uri = new_uri(_i);
+    rstore_t *st = must_open(uri);
+    dmarcrow *d0 = mkrow("a.example", DAY0, "192.0.2.1", "a.example", "a.example");
+    rstore_report *r1, *r2;
+
+    add1(st, d0, 1, NULL);
+    r1 = must_claim(st, DAY0 + DAY, NOW, "host1:1"); /* lease until NOW + 600 */
+    ck_assert_int_eq(r1->next_try, 0);
+    ck_assert_msg(rstore_renew(st, r1, NOW + 500, 600, err, sizeof(err)), "%s", err); /* until NOW + 1100 */
+    claim_none(st, DAY0 + DAY, NOW + 600);
+    claim_none(st, DAY0 + DAY, NOW + 1099);
+    r2 = must_claim(st, DAY0 + DAY, NOW + 1100, "host2:1");
+    ck_assert_int_eq(r2->id, r1->id);
+    /* host1 lost it: renewing fails and changes nothing */
+    ck_assert(!rstore_renew(st, r1, NOW + 1100, 600, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "no longer held by host1:1") != NULL, "%s", err);
+    claim_none(st, DAY0 + DAY, NOW + 1699); /* host2's lease stands */
+    /* a failure sets the next try; the next claim carries it */
+    ck_assert_msg(rstore_failed(st, r2, NOW + 5000, "x", err, sizeof(err)), "%s", err);
+    rstore_report_free(r2);
+    r2 = must_claim(st, DAY0 + DAY, NOW + 5000, "host2:1");
+    ck_assert_int_eq(r2->next_try, NOW + 5000);
+    ck_assert_msg(rstore_release(st, r2, r2->next_try, err, sizeof(err)), "%s", err);
+    rstore_report_free(r2);
+    r2 = must_claim(st, DAY0 + DAY, NOW + 5000, "host2:1");
+    ck_assert_int_eq(r2->next_try, NOW + 5000);
+    ck_assert_msg(rstore_done(st, r2, NOW + 5000, err, sizeof(err)), "%s", err);
+    ck_assert(!rstore_renew(st, r2, NOW + 5000, 600, err, sizeof(err))); /* done: no claim */
+    rstore_report_free(r1);
+    rstore_report_free(r2);
+    dmarcrow_free(d0);
     rstore_close(st);
     free(uri);
 }
@@ -985,6 +1034,7 @@ int main(void)
     tcase_add_loop_test(tc, test_hostile, 0, BACKENDS);
     tcase_add_loop_test(tc, test_published_late, 0, BACKENDS);
     tcase_add_loop_test(tc, test_claim_closed_lease, 0, BACKENDS);
+    tcase_add_loop_test(tc, test_renew_next_try, 0, BACKENDS);
     tcase_add_loop_test(tc, test_done_failed_release, 0, BACKENDS);
     tcase_add_loop_test(tc, test_dests, 0, BACKENDS);
     tcase_add_loop_test(tc, test_expire_totals, 0, BACKENDS);
