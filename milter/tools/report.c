@@ -9,9 +9,10 @@
  * skip it if it was sent before (a retry), verify it when it is outside
  * the policy domain, respect its size limit and the rate limit, then pipe
  * the mail (dmarcmail) to `sendmail -i -f EMAIL -- DEST` or write the file
- * under --output-dir.  The claim ends as done, failed (retried later with
- * the same Report-ID) or released (rate limit, --dry-run).  Last, expire
- * old reports.
+ * under --output-dir.  The claim is renewed before each destination; one
+ * lost anyway stops its report, left to whoever holds it now.  Otherwise
+ * the claim ends as done, failed (retried later with the same Report-ID)
+ * or released (rate limit, --dry-run).  Last, expire old reports.
  *
  * SECURITY: DMARC records and _report._dmarc records come from the DNS and
  * are hostile: rua.h admits only plain addresses (no header, argument or
@@ -78,6 +79,7 @@ typedef struct rp_ctx {
     unsigned long built, sent, failed, skipped; /* the closing line */
     unsigned long mails;                        /* Message-ID sequence */
     bool store_error;                           /* exit 2 */
+    time_t started;                             /* time(NULL) at the start (rp_clock) */
     rstore_report **held;                       /* --dry-run: claims released at the end */
     size_t nheld;
 } rp_ctx;
@@ -87,6 +89,7 @@ typedef struct rp_outcome {
     strbuf line;       /* the report's output line */
     bool failed;       /* a destination failed: retry the report */
     bool deferred;     /* the rate limit held a destination back */
+    bool lost;         /* the claim was lost mid-report: not ours to end */
     char why[RP_ERR];  /* the first failure */
 } rp_outcome;
 
@@ -119,6 +122,13 @@ static void rp_say(rp_outcome *o, const char *fmt, ...)
     va_end(ap);
     strbuf_adds(&o->line, o->line.len > 0 ? "; " : "");
     strbuf_adds(&o->line, buf);
+}
+
+/* The run's now (--now or the start) plus the seconds since the start: a
+ * claim's lease is renewed from here. */
+static int64_t rp_clock(const rp_ctx *c)
+{
+    return c->a->now + (int64_t)(time(NULL) - c->started);
 }
 
 static void rp_fail(rp_outcome *o, rp_ctx *c, const char *why)
@@ -581,6 +591,23 @@ fail:
     return -1;
 }
 
+/* Hold the claim REPORT_LEASE more seconds before a destination (sendmail
+ * and DNS can take minutes each).  False when it is lost: another reporter
+ * took the report after the lease ran out, so this run stops it and ends
+ * nothing (no done, no failed). */
+static bool rp_renew(rp_ctx *c, const rstore_report *r, rp_outcome *o)
+{
+    char err[RP_ERR];
+
+    if (rstore_renew(c->st, r, rp_clock(c), REPORT_LEASE, err, sizeof(err)))
+        return true;
+    fprintf(stderr, "mxguard report: %s %lld..%lld: claim lost, stopped: %s\n", r->policy_domain,
+            (long long)r->begin, (long long)r->end, err);
+    rp_say(o, "stopped: claim lost (%s)", err);
+    o->lost = true;
+    return false;
+}
+
 /* One destination of a rendered report. */
 static void rp_dest(rp_ctx *c, const rstore_report *r, const rp_doc *d, const rua_dest *dest, rp_outcome *o)
 {
@@ -681,6 +708,8 @@ static void rp_end(rp_ctx *c, rstore_report *r, const rp_outcome *o, bool *keep)
     bool ok;
 
     *keep = false;
+    if (o->lost) /* another reporter holds it now */
+        return;
     if (c->a->dry_run) {
         *keep = true; /* released at the end of the run, so it is not claimed again now */
         return;
@@ -739,7 +768,7 @@ static void rp_one(rp_ctx *c, rstore_report *r, bool *keep)
             }
         }
     }
-    for (size_t i = 0; i < ndest; i++)
+    for (size_t i = 0; i < ndest && rp_renew(c, r, &o); i++)
         rp_dest(c, r, &d, &dests[i], &o);
     printf("%s%s %lld..%lld: %zu rows, %lu messages: %s\n", c->a->dry_run ? "dry run: " : "", r->policy_domain,
            (long long)r->begin, (long long)r->end, rows.n, r->messages, o.line.s ? o.line.s : "");
@@ -904,6 +933,7 @@ int report_main(int argc, char **argv)
         return rc;
     memset(&c, 0, sizeof(c));
     c.a = &a;
+    c.started = time(NULL);
     signal(SIGPIPE, SIG_IGN); /* a sendmail that exits early is an error status, not our death */
     if (!rp_open(&c, &conf)) {
         rc = 2;

@@ -12,6 +12,7 @@
  *   - --dry-run writes nothing and releases its claims;
  *   - sendmail failing: the report kept, retried later with the same
  *     Report-ID and file name, each destination sent once;
+ *   - a claim lost mid-report (renewal refused) stops that report;
  *   - the rate limit defers; a DNS failure is retried; expiry;
  *   - a report that cannot be rendered fails and is kept, never marked done.
  * No MTA: the end-to-end run through Postfix is tests/e2e's.
@@ -89,7 +90,9 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 /* sendmail scripts: "ok" saves args and mail as N.args and N.mail in
  * DIR/sent; "fail" exits 75 (EX_TEMPFAIL) after reading the mail;
- * "fail-ext" fails only for agg@ext.example. */
+ * "fail-ext" fails only for agg@ext.example; "steal" is "ok" that first
+ * hands every claimed report to another reporter (as if this run's lease
+ * had run out and another reporter had claimed them) with sqlite3. */
 static void set_sendmail(const fx *f, const char *kind)
 {
     char *s;
@@ -100,6 +103,12 @@ static void set_sendmail(const fx *f, const char *kind)
                       f->dir);
     else if (strcmp(kind, "fail") == 0)
         s = xasprintf("#!/bin/sh\ncat > /dev/null\nexit 75\n");
+    else if (strcmp(kind, "steal") == 0)
+        s = xasprintf("#!/bin/sh\nsqlite3 -cmd '.timeout 5000' '%s/reports.db' "
+                      "\"UPDATE reports SET owner = 'thief:1', lease_until = %lld WHERE owner IS NOT NULL\" || exit 1\n"
+                      "d='%s/sent'\nmkdir -p \"$d\"\nn=$(ls \"$d\" | grep -c '\\.mail$')\n"
+                      "printf '%%s\\n' \"$@\" > \"$d/$n.args\"\ncat > \"$d/$n.mail\"\n",
+                      f->dir, (long long)(NOW + 600), f->dir);
     else
         s = xasprintf("#!/bin/sh\nfor a; do last=$a; done\n[ \"$last\" = agg@ext.example ] && exit 75\n"
                       "d='%s/sent'\nmkdir -p \"$d\"\nn=$(ls \"$d\" | grep -c '\\.mail$')\n"
@@ -573,6 +582,49 @@ START_TEST(test_sendmail_retry)
 }
 END_TEST
 
+/* A claim lost mid-report (its lease ran out, another reporter took it):
+ * the run renews before each destination, finds it lost and stops that
+ * report without ending it; the other reporter's claim is untouched, and
+ * once its lease runs out the report is sent to the destinations left. */
+START_TEST(test_claim_lost)
+{
+    fx f;
+    char *out, *sent, *args;
+
+    fx_start(&f, 0);
+    sent = xasprintf("%s/sent", f.dir);
+    fill(&f, BEGIN, false);
+    set_sendmail(&f, "steal");
+    ck_assert_int_eq(run(&f, &out, NOW, NULL, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "rua@a.example sent; stopped: claim lost"));
+    ck_assert_ptr_null(strstr(out, "agg@ext.example"));
+    ck_assert_ptr_nonnull(strstr(out, "reports: 1 built, 1 sent, 0 failed, 0 skipped"));
+    free(out);
+    ck_assert_uint_eq(count_files(sent), 2); /* one mail: rua@a.example */
+    ck_assert_uint_eq(totals(&f).reports_open, 1);
+    ck_assert_uint_eq(totals(&f).failed, 0);
+    {
+        char *cmd = xasprintf("test \"$(sqlite3 '%s/reports.db' 'SELECT owner, attempts FROM reports')\" = 'thief:1|0'",
+                              f.dir);
+        ck_assert_msg(system(cmd) == 0, "the other reporter's claim was changed");
+        free(cmd);
+    }
+    /* the thief's lease runs out: the next run sends to the one left */
+    set_sendmail(&f, "ok");
+    ck_assert_int_eq(run(&f, &out, NOW + 601, NULL, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "rua@a.example sent before"));
+    ck_assert_ptr_nonnull(strstr(out, "agg@ext.example sent (verified)"));
+    free(out);
+    ck_assert_uint_eq(count_files(sent), 4);
+    args = read_sent(&f, 1, "args");
+    ck_assert_str_eq(args, "-i\n-f\n" EMAIL "\n--\nagg@ext.example\n");
+    free(args);
+    ck_assert_uint_eq(totals(&f).reports_sent, 1);
+    free(sent);
+    fx_stop(&f);
+}
+END_TEST
+
 START_TEST(test_rate_limit)
 {
     fx f;
@@ -723,6 +775,7 @@ int main(void)
     tcase_add_test(tc, test_output_dir);
     tcase_add_test(tc, test_dry_run);
     tcase_add_test(tc, test_sendmail_retry);
+    tcase_add_test(tc, test_claim_lost);
     tcase_add_test(tc, test_rate_limit);
     tcase_add_test(tc, test_dns_failure);
     tcase_add_test(tc, test_render_error);
