@@ -891,13 +891,14 @@ static void rp_loop(rp_ctx *c)
     }
 }
 
-/* --dry-run: release what was claimed, due again at once. */
+/* --dry-run: release what was claimed with the next try it had (not
+ * --now: a dry run with a future --now must not postpone real reports). */
 static void rp_release_held(rp_ctx *c)
 {
     char err[RP_ERR];
 
     for (size_t i = 0; i < c->nheld; i++) {
-        if (!rstore_release(c->st, c->held[i], c->a->now, err, sizeof(err))) {
+        if (!rstore_release(c->st, c->held[i], c->held[i]->next_try, err, sizeof(err))) {
             fprintf(stderr, "mxguard report: store: %s\n", err);
             c->store_error = true;
         }

@@ -489,6 +489,27 @@ START_TEST(test_dry_run)
 }
 END_TEST
 
+/* A dry run with a --now a week ahead leaves each report's next try as it
+ * was: a real run at the normal time still sends. */
+START_TEST(test_dry_run_future)
+{
+    fx f;
+    char *out, *na = expected_name("a.example", BEGIN);
+
+    fx_start(&f, 0);
+    fill(&f, BEGIN, false);
+    ck_assert_int_eq(run(&f, &out, NOW + 7 * DAY, "--dry-run", NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "reports (dry run): 1 to build, 2 to send, 0 failed, 1 skipped"));
+    free(out);
+    ck_assert_int_eq(run_dir(&f, &out, NOW, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "reports: 1 built, 2 sent, 0 failed, 1 skipped"));
+    ck_assert(exists(f.out, "rua@a.example", na));
+    free(out);
+    free(na);
+    fx_stop(&f);
+}
+END_TEST
+
 /* The mail N sendmail received and its arguments. */
 static char *read_sent(const fx *f, int n, const char *ext)
 {
@@ -774,6 +795,7 @@ int main(void)
     tcase_add_test(tc, test_helpers);
     tcase_add_test(tc, test_output_dir);
     tcase_add_test(tc, test_dry_run);
+    tcase_add_test(tc, test_dry_run_future);
     tcase_add_test(tc, test_sendmail_retry);
     tcase_add_test(tc, test_claim_lost);
     tcase_add_test(tc, test_rate_limit);
