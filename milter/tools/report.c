@@ -690,10 +690,12 @@ static size_t rp_dests(rp_ctx *c, const rstore_report *r, rua_dest *dests, size_
     case RP_DNS_FOUND: break;
     }
     n = rua_parse(rua, dests, max, &rs);
-    if (c->a->verbose || n == 0)
-        rp_say(o, "rua \"%.200s\": %zu mailto destination(s), %zu other scheme(s), %zu malformed, %zu past "
-                  "max_recipients",
-               rua, n, rs.other_scheme, rs.malformed, rs.over_max);
+    if (c->a->verbose || n == 0) {
+        char *q = strbuf_quote(rua); /* from the DNS: no control byte reaches a terminal or the journal */
+        rp_say(o, "rua %s: %zu mailto destination(s), %zu other scheme(s), %zu malformed, %zu past max_recipients",
+               q, n, rs.other_scheme, rs.malformed, rs.over_max);
+        free(q);
+    }
     if (n == 0) {
         rp_say(o, "nothing to send");
         c->skipped++;

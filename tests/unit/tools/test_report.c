@@ -66,6 +66,9 @@ static const char zone[] =
     "local-zone: \"_report._dmarc.wild.example.\" redirect\n"
     "local-data: '_report._dmarc.wild.example. TXT \"v=DMARC1;\"'\n"
     /* e: no record at all (NXDOMAIN) */
+    /* ctl: a rua with control bytes (ESC [31m, BEL) and a good address */
+    "local-data: '_dmarc.ctl.example. TXT \"v=DMARC1; p=none; rua=mailto:x@ctl.example\\027[31m\\007,"
+    "mailto:y@ctl.example\"'\n"
     /* slow.example: its DNS server does not answer */
     "local-zone: \"slow.example.\" transparent\n"
     "forward-zone:\n"
@@ -724,6 +727,32 @@ START_TEST(test_render_error)
 }
 END_TEST
 
+/* --verbose prints the rua from the DNS quoted: its control bytes as \xHH. */
+START_TEST(test_verbose_rua_quoted)
+{
+    fx f;
+    char *out, err[256];
+    rstore_t *st;
+    dmarcrow *row = mkrow("ctl.example", BEGIN, "192.0.2.7", "ctl.example", true);
+    unsigned long one = 1;
+
+    fx_start(&f, 0);
+    st = rstore_open(f.store, err, sizeof(err));
+    ck_assert_msg(st != NULL, "%s", err);
+    ck_assert_msg(rstore_add(st, (const dmarcrow *const *)&row, &one, 1, NULL, err, sizeof(err)), "%s", err);
+    rstore_close(st);
+    dmarcrow_free(row);
+    ck_assert_int_eq(run(&f, &out, NOW, "--dry-run", "--verbose"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "rua \"mailto:x@ctl.example\\x1b[31m\\x07,mailto:y@ctl.example\": "
+                                      "1 mailto destination(s), 0 other scheme(s), 1 malformed"));
+    ck_assert_ptr_nonnull(strstr(out, "y@ctl.example would be sent"));
+    for (const char *p = out; *p; p++)
+        ck_assert_msg((unsigned char)*p >= 0x20 || *p == '\n', "control byte 0x%02x in the output", *p);
+    free(out);
+    fx_stop(&f);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     fx f;
@@ -801,6 +830,7 @@ int main(void)
     tcase_add_test(tc, test_rate_limit);
     tcase_add_test(tc, test_dns_failure);
     tcase_add_test(tc, test_render_error);
+    tcase_add_test(tc, test_verbose_rua_quoted);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return tu_run(s);
