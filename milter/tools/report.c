@@ -9,7 +9,7 @@
  * skip it if it was sent before (a retry), verify it when it is outside
  * the policy domain, respect its size limit and the rate limit, then pipe
  * the mail (dmarcmail) to `sendmail -i -f EMAIL -- DEST` or write the file
- * under --output-dir.  The claim is renewed before each destination; one
+ * under --output-dir (both in report_send.c).  The claim is renewed before each destination; one
  * lost anyway stops its report, left to whoever holds it now.  Otherwise
  * the claim ends as done, failed (retried later with the same Report-ID)
  * or released (rate limit, --dry-run).  Last, expire old reports.
@@ -24,19 +24,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/pidfd.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +41,7 @@
 #include "dname.h"
 #include "dns.h"
 #include "report.h"
+#include "report_send.h"
 #include "rstore.h"
 #include "rua.h"
 #include "strbuf.h"
@@ -412,136 +406,7 @@ static rp_render_result rp_render(rp_ctx *c, const rstore_report *r, const rp_ro
     return ok ? RP_RENDER_OK : empty ? RP_RENDER_EMPTY : RP_RENDER_ERROR;
 }
 
-/* ---- delivery ---------------------------------------------------------------------- */
-
-static bool rp_write_all(int fd, const char *p, size_t len, time_t deadline)
-{
-    while (len > 0) {
-        struct pollfd pf = {fd, POLLOUT, 0};
-        long left = (long)(deadline - time(NULL));
-        ssize_t n;
-        if (left <= 0 || poll(&pf, 1, (int)(left * 1000)) <= 0)
-            return false;
-        n = write(fd, p, len);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Wait for pid until deadline; killed past it.  Its wait status, or -1.
- * Sleeps in poll() on a pidfd (readable when the child exits), so a quick
- * sendmail costs no polling delay. */
-static int rp_wait(pid_t pid, time_t deadline)
-{
-    int pfd = pidfd_open(pid, 0), st;
-
-    for (;;) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        long left = (long)(deadline - time(NULL));
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR) {
-            st = -1;
-            break;
-        }
-        if (left <= 0) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-            st = -1;
-            break;
-        }
-        if (pfd >= 0)
-            poll(&(struct pollfd){pfd, POLLIN, 0}, 1, (int)(left < 10 ? left * 1000 : 10000));
-        else
-            nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
-    }
-    if (pfd >= 0)
-        close(pfd);
-    return st;
-}
-
-/* Pipe mail to `sendmail -i -f from -- to`: true when it exited 0. */
-static bool rp_sendmail(const char *prog, const char *from, const char *to, const char *mail, size_t len,
-                        char *why, size_t whysz)
-{
-    time_t deadline = time(NULL) + REPORT_SENDMAIL_TIMEOUT;
-    int fds[2], st;
-    bool wrote;
-    pid_t pid;
-
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        snprintf(why, whysz, "pipe: %s", strerror(errno));
-        return false;
-    }
-    /* posix_spawn (no copy of this process's page tables as fork makes):
-     * the pipe as stdin, every other descriptor past stderr closed */
-    posix_spawn_file_actions_t fa;
-    char *const argv[] = {(char *)prog, (char *)"-i", (char *)"-f", (char *)from, (char *)"--", (char *)to, NULL};
-    int rc;
-
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
-    posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-    rc = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[0]);
-    if (rc != 0) {
-        snprintf(why, whysz, "%s: %s", prog, strerror(rc));
-        close(fds[1]);
-        return false;
-    }
-    fcntl(fds[1], F_SETFL, O_NONBLOCK);
-    wrote = rp_write_all(fds[1], mail, len, deadline);
-    close(fds[1]);
-    st = rp_wait(pid, deadline);
-    if (st == -1)
-        snprintf(why, whysz, "%s: no exit within %u s", prog, REPORT_SENDMAIL_TIMEOUT);
-    else if (WIFSIGNALED(st))
-        snprintf(why, whysz, "%s: killed by signal %d", prog, WTERMSIG(st));
-    else if (WEXITSTATUS(st) != 0)
-        snprintf(why, whysz, "%s: exit status %d%s", prog, WEXITSTATUS(st),
-                 WEXITSTATUS(st) == 127 ? " (could not run it?)" : "");
-    else if (!wrote)
-        snprintf(why, whysz, "%s: did not read the whole mail", prog);
-    return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && wrote;
-}
-
-/* DIR/<dest>/<filename>, mode 0644, through a temporary name. */
-static bool rp_write_file(const char *dir, const char *dest, const rp_doc *d, char *why, size_t whysz)
-{
-    char *sub = xasprintf("%s/%s", dir, dest);
-    char *tmp = xasprintf("%s/.%s.%ld.tmp", sub, d->filename, (long)getpid());
-    char *path = xasprintf("%s/%s", sub, d->filename);
-    bool ok = false;
-    int fd = -1;
-
-    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || (mkdir(sub, 0755) != 0 && errno != EEXIST)) {
-        snprintf(why, whysz, "mkdir %s: %s", sub, strerror(errno));
-    } else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
-        snprintf(why, whysz, "%s: %s", tmp, strerror(errno));
-    } else if (fchmod(fd, 0644) != 0 || write(fd, d->gz, d->gzlen) != (ssize_t)d->gzlen || fsync(fd) != 0) {
-        snprintf(why, whysz, "%s: %s", tmp, strerror(errno));
-    } else if (close(fd) != 0 || (fd = -1, rename(tmp, path) != 0)) {
-        fd = -1;
-        snprintf(why, whysz, "%s: %s", path, strerror(errno));
-    } else {
-        ok = true;
-    }
-    if (fd >= 0)
-        close(fd);
-    if (!ok)
-        unlink(tmp);
-    free(sub);
-    free(tmp);
-    free(path);
-    return ok;
-}
+/* ---- delivery (report_send.h) ---------------------------------------------------- */
 
 /* Hand the report to one destination: a file or a mail. */
 static bool rp_deliver(rp_ctx *c, const rstore_report *r, const rp_doc *d, const rua_dest *dest, char *why,
@@ -555,7 +420,7 @@ static bool rp_deliver(rp_ctx *c, const rstore_report *r, const rp_doc *d, const
     bool ok;
 
     if (c->a->output_dir != NULL)
-        return rp_write_file(c->a->output_dir, dest->addr, d, why, whysz);
+        return report_send_file(c->a->output_dir, dest->addr, d->filename, d->gz, d->gzlen, why, whysz);
     snprintf(mid, sizeof(mid), "%s.%lld.%ld.%lu@%s", d->uid, (long long)c->a->now, (long)getpid(), ++c->mails,
              cf->reports_receiver);
     in = (dmarcmail_input){cf->reports_email, dest->addr, d->subject, mid, c->a->now, cf->reports_receiver,
@@ -563,7 +428,8 @@ static bool rp_deliver(rp_ctx *c, const rstore_report *r, const rp_doc *d, const
     mail = dmarcmail_render(&in, &len, why, whysz);
     if (mail == NULL)
         return false;
-    ok = rp_sendmail(cf->reports_sendmail, cf->reports_email, dest->addr, mail, len, why, whysz);
+    ok = report_send_mail(cf->reports_sendmail, cf->reports_email, dest->addr, mail, len, REPORT_SENDMAIL_TIMEOUT,
+                          why, whysz);
     free(mail);
     return ok;
 }
