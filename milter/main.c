@@ -51,6 +51,7 @@
 #include "privs.h"
 #include "snapshot.h"
 #include "report.h"
+#include "rstore.h"
 #include "summary.h"
 #include "version.h"
 #include "xalloc.h"
@@ -151,7 +152,7 @@ static void started_compare_reports(const started_t *st, const conf_t *c)
         log_warn("reload: reports.enabled changes need a restart (still %s)",
                  st->reports_enabled ? "true" : "false");
     if (!same_str(st->reports_store, c->reports_store)) {
-        char *shown = st->reports_store ? dmarcflush_uri_shown(st->reports_store) : xstrdup("(none)");
+        char *shown = st->reports_store ? rstore_uri_shown(st->reports_store) : xstrdup("(none)");
         log_warn("reload: reports.store changes need a restart (still %s)", shown);
         free(shown);
     }
@@ -409,7 +410,7 @@ static dmarcflush_t *start_reports(const conf_t *conf)
     fl = dmarcflush_new(&o);
     if (!dmarcflush_start(fl, err, sizeof(err)))
         log_fatal("reports: %s", err);
-    shown = dmarcflush_uri_shown(conf->reports_store);
+    shown = rstore_uri_shown(conf->reports_store);
     log_info("reports: recording DMARC report rows (store %s, flushed every %u s, at most %u rows held)", shown,
              conf->reports_flush_interval, conf->reports_max_rows);
     free(shown);

@@ -265,7 +265,9 @@ bool confcheck_report_store(const char *v, char *err, size_t errlen)
 
     why[0] = '\0';
     if (!rstore_uri_valid(v, why, sizeof(why))) {
-        snprintf(err, errlen, "bad reports.store \"%s\": %s (sqlite:/PATH or postgresql://...)", v, why);
+        char *shown = rstore_uri_shown(v); /* never a password in a log line */
+        snprintf(err, errlen, "bad reports.store \"%s\": %s (sqlite:/PATH or postgresql://...)", shown, why);
+        free(shown);
         return false;
     }
     return true;

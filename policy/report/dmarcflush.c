@@ -4,14 +4,15 @@
  * store.
  *
  * The thread waits on a condition variable (CLOCK_MONOTONIC) for the next
- * interval, a kick or the stop.  A flush takes every entry out of the
- * aggregator (copies: dmarcagg_take frees its own), writes them in batches
- * of DMARCFLUSH_BATCH rows (one transaction each) and puts back what was
- * not written.  The store handle, the outage state and the rate-limited log
+ * interval, a kick or the stop.  A flush opens the store if it is not
+ * open (if it cannot, the rows stay in the aggregator), then takes every
+ * entry out of the aggregator (copies: dmarcagg_take frees its own),
+ * writes them in batches of DMARCFLUSH_BATCH rows (one transaction each)
+ * and puts back what was not written.  The store handle, the outage state and the rate-limited log
  * belong to the thread alone; the figures read by the metrics are atomics.
  *
  * SECURITY: a PostgreSQL URI may carry a password: the log shows the URI
- * with it masked (dmarcflush_uri_shown).
+ * with it masked (rstore_uri_shown).
  */
 #include "config.h"
 
@@ -29,7 +30,6 @@
 #include "dmarcrow.h"
 #include "log.h"
 #include "rstore.h"
-#include "strbuf.h"
 #include "xalloc.h"
 
 struct dmarcflush {
@@ -73,39 +73,6 @@ static long mono_seconds(void)
     return (long)ts.tv_sec;
 }
 
-char *dmarcflush_uri_shown(const char *uri)
-{
-    const char *p = strstr(uri, "://");
-    strbuf b = {0};
-
-    if (p == NULL)
-        return xstrdup(uri); /* sqlite:PATH */
-    p += 3;
-    strbuf_add(&b, uri, (size_t)(p - uri));
-    /* userinfo: user:password@ */
-    {
-        size_t hostlen = strcspn(p, "/?#");
-        const char *at = memchr(p, '@', hostlen);
-        const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-        if (colon != NULL) {
-            strbuf_add(&b, p, (size_t)(colon - p));
-            strbuf_adds(&b, ":***");
-            p = at;
-        }
-    }
-    /* password=... in the query */
-    while (*p) {
-        if ((p[-1] == '?' || p[-1] == '&') && strncasecmp(p, "password=", 9) == 0) {
-            strbuf_adds(&b, "password=***");
-            p += 9 + strcspn(p + 9, "&#");
-            continue;
-        }
-        strbuf_add(&b, p, 1);
-        p++;
-    }
-    return strbuf_take(&b);
-}
-
 dmarcflush_t *dmarcflush_new(const dmarcflush_options *opt)
 {
     dmarcflush_t *fl = xcalloc(1, sizeof(*fl));
@@ -113,7 +80,7 @@ dmarcflush_t *dmarcflush_new(const dmarcflush_options *opt)
 
     fl->agg = dmarcagg_new(opt->max_rows);
     fl->uri = xstrdup(opt->store);
-    fl->label = dmarcflush_uri_shown(opt->store);
+    fl->label = rstore_uri_shown(opt->store);
     fl->own_email = opt->own_email && *opt->own_email ? xstrdup(opt->own_email) : NULL;
     fl->interval = opt->flush_interval ? opt->flush_interval : 1;
     fl->stop_seconds = opt->stop_seconds ? opt->stop_seconds : DMARCFLUSH_STOP_SECONDS;
@@ -227,13 +194,14 @@ static void flush_failed(dmarcflush_t *fl, const char *what, const char *err)
     store_close(fl);
 }
 
-/* The store's totals for the metrics; a failure here is a store failure. */
+/* The store's counters for the metrics (one small table: never a count
+ * over the rows); a failure here is a store failure. */
 static bool read_totals(dmarcflush_t *fl)
 {
     rstore_totals t;
     char err[256];
 
-    if (!rstore_totals_get(fl->st, &t, err, sizeof(err))) {
+    if (!rstore_counters_get(fl->st, &t, err, sizeof(err))) {
         flush_failed(fl, "cannot read the totals", err);
         return false;
     }
@@ -279,15 +247,16 @@ static bool flush_once(dmarcflush_t *fl)
     size_t nrows;
     char err[256];
 
+    /* the store first: while it cannot be opened the rows stay where they
+     * are (counted by the bound), never taken out and put back */
+    if (fl->st == NULL && (fl->st = rstore_open(fl->uri, err, sizeof(err))) == NULL) {
+        flush_failed(fl, "cannot open", err);
+        return false;
+    }
     dmarcagg_take(fl->agg, batch_collect, &b);
     nrows = b.n;
     for (size_t i = 0; i < b.n; i++)
         msgs += b.counts[i];
-    if (fl->st == NULL && (fl->st = rstore_open(fl->uri, err, sizeof(err))) == NULL) {
-        flush_failed(fl, "cannot open", err);
-        batch_put_back(fl, &b, 0);
-        return false;
-    }
     if (!write_batch(fl, &b) || !read_totals(fl))
         return false;
     if (fl->failing)

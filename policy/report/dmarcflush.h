@@ -105,9 +105,6 @@ bool dmarcflush_stop(dmarcflush_t *fl);
 void dmarcflush_free(dmarcflush_t *fl);
 
 void dmarcflush_stats_get(const dmarcflush_t *fl, dmarcflush_stats *out);
-/* uri for the log: a password in a PostgreSQL URI (user:PASSWORD@ or
- * password=) shown as "***".  Caller frees. */
-char *dmarcflush_uri_shown(const char *uri);
 /* "added", "own mail", "no rua", "no row", "dropped". */
 const char *dmarcflush_result_name(dmarcflush_result r);
 

@@ -1,6 +1,7 @@
 /*
- * rstore.c - the DMARC aggregate report store (rstore.h): the URI, the
- * schema, and every operation as SQL written once for both back ends
+ * rstore.c - the DMARC aggregate report store (rstore.h): the back end
+ * chosen by URI (its syntax in rstore_uri.c), the schema, and every
+ * operation as SQL written once for both back ends
  * (rstore_impl.h: SQLite in rstore_sqlite.c, PostgreSQL in rstore_pg.c).
  *
  * SECURITY: the strings of a row come from mail (domains, DKIM selectors)
@@ -35,50 +36,6 @@
 #define RS_STATE_OPEN 0
 #define RS_STATE_SENT 1
 #define RS_KEY_HEX (SHA256_DIGEST_SIZE * 2 + 1)
-
-/* ---- URI ------------------------------------------------------------------ */
-
-typedef enum rs_kind { RS_NONE = 0, RS_SQLITE, RS_PG } rs_kind;
-
-static rs_kind rs_uri_kind(const char *uri)
-{
-    if (strncmp(uri, "sqlite:", 7) == 0)
-        return RS_SQLITE;
-    if (strncmp(uri, "postgresql://", 13) == 0 || strncmp(uri, "postgres://", 11) == 0)
-        return RS_PG;
-    return RS_NONE;
-}
-
-bool rstore_uri_valid(const char *uri, char *err, size_t errsz)
-{
-    if (uri == NULL || *uri == '\0') {
-        snprintf(err, errsz, "empty store URI");
-        return false;
-    }
-    switch (rs_uri_kind(uri)) {
-    case RS_SQLITE:
-        if (uri[7] != '/') {
-            snprintf(err, errsz, "sqlite: needs an absolute file path (sqlite:/var/lib/mxguard/reports.db)");
-            return false;
-        }
-        if (uri[strlen(uri) - 1] == '/') {
-            snprintf(err, errsz, "sqlite: path names a directory, not a file");
-            return false;
-        }
-        for (const char *c = uri; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-                snprintf(err, errsz, "sqlite: path holds a control character");
-                return false;
-            }
-        return true;
-    case RS_PG:
-        return rstore_pg_uri_valid(uri, err, errsz);
-    case RS_NONE:
-        break;
-    }
-    snprintf(err, errsz, "unknown store kind (sqlite:PATH, postgresql://... or postgres://...)");
-    return false;
-}
 
 const char *rstore_kind(const rstore_t *st)
 {
@@ -481,7 +438,7 @@ rstore_t *rstore_open(const char *uri, char *err, size_t errsz)
 
     if (!rstore_uri_valid(uri, err, errsz))
         return NULL;
-    if (rs_uri_kind(uri) == RS_SQLITE)
+    if (rstore_uri_kind(uri) == RS_SQLITE)
         st = rstore_sqlite_open(uri + 7, err, errsz);
     else
         st = rstore_pg_open(uri, err, errsz);
@@ -1096,12 +1053,17 @@ static bool rs_cb_totals(void *arg, int ncol, const char *const *v, char *err, s
     return true;
 }
 
+bool rstore_counters_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
+{
+    memset(out, 0, sizeof(*out));
+    return rs_exec1(st, "SELECT what, n FROM report_totals", NULL, 0, rs_cb_totals, out, NULL, err, errsz);
+}
+
 bool rstore_totals_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
 {
     int64_t rows = 0;
 
-    memset(out, 0, sizeof(*out));
-    if (!rs_exec1(st, "SELECT what, n FROM report_totals", NULL, 0, rs_cb_totals, out, NULL, err, errsz) ||
+    if (!rstore_counters_get(st, out, err, errsz) ||
         !rs_exec1(st, "SELECT state, COUNT(*) FROM reports GROUP BY state", NULL, 0, rs_cb_totals, out, NULL, err,
                   errsz) ||
         !rs_exec1(st, "SELECT COUNT(*) FROM report_rows", NULL, 0, rs_cb_int, &rows, NULL, err, errsz))

@@ -2,7 +2,8 @@
  * rstore_impl.h - what the report store's back ends (rstore_sqlite.c,
  * rstore_pg.c) give rstore.c, which holds all the logic and all the SQL:
  * a back end only runs one statement with bound parameters and hands the
- * result rows back as text.  Internal to policy/report/rstore*.c.
+ * result rows back as text; and rstore_uri.c the kind of a URI.  Internal
+ * to policy/report/rstore*.c.
  *
  * The SQL is written once, in the dialect SQLite and PostgreSQL share;
  * parameters are $1, $2, ... (SQLite binds them by name).  The few
@@ -55,6 +56,10 @@ typedef struct rstore_ops {
 struct rstore {
     const rstore_ops *ops;
 };
+
+/* The kind of a store URI, by its prefix only (rstore_uri.c). */
+typedef enum rs_kind { RS_NONE = 0, RS_SQLITE, RS_PG } rs_kind;
+rs_kind rstore_uri_kind(const char *uri);
 
 /* The back ends' open: the path after "sqlite:", the whole PostgreSQL
  * URI.  No schema work (rstore.c does it).  NULL with the reason in err. */

@@ -733,6 +733,8 @@ static const reports_bad reports_bad_cases[] = {
     {"store = \"mysql://x\";", "bad reports.store \"mysql://x\": unknown store kind"},
     {"store = \"sqlite:reports.db\";", "bad reports.store \"sqlite:reports.db\": sqlite: needs an absolute"},
     {"store = \"/var/lib/x.db\";", "bad reports.store"},
+    {"store = \"postgresql://u:s3cret@[2001:db8::1/db\";", "bad reports.store \"postgresql://u:***@[2001:db8::1/db\": "},
+    {"store = \"postgresql://u@h/db?password=s3cret&bogus=1\";", "bad reports.store \"postgresql://u@h/db?password=***&bogus=1\": "},
     {"email = \"nobody\";", "bad reports.email \"nobody\""},
     {"email = \"a b@x.example\";", "bad reports.email"},
     {"email = \"<a@x.example>\";", "bad reports.email"},
@@ -762,6 +764,7 @@ START_TEST(test_reports_errors)
     ck_assert_ptr_null(conf_load_string(text, "r.conf", errlist_add, &e));
     ck_assert_msg(e.n == 1, "%s: %zu errors: %s", rc->text, e.n, errlist_text(&e));
     ck_assert_msg(strncmp(e.v[0], want, strlen(want)) == 0, "%s: got %s, want %s", rc->text, e.v[0], want);
+    ck_assert_msg(strstr(e.v[0], "s3cret") == NULL, "a password in %s", e.v[0]); /* never in a log line */
     errlist_free(&e);
     free(text);
     free(want);

@@ -21,7 +21,7 @@ struct rstore {
 static pthread_mutex_t fs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fs_cond = PTHREAD_COND_INITIALIZER;
 static struct {
-    bool fail_open, fail_add, hang_add;
+    bool fail_open, fail_add, hang_open, hang_add;
     unsigned opens, adds;
     int open_now;
     dmarcrow **rows;
@@ -52,6 +52,7 @@ void fakestore_reset(void)
 
 void fakestore_fail_open(bool on) { FS_SET(fail_open, on); }
 void fakestore_fail_add(bool on) { FS_SET(fail_add, on); }
+void fakestore_hang_open(bool on) { FS_SET(hang_open, on); }
 void fakestore_hang_add(bool on) { FS_SET(hang_add, on); }
 
 void fakestore_set_totals(unsigned long built, unsigned long sent, unsigned long failed)
@@ -130,14 +131,6 @@ int fakestore_open_now(void)
 
 /* ---- rstore.h ---- */
 
-bool rstore_uri_valid(const char *uri, char *err, size_t errsz)
-{
-    if (strncmp(uri, "sqlite:/", 8) == 0 || strncmp(uri, "postgresql://", 13) == 0)
-        return true;
-    snprintf(err, errsz, "unknown store kind");
-    return false;
-}
-
 rstore_t *rstore_open(const char *uri, char *err, size_t errsz)
 {
     rstore_t *st = NULL;
@@ -145,6 +138,8 @@ rstore_t *rstore_open(const char *uri, char *err, size_t errsz)
     (void)uri;
     pthread_mutex_lock(&fs_lock);
     fs.opens++;
+    while (fs.hang_open)
+        pthread_cond_wait(&fs_cond, &fs_lock);
     if (fs.fail_open) {
         snprintf(err, errsz, "fake store down");
     } else {
@@ -204,23 +199,30 @@ bool rstore_add(rstore_t *st, const dmarcrow *const *rows, const unsigned long *
     return true;
 }
 
-bool rstore_totals_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
+bool rstore_counters_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
 {
     (void)st;
     (void)err;
     (void)errsz;
     pthread_mutex_lock(&fs_lock);
     *out = fs.totals;
-    out->rows = fs.n;
     pthread_mutex_unlock(&fs_lock);
     return true;
 }
 
-/* The reporter's side: not used by the daemon; fails if called. */
+/* The reporter's side, and what the daemon must not call (the full
+ * totals count over every row): fails if called. */
 static bool fs_unused(char *err, size_t errsz)
 {
     snprintf(err, errsz, "not in the fake store");
     return false;
+}
+
+bool rstore_totals_get(rstore_t *st, rstore_totals *out, char *err, size_t errsz)
+{
+    (void)st;
+    memset(out, 0, sizeof(*out));
+    return fs_unused(err, errsz);
 }
 
 void rstore_report_free(rstore_report *r)

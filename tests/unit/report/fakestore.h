@@ -1,7 +1,8 @@
 /*
  * fakestore.h - a test double of the report store (rstore.h) for the unit
  * tests of the daemon's flush (test_dmarcflush, test_session): every
- * rstore_* symbol, linked instead of policy/report/rstore.c, keeping the
+ * rstore_* symbol of policy/report/rstore.c, linked instead of it (the URI
+ * functions of rstore_uri.c are the real ones), keeping the
  * rows in memory (added up by key like the real store) and failing or
  * hanging on request.  Only the tests link it; it is not the store.
  */
@@ -19,9 +20,12 @@ void fakestore_reset(void);
 void fakestore_fail_open(bool on);
 /* Make rstore_add fail (changes nothing, like the real one). */
 void fakestore_fail_add(bool on);
+/* Make rstore_open wait until released (a store that does not answer). */
+void fakestore_hang_open(bool on);
 /* Make rstore_add wait until released (a hung store). */
 void fakestore_hang_add(bool on);
-/* Totals rstore_totals_get returns. */
+/* Counters rstore_counters_get returns (rstore_totals_get fails: the
+ * daemon must not count over every row). */
 void fakestore_set_totals(unsigned long built, unsigned long sent, unsigned long failed);
 
 /* Distinct rows held and the messages they count. */

@@ -277,6 +277,50 @@ START_TEST(test_uri)
 }
 END_TEST
 
+/* The store as a log line or a message shows it: passwords masked, also
+ * in the reason a malformed URI is refused for. */
+START_TEST(test_uri_shown)
+{
+    static const struct {
+        const char *uri, *want;
+    } cases[] = {
+        {"sqlite:/var/lib/mxguard/reports.db", "sqlite:/var/lib/mxguard/reports.db"},
+        {"sqlite:/var/lib/u:pw@x/r.db?password=x", "sqlite:/var/lib/u:pw@x/r.db?password=x"},
+        {"postgresql://db.example/reports", "postgresql://db.example/reports"},
+        {"postgresql://u@db.example/reports", "postgresql://u@db.example/reports"},
+        {"postgresql://u:s3cret@db.example:5433/reports", "postgresql://u:***@db.example:5433/reports"},
+        {"postgres://u:p%40ss@[::1]/r?sslmode=require", "postgres://u:***@[::1]/r?sslmode=require"},
+        {"postgresql://u:pa?ss#x@h/r", "postgresql://u:***@h/r"},
+        {"postgresql://u:@h/r", "postgresql://u:***@h/r"},
+        {"postgresql:///reports?host=/run/pg&password=s3cret&user=u",
+         "postgresql:///reports?host=/run/pg&password=***&user=u"},
+        {"postgresql://h/r?PASSWORD=x", "postgresql://h/r?PASSWORD=***"},
+        {"postgresql://h/r?p%61ssword=x&password=y", "postgresql://h/r?p%61ssword=***&password=***"},
+        {"postgresql://h/r?mypassword=x", "postgresql://h/r?mypassword=x"},
+        {"postgresql://h/r?password", "postgresql://h/r?password"},
+        {"postgresql://u:s3cret@h?password=two", "postgresql://u:***@h?password=***"},
+    };
+    static const char *const bad[] = {
+        "postgresql://u:s3cret@[2001:db8::1/db",
+        "postgresql://u:s3cret@h/db?password=s3cret%zz",
+        "postgresql://u:pw@h/db?password=s3cret&nosuchoption=1",
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = rstore_uri_shown(cases[i].uri);
+        ck_assert_msg(strcmp(got, cases[i].want) == 0, "%s: %s, want %s", cases[i].uri, got, cases[i].want);
+        free(got);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        ck_assert_msg(!rstore_uri_valid(bad[i], err, sizeof(err)), "accepted %s", bad[i]);
+        ck_assert_msg(err[0] != '\0', "no reason for %s", bad[i]);
+        ck_assert_msg(strstr(err, "s3cret") == NULL, "%s: %s", bad[i], err);
+        ck_assert_msg(strstr(err, "postgresql: bad URI") != NULL, "%s: %s", bad[i], err);
+    }
+}
+END_TEST
+
 /* ---- schema ------------------------------------------------------------------------ */
 
 START_TEST(test_schema)
@@ -782,6 +826,16 @@ START_TEST(test_expire_totals)
     ck_assert_uint_eq(t.reports_open, 2);
     ck_assert_uint_eq(t.reports_sent, 1);
     ck_assert_uint_eq(t.rows, 4);
+    /* the counters alone (what the daemon reads after each flush) */
+    rstore_totals c;
+    memset(&c, 0xff, sizeof(c));
+    ck_assert_msg(rstore_counters_get(st, &c, err, sizeof(err)), "%s", err);
+    ck_assert_uint_eq(c.built, 3);
+    ck_assert_uint_eq(c.sent, 3);
+    ck_assert_uint_eq(c.failed, 1);
+    ck_assert_uint_eq(c.reports_open, 0);
+    ck_assert_uint_eq(c.reports_sent, 0);
+    ck_assert_uint_eq(c.rows, 0);
 
     /* nothing ended before DAY0 */
     ck_assert(rstore_expire(st, DAY0, &deleted, err, sizeof(err)));
@@ -1026,6 +1080,7 @@ int main(void)
 
     pg_start();
     tcase_add_test(tu, test_uri);
+    tcase_add_test(tu, test_uri_shown);
     tcase_add_test(tu, test_sqlite_file);
     suite_add_tcase(s, tu);
     tcase_set_timeout(tc, 120);
