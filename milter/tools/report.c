@@ -722,7 +722,9 @@ static bool rp_open(rp_ctx *c, conf_t **conf)
     }
     c->st = rstore_open(c->conf->reports_store, err, sizeof(err));
     if (c->st == NULL) {
-        fprintf(stderr, "mxguard report: store %s: %s\n", c->conf->reports_store, err);
+        char *shown = rstore_uri_shown(c->conf->reports_store); /* no password on a terminal or in the journal */
+        fprintf(stderr, "mxguard report: store %s: %s\n", shown, err);
+        free(shown);
         return false;
     }
     gethostname(host, sizeof(host) - 1);

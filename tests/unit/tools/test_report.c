@@ -789,6 +789,40 @@ START_TEST(test_errors)
         char *argv[] = {"report", "-c", bad, NULL};
         ck_assert_int_eq(report_main(3, argv), 2);
     }
+    /* a PostgreSQL store that cannot be reached: its URI shown without the password */
+    write_file(bad,
+               "reports = { store = \"postgresql://mx:s3cret-pw@/dmarc?host=/nonexistent/pg\"; org_name = \"O\";"
+               " email = \"r@example.org\"; };\n",
+               0644);
+    {
+        char *argv[] = {"report", "-c", bad, NULL};
+        char *path = xasprintf("%s/stderr", f.dir), *err;
+        int saved = dup(STDERR_FILENO), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        FILE *fp;
+        long len;
+
+        ck_assert(saved >= 0 && fd >= 0);
+        fflush(stderr);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+        ck_assert_int_eq(report_main(3, argv), 2);
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        fp = fopen(path, "r");
+        ck_assert_ptr_nonnull(fp);
+        fseek(fp, 0, SEEK_END);
+        len = ftell(fp);
+        rewind(fp);
+        err = xcalloc(1, (size_t)len + 1);
+        ck_assert_uint_eq(fread(err, 1, (size_t)len, fp), (size_t)len);
+        fclose(fp);
+        fprintf(stderr, "--- stderr:\n%s", err);
+        ck_assert_ptr_nonnull(strstr(err, "mxguard report: store postgresql://mx:***@/dmarc"));
+        ck_assert_ptr_null(strstr(err, "s3cret"));
+        free(err);
+        free(path);
+    }
     free(bad);
     fx_stop(&f);
 }
