@@ -9,9 +9,10 @@
  * skip it if it was sent before (a retry), verify it when it is outside
  * the policy domain, respect its size limit and the rate limit, then pipe
  * the mail (dmarcmail) to `sendmail -i -f EMAIL -- DEST` or write the file
- * under --output-dir.  The claim ends as done, failed (retried later with
- * the same Report-ID) or released (rate limit, --dry-run).  Last, expire
- * old reports.
+ * under --output-dir (both in report_send.c).  The claim is renewed before each destination; one
+ * lost anyway stops its report, left to whoever holds it now.  Otherwise
+ * the claim ends as done, failed (retried later with the same Report-ID)
+ * or released (rate limit, --dry-run).  Last, expire old reports.
  *
  * SECURITY: DMARC records and _report._dmarc records come from the DNS and
  * are hostile: rua.h admits only plain addresses (no header, argument or
@@ -23,19 +24,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/pidfd.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +41,7 @@
 #include "dname.h"
 #include "dns.h"
 #include "report.h"
+#include "report_send.h"
 #include "rstore.h"
 #include "rua.h"
 #include "strbuf.h"
@@ -78,6 +73,7 @@ typedef struct rp_ctx {
     unsigned long built, sent, failed, skipped; /* the closing line */
     unsigned long mails;                        /* Message-ID sequence */
     bool store_error;                           /* exit 2 */
+    time_t started;                             /* time(NULL) at the start (rp_clock) */
     rstore_report **held;                       /* --dry-run: claims released at the end */
     size_t nheld;
 } rp_ctx;
@@ -87,6 +83,7 @@ typedef struct rp_outcome {
     strbuf line;       /* the report's output line */
     bool failed;       /* a destination failed: retry the report */
     bool deferred;     /* the rate limit held a destination back */
+    bool lost;         /* the claim was lost mid-report: not ours to end */
     char why[RP_ERR];  /* the first failure */
 } rp_outcome;
 
@@ -119,6 +116,13 @@ static void rp_say(rp_outcome *o, const char *fmt, ...)
     va_end(ap);
     strbuf_adds(&o->line, o->line.len > 0 ? "; " : "");
     strbuf_adds(&o->line, buf);
+}
+
+/* The run's now (--now or the start) plus the seconds since the start: a
+ * claim's lease is renewed from here. */
+static int64_t rp_clock(const rp_ctx *c)
+{
+    return c->a->now + (int64_t)(time(NULL) - c->started);
 }
 
 static void rp_fail(rp_outcome *o, rp_ctx *c, const char *why)
@@ -347,13 +351,25 @@ static void rp_doc_free(rp_doc *d)
     memset(d, 0, sizeof(*d));
 }
 
-static bool rp_render(rp_ctx *c, const rstore_report *r, const rp_rows *rows, rp_doc *d, char *err, size_t errsz)
+/* The Report-ID "<unique-id>@<receiver>" fits the schema's limit for every
+ * receiver the config loader accepts. */
+_Static_assert(REPORT_UNIQUE_ID_SZ - 1 + 1 + REPORTS_RECEIVER_MAX <= DMARCXML_REPORT_ID_MAX,
+               "reports.receiver limit and Report-ID length disagree");
+
+typedef enum rp_render_result {
+    RP_RENDER_OK,
+    RP_RENDER_EMPTY, /* no row left to write: nothing to report */
+    RP_RENDER_ERROR, /* anything else (err says what): the report fails, retried later */
+} rp_render_result;
+
+static rp_render_result rp_render(rp_ctx *c, const rstore_report *r, const rp_rows *rows, rp_doc *d, char *err,
+                                  size_t errsz)
 {
     const conf_t *cf = c->conf;
     rp_xrows x;
     dmarcxml_report rep;
     char *xml;
-    bool ok;
+    bool ok, empty;
 
     memset(d, 0, sizeof(*d));
     report_unique_id(r->policy_domain, r->begin, r->end, cf->reports_receiver, d->uid);
@@ -370,6 +386,9 @@ static bool rp_render(rp_ctx *c, const rstore_report *r, const rp_rows *rows, rp
     rep.rows = x.v;
     rep.nrows = x.n;
     xml = dmarcxml_render(&rep, &d->stats, err, errsz);
+    /* dmarcxml_render: a NULL with every row left out is "no row"; any other
+     * NULL (bad metadata: stats all 0) is an error */
+    empty = xml == NULL && rows->n > 0 && d->stats.rows_skipped == rows->n;
     ok = xml != NULL && dmarcxml_gzip(xml, strlen(xml), &d->gz, &d->gzlen);
     if (xml != NULL && !ok)
         snprintf(err, errsz, "gzip failed");
@@ -384,139 +403,10 @@ static bool rp_render(rp_ctx *c, const rstore_report *r, const rp_rows *rows, rp
     rp_xrows_free(&x);
     if (!ok)
         rp_doc_free(d);
-    return ok;
+    return ok ? RP_RENDER_OK : empty ? RP_RENDER_EMPTY : RP_RENDER_ERROR;
 }
 
-/* ---- delivery ---------------------------------------------------------------------- */
-
-static bool rp_write_all(int fd, const char *p, size_t len, time_t deadline)
-{
-    while (len > 0) {
-        struct pollfd pf = {fd, POLLOUT, 0};
-        long left = (long)(deadline - time(NULL));
-        ssize_t n;
-        if (left <= 0 || poll(&pf, 1, (int)(left * 1000)) <= 0)
-            return false;
-        n = write(fd, p, len);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Wait for pid until deadline; killed past it.  Its wait status, or -1.
- * Sleeps in poll() on a pidfd (readable when the child exits), so a quick
- * sendmail costs no polling delay. */
-static int rp_wait(pid_t pid, time_t deadline)
-{
-    int pfd = pidfd_open(pid, 0), st;
-
-    for (;;) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        long left = (long)(deadline - time(NULL));
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR) {
-            st = -1;
-            break;
-        }
-        if (left <= 0) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-            st = -1;
-            break;
-        }
-        if (pfd >= 0)
-            poll(&(struct pollfd){pfd, POLLIN, 0}, 1, (int)(left < 10 ? left * 1000 : 10000));
-        else
-            nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
-    }
-    if (pfd >= 0)
-        close(pfd);
-    return st;
-}
-
-/* Pipe mail to `sendmail -i -f from -- to`: true when it exited 0. */
-static bool rp_sendmail(const char *prog, const char *from, const char *to, const char *mail, size_t len,
-                        char *why, size_t whysz)
-{
-    time_t deadline = time(NULL) + REPORT_SENDMAIL_TIMEOUT;
-    int fds[2], st;
-    bool wrote;
-    pid_t pid;
-
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        snprintf(why, whysz, "pipe: %s", strerror(errno));
-        return false;
-    }
-    /* posix_spawn (no copy of this process's page tables as fork makes):
-     * the pipe as stdin, every other descriptor past stderr closed */
-    posix_spawn_file_actions_t fa;
-    char *const argv[] = {(char *)prog, (char *)"-i", (char *)"-f", (char *)from, (char *)"--", (char *)to, NULL};
-    int rc;
-
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
-    posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-    rc = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[0]);
-    if (rc != 0) {
-        snprintf(why, whysz, "%s: %s", prog, strerror(rc));
-        close(fds[1]);
-        return false;
-    }
-    fcntl(fds[1], F_SETFL, O_NONBLOCK);
-    wrote = rp_write_all(fds[1], mail, len, deadline);
-    close(fds[1]);
-    st = rp_wait(pid, deadline);
-    if (st == -1)
-        snprintf(why, whysz, "%s: no exit within %u s", prog, REPORT_SENDMAIL_TIMEOUT);
-    else if (WIFSIGNALED(st))
-        snprintf(why, whysz, "%s: killed by signal %d", prog, WTERMSIG(st));
-    else if (WEXITSTATUS(st) != 0)
-        snprintf(why, whysz, "%s: exit status %d%s", prog, WEXITSTATUS(st),
-                 WEXITSTATUS(st) == 127 ? " (could not run it?)" : "");
-    else if (!wrote)
-        snprintf(why, whysz, "%s: did not read the whole mail", prog);
-    return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && wrote;
-}
-
-/* DIR/<dest>/<filename>, mode 0644, through a temporary name. */
-static bool rp_write_file(const char *dir, const char *dest, const rp_doc *d, char *why, size_t whysz)
-{
-    char *sub = xasprintf("%s/%s", dir, dest);
-    char *tmp = xasprintf("%s/.%s.%ld.tmp", sub, d->filename, (long)getpid());
-    char *path = xasprintf("%s/%s", sub, d->filename);
-    bool ok = false;
-    int fd = -1;
-
-    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || (mkdir(sub, 0755) != 0 && errno != EEXIST)) {
-        snprintf(why, whysz, "mkdir %s: %s", sub, strerror(errno));
-    } else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
-        snprintf(why, whysz, "%s: %s", tmp, strerror(errno));
-    } else if (fchmod(fd, 0644) != 0 || write(fd, d->gz, d->gzlen) != (ssize_t)d->gzlen || fsync(fd) != 0) {
-        snprintf(why, whysz, "%s: %s", tmp, strerror(errno));
-    } else if (close(fd) != 0 || (fd = -1, rename(tmp, path) != 0)) {
-        fd = -1;
-        snprintf(why, whysz, "%s: %s", path, strerror(errno));
-    } else {
-        ok = true;
-    }
-    if (fd >= 0)
-        close(fd);
-    if (!ok)
-        unlink(tmp);
-    free(sub);
-    free(tmp);
-    free(path);
-    return ok;
-}
+/* ---- delivery (report_send.h) ---------------------------------------------------- */
 
 /* Hand the report to one destination: a file or a mail. */
 static bool rp_deliver(rp_ctx *c, const rstore_report *r, const rp_doc *d, const rua_dest *dest, char *why,
@@ -530,7 +420,7 @@ static bool rp_deliver(rp_ctx *c, const rstore_report *r, const rp_doc *d, const
     bool ok;
 
     if (c->a->output_dir != NULL)
-        return rp_write_file(c->a->output_dir, dest->addr, d, why, whysz);
+        return report_send_file(c->a->output_dir, dest->addr, d->filename, d->gz, d->gzlen, why, whysz);
     snprintf(mid, sizeof(mid), "%s.%lld.%ld.%lu@%s", d->uid, (long long)c->a->now, (long)getpid(), ++c->mails,
              cf->reports_receiver);
     in = (dmarcmail_input){cf->reports_email, dest->addr, d->subject, mid, c->a->now, cf->reports_receiver,
@@ -538,7 +428,8 @@ static bool rp_deliver(rp_ctx *c, const rstore_report *r, const rp_doc *d, const
     mail = dmarcmail_render(&in, &len, why, whysz);
     if (mail == NULL)
         return false;
-    ok = rp_sendmail(cf->reports_sendmail, cf->reports_email, dest->addr, mail, len, why, whysz);
+    ok = report_send_mail(cf->reports_sendmail, cf->reports_email, dest->addr, mail, len, REPORT_SENDMAIL_TIMEOUT,
+                          why, whysz);
     free(mail);
     return ok;
 }
@@ -564,6 +455,23 @@ fail:
     fprintf(stderr, "mxguard report: store: %s\n", err);
     c->store_error = true;
     return -1;
+}
+
+/* Hold the claim REPORT_LEASE more seconds before a destination (sendmail
+ * and DNS can take minutes each).  False when it is lost: another reporter
+ * took the report after the lease ran out, so this run stops it and ends
+ * nothing (no done, no failed). */
+static bool rp_renew(rp_ctx *c, const rstore_report *r, rp_outcome *o)
+{
+    char err[RP_ERR];
+
+    if (rstore_renew(c->st, r, rp_clock(c), REPORT_LEASE, err, sizeof(err)))
+        return true;
+    fprintf(stderr, "mxguard report: %s %lld..%lld: claim lost, stopped: %s\n", r->policy_domain,
+            (long long)r->begin, (long long)r->end, err);
+    rp_say(o, "stopped: claim lost (%s)", err);
+    o->lost = true;
+    return false;
 }
 
 /* One destination of a rendered report. */
@@ -648,10 +556,12 @@ static size_t rp_dests(rp_ctx *c, const rstore_report *r, rua_dest *dests, size_
     case RP_DNS_FOUND: break;
     }
     n = rua_parse(rua, dests, max, &rs);
-    if (c->a->verbose || n == 0)
-        rp_say(o, "rua \"%.200s\": %zu mailto destination(s), %zu other scheme(s), %zu malformed, %zu past "
-                  "max_recipients",
-               rua, n, rs.other_scheme, rs.malformed, rs.over_max);
+    if (c->a->verbose || n == 0) {
+        char *q = strbuf_quote(rua); /* from the DNS: no control byte reaches a terminal or the journal */
+        rp_say(o, "rua %s: %zu mailto destination(s), %zu other scheme(s), %zu malformed, %zu past max_recipients",
+               q, n, rs.other_scheme, rs.malformed, rs.over_max);
+        free(q);
+    }
     if (n == 0) {
         rp_say(o, "nothing to send");
         c->skipped++;
@@ -666,6 +576,8 @@ static void rp_end(rp_ctx *c, rstore_report *r, const rp_outcome *o, bool *keep)
     bool ok;
 
     *keep = false;
+    if (o->lost) /* another reporter holds it now */
+        return;
     if (c->a->dry_run) {
         *keep = true; /* released at the end of the run, so it is not claimed again now */
         return;
@@ -702,9 +614,16 @@ static void rp_one(rp_ctx *c, rstore_report *r, bool *keep)
         o.failed = true;
         snprintf(o.why, sizeof(o.why), "%s", err);
     } else if ((ndest = rp_dests(c, r, dests, max, &o)) > 0) {
-        if (!rp_render(c, r, &rows, &d, err, sizeof(err))) {
+        rp_render_result rr = rp_render(c, r, &rows, &d, err, sizeof(err));
+        if (rr == RP_RENDER_EMPTY) {
             rp_say(&o, "nothing to report: %s", err);
             c->skipped++;
+            ndest = 0;
+        } else if (rr == RP_RENDER_ERROR) { /* kept and retried, never marked done unsent */
+            char why[RP_ERR];
+            snprintf(why, sizeof(why), "report not built: %.400s", err);
+            rp_say(&o, "failed: %s", why);
+            rp_fail(&o, c, why);
             ndest = 0;
         } else {
             rp_say(&o, "%s (%zu bytes%s)", d.filename, d.gzlen, d.stats.rows_skipped ? ", rows left out" : "");
@@ -717,7 +636,7 @@ static void rp_one(rp_ctx *c, rstore_report *r, bool *keep)
             }
         }
     }
-    for (size_t i = 0; i < ndest; i++)
+    for (size_t i = 0; i < ndest && rp_renew(c, r, &o); i++)
         rp_dest(c, r, &d, &dests[i], &o);
     printf("%s%s %lld..%lld: %zu rows, %lu messages: %s\n", c->a->dry_run ? "dry run: " : "", r->policy_domain,
            (long long)r->begin, (long long)r->end, rows.n, r->messages, o.line.s ? o.line.s : "");
@@ -803,7 +722,9 @@ static bool rp_open(rp_ctx *c, conf_t **conf)
     }
     c->st = rstore_open(c->conf->reports_store, err, sizeof(err));
     if (c->st == NULL) {
-        fprintf(stderr, "mxguard report: store %s: %s\n", c->conf->reports_store, err);
+        char *shown = rstore_uri_shown(c->conf->reports_store); /* no password on a terminal or in the journal */
+        fprintf(stderr, "mxguard report: store %s: %s\n", shown, err);
+        free(shown);
         return false;
     }
     gethostname(host, sizeof(host) - 1);
@@ -840,13 +761,14 @@ static void rp_loop(rp_ctx *c)
     }
 }
 
-/* --dry-run: release what was claimed, due again at once. */
+/* --dry-run: release what was claimed with the next try it had (not
+ * --now: a dry run with a future --now must not postpone real reports). */
 static void rp_release_held(rp_ctx *c)
 {
     char err[RP_ERR];
 
     for (size_t i = 0; i < c->nheld; i++) {
-        if (!rstore_release(c->st, c->held[i], c->a->now, err, sizeof(err))) {
+        if (!rstore_release(c->st, c->held[i], c->held[i]->next_try, err, sizeof(err))) {
             fprintf(stderr, "mxguard report: store: %s\n", err);
             c->store_error = true;
         }
@@ -882,6 +804,7 @@ int report_main(int argc, char **argv)
         return rc;
     memset(&c, 0, sizeof(c));
     c.a = &a;
+    c.started = time(NULL);
     signal(SIGPIPE, SIG_IGN); /* a sendmail that exits early is an error status, not our death */
     if (!rp_open(&c, &conf)) {
         rc = 2;

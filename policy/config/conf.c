@@ -494,7 +494,8 @@ static void conf_socket_perms(conf_ctx *cx, const config_setting_t *root, conf_t
 }
 
 /* reports { }: enabled needs org_name and email (RFC 9990 report
- * metadata); receiver defaults to the domain of email. */
+ * metadata); receiver defaults to the domain of email (refused when longer
+ * than REPORTS_RECEIVER_MAX). */
 static void conf_reports(conf_ctx *cx, const config_setting_t *root, conf_t *c)
 {
     const config_setting_t *g = config_setting_get_member(root, "reports");
@@ -502,8 +503,17 @@ static void conf_reports(conf_ctx *cx, const config_setting_t *root, conf_t *c)
     if (g == NULL || !config_setting_is_group(g))
         return;
     c->reports_line = (int)config_setting_source_line(g);
-    if (c->reports_receiver == NULL && c->reports_email != NULL)
-        c->reports_receiver = xstrdup(strrchr(c->reports_email, '@') + 1);
+    if (c->reports_receiver == NULL && c->reports_email != NULL) {
+        const char *dom = strrchr(c->reports_email, '@') + 1;
+        if (strlen(dom) > REPORTS_RECEIVER_MAX) /* set receiver then (confcheck_report_receiver) */
+            cfgload_err(&cx->ld, config_setting_get_member(g, "email"),
+                        "reports.receiver defaults to the domain of reports.email, which is longer than %u "
+                        "characters (the Report-ID \"<16 hex digits>@<receiver>\" must fit in 128): set "
+                        "reports.receiver",
+                        REPORTS_RECEIVER_MAX);
+        else
+            c->reports_receiver = xstrdup(dom);
+    }
     if (!c->reports_enabled)
         return;
     if (c->reports_org_name == NULL)

@@ -82,6 +82,9 @@ typedef struct conf {
 #define REPORTS_DEFAULT_SENDMAIL "/usr/sbin/sendmail"
 #define REPORTS_DEFAULT_RATE_LIMIT 60u
 #define REPORTS_DEFAULT_MAX_RECIPIENTS 4u
+/* The longest reports.receiver: the Report-ID "<16 hex digits>@<receiver>"
+ * must fit DMARCXML_REPORT_ID_MAX (128) characters (report.c checks the sum). */
+#define REPORTS_RECEIVER_MAX 111u
 
 /* Called once per error, in file order.  An error about the file as a whole
  * (missing, unreadable, not a regular file) is "FILE: reason". */

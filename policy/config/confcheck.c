@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "confcheck.h"
 #include "dmarccheck.h"
 #include "dname.h"
@@ -288,6 +289,13 @@ bool confcheck_report_receiver(const char *v, char *err, size_t errlen)
 {
     if (!dname_valid(v, strlen(v))) {
         snprintf(err, errlen, "bad reports.receiver \"%s\": expected a domain name", v);
+        return false;
+    }
+    if (strlen(v) > REPORTS_RECEIVER_MAX) {
+        snprintf(err, errlen,
+                 "bad reports.receiver \"%.64s...\": longer than %u characters (the Report-ID "
+                 "\"<16 hex digits>@<receiver>\" must fit in 128)",
+                 v, REPORTS_RECEIVER_MAX);
         return false;
     }
     return true;

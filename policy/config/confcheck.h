@@ -46,7 +46,8 @@ bool confcheck_report_store(const char *v, char *err, size_t errlen);
  * quotes or angle brackets (it becomes a header, an envelope sender and an
  * XML value). */
 bool confcheck_report_email(const char *v, char *err, size_t errlen);
-/* reports.receiver: a domain name. */
+/* reports.receiver: a domain name of at most REPORTS_RECEIVER_MAX (conf.h)
+ * characters. */
 bool confcheck_report_receiver(const char *v, char *err, size_t errlen);
 /* reports.org_name, reports.extra_contact_info: 1 to 1024 bytes of text
  * without control characters. */

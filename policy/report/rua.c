@@ -215,7 +215,7 @@ bool rua_external(const char *policy_domain, const char *dest_domain)
 
     if (!dname_normalize(policy_domain, p, sizeof(p)) || !dname_normalize(dest_domain, d, sizeof(d)))
         return true; /* not names: never trusted without verification */
-    return !rua_under(d, p) && !rua_under(p, d);
+    return !rua_under(d, p); /* a parent of the policy domain is verified too (rua.h) */
 }
 
 bool rua_verify_name(const char *policy_domain, const char *dest_domain, char *out, size_t outsz)

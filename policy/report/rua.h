@@ -53,9 +53,13 @@ typedef struct rua_stats {
 size_t rua_parse(const char *value, rua_dest *out, size_t max, rua_stats *stats);
 
 /* Must a report for policy_domain to dest_domain be verified (RFC 9990
- * 3.3)?  False when dest_domain is policy_domain or under it, or
- * policy_domain is under dest_domain; true otherwise.  Both are domain
- * names without a trailing dot, any letter case. */
+ * 3.3)?  False only when dest_domain is policy_domain or under it; true
+ * otherwise, also when dest_domain is a parent of policy_domain
+ * (cust.provider.example -> provider.example, evil.co.uk -> co.uk): RFC
+ * 9990 compares organizational domains, and without the tree walk or the
+ * PSL here a parent may be another organization (a public suffix), so it
+ * is asked.  Both are domain names, a trailing dot and letter case
+ * ignored. */
 bool rua_external(const char *policy_domain, const char *dest_domain);
 
 /* "<policy-domain>._report._dmarc.<dest-domain>" in lower case into out

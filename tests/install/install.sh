@@ -120,7 +120,7 @@ level=$(sed -n 's/.*Overall exposure level for mxguard.service: \([0-9.]*\) \([A
 rig_log "systemd-analyze security --offline: exposure $level"
 rig_match "unit: exposure level OK (below 2.0)" '^(0|1)\.[0-9] OK$' "$level"
 
-# mxguard report, daily: the oneshot service and its timer.
+# mxguard report, hourly (retries and deferrals are due an hour later): the oneshot service and its timer.
 RUNIT="$D$systemdsystemunitdir/mxguard-report.service"
 TUNIT="$D$systemdsystemunitdir/mxguard-report.timer"
 rig_eq "report unit: ExecStart uses the installed paths" \
@@ -129,7 +129,7 @@ for opt in Type=oneshot User=mxguard StateDirectory=mxguard; do
     rig_check "report unit: $opt" grep -qx -- "$opt" "$RUNIT"
 done
 rig_check "report unit: no @placeholder@ left" bash -c "! grep -q '@[a-z]*@' '$RUNIT'"
-for opt in 'OnCalendar=*-*-* 00:30:00 UTC' Persistent=true WantedBy=timers.target; do
+for opt in 'OnCalendar=*-*-* *:30:00 UTC' Persistent=true RandomizedDelaySec=15min WantedBy=timers.target; do
     rig_check "report timer: $opt" grep -qxF -- "$opt" "$TUNIT"
 done
 sed -e "s|$sbindir/mxguard|$D$sbindir/mxguard|g" -e "s|$sysconfdir/mxguard.conf|$D$sysconfdir/mxguard.conf|g" \

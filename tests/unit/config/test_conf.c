@@ -653,6 +653,12 @@ START_TEST(test_upstream)
 }
 END_TEST
 
+/* A domain name of 111 characters (REPORTS_RECEIVER_MAX) and one of 112. */
+#define LABEL_60 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define LABEL_50 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define RECEIVER_111 LABEL_60 "." LABEL_50
+#define RECEIVER_112 LABEL_60 "." LABEL_50 "b"
+
 /* reports { }: off by default with its defaults; every key read; enabled
  * needs org_name and email; receiver from email. */
 START_TEST(test_reports_values)
@@ -702,6 +708,16 @@ START_TEST(test_reports_values)
     ck_assert_msg(c != NULL, "%s", errlist_text(&e));
     ck_assert_str_eq(c->reports_receiver, "b.example");
     conf_free(c);
+
+    /* 111 characters, the longest receiver (REPORTS_RECEIVER_MAX), set or from email */
+    c = conf_load_string("reports = { receiver = \"" RECEIVER_111 "\"; };\n", "r.conf", errlist_add, &e);
+    ck_assert_msg(c != NULL, "%s", errlist_text(&e));
+    ck_assert_uint_eq(strlen(c->reports_receiver), REPORTS_RECEIVER_MAX);
+    conf_free(c);
+    c = conf_load_string("reports = { email = \"r@" RECEIVER_111 "\"; };\n", "r.conf", errlist_add, &e);
+    ck_assert_msg(c != NULL, "%s", errlist_text(&e));
+    ck_assert_str_eq(c->reports_receiver, RECEIVER_111);
+    conf_free(c);
     errlist_free(&e);
 }
 END_TEST
@@ -724,6 +740,9 @@ static const reports_bad reports_bad_cases[] = {
     {"email = \"<a@x.example>\";", "bad reports.email"},
     {"email = \"a@-x..example\";", "bad reports.email"},
     {"receiver = \"not a domain\";", "bad reports.receiver"},
+    /* 112 characters: the Report-ID "<16 hex>@<receiver>" would pass 128 */
+    {"receiver = \"" RECEIVER_112 "\";", "bad reports.receiver \"aaaa"},
+    {"email = \"r@" RECEIVER_112 "\";", "reports.receiver defaults to the domain of reports.email, which is longer than 111"},
     {"org_name = \"\";", "\"\": expected 1 to 1024 characters"},
     {"org_name = \"a\\nb\";", "\"a"},
     {"flush_interval = 0;", "reports.flush_interval 0 out of range (1..3600)"},

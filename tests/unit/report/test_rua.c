@@ -220,7 +220,13 @@ START_TEST(test_external)
 
     ck_assert(!rua_external("example.com", "example.com"));
     ck_assert(!rua_external("example.com", "Reports.Example.COM"));
-    ck_assert(!rua_external("mail.example.com", "example.com."));
+    /* a parent of the policy domain may be another organization (a
+     * provider, a public suffix): verified */
+    ck_assert(rua_external("mail.example.com", "example.com."));
+    ck_assert(rua_external("cust.provider.example", "provider.example"));
+    ck_assert(rua_external("evil.co.uk", "co.uk"));
+    ck_assert(rua_external("a.b.example.com", "Example.COM"));
+    ck_assert(!rua_external("example.com.", "mail.example.com"));
     ck_assert(rua_external("example.com", "example.net"));
     ck_assert(rua_external("example.com", "badexample.com"));
     ck_assert(rua_external("badexample.com", "example.com"));

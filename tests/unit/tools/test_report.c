@@ -12,7 +12,9 @@
  *   - --dry-run writes nothing and releases its claims;
  *   - sendmail failing: the report kept, retried later with the same
  *     Report-ID and file name, each destination sent once;
- *   - the rate limit defers; a DNS failure is retried; expiry.
+ *   - a claim lost mid-report (renewal refused) stops that report;
+ *   - the rate limit defers; a DNS failure is retried; expiry;
+ *   - a report that cannot be rendered fails and is kept, never marked done.
  * No MTA: the end-to-end run through Postfix is tests/e2e's.
  */
 #include "config.h"
@@ -64,6 +66,9 @@ static const char zone[] =
     "local-zone: \"_report._dmarc.wild.example.\" redirect\n"
     "local-data: '_report._dmarc.wild.example. TXT \"v=DMARC1;\"'\n"
     /* e: no record at all (NXDOMAIN) */
+    /* ctl: a rua with control bytes (ESC [31m, BEL) and a good address */
+    "local-data: '_dmarc.ctl.example. TXT \"v=DMARC1; p=none; rua=mailto:x@ctl.example\\027[31m\\007,"
+    "mailto:y@ctl.example\"'\n"
     /* slow.example: its DNS server does not answer */
     "local-zone: \"slow.example.\" transparent\n"
     "forward-zone:\n"
@@ -88,7 +93,9 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 /* sendmail scripts: "ok" saves args and mail as N.args and N.mail in
  * DIR/sent; "fail" exits 75 (EX_TEMPFAIL) after reading the mail;
- * "fail-ext" fails only for agg@ext.example. */
+ * "fail-ext" fails only for agg@ext.example; "steal" is "ok" that first
+ * hands every claimed report to another reporter (as if this run's lease
+ * had run out and another reporter had claimed them) with sqlite3. */
 static void set_sendmail(const fx *f, const char *kind)
 {
     char *s;
@@ -99,6 +106,12 @@ static void set_sendmail(const fx *f, const char *kind)
                       f->dir);
     else if (strcmp(kind, "fail") == 0)
         s = xasprintf("#!/bin/sh\ncat > /dev/null\nexit 75\n");
+    else if (strcmp(kind, "steal") == 0)
+        s = xasprintf("#!/bin/sh\nsqlite3 -cmd '.timeout 5000' '%s/reports.db' "
+                      "\"UPDATE reports SET owner = 'thief:1', lease_until = %lld WHERE owner IS NOT NULL\" || exit 1\n"
+                      "d='%s/sent'\nmkdir -p \"$d\"\nn=$(ls \"$d\" | grep -c '\\.mail$')\n"
+                      "printf '%%s\\n' \"$@\" > \"$d/$n.args\"\ncat > \"$d/$n.mail\"\n",
+                      f->dir, (long long)(NOW + 600), f->dir);
     else
         s = xasprintf("#!/bin/sh\nfor a; do last=$a; done\n[ \"$last\" = agg@ext.example ] && exit 75\n"
                       "d='%s/sent'\nmkdir -p \"$d\"\nn=$(ls \"$d\" | grep -c '\\.mail$')\n"
@@ -479,6 +492,27 @@ START_TEST(test_dry_run)
 }
 END_TEST
 
+/* A dry run with a --now a week ahead leaves each report's next try as it
+ * was: a real run at the normal time still sends. */
+START_TEST(test_dry_run_future)
+{
+    fx f;
+    char *out, *na = expected_name("a.example", BEGIN);
+
+    fx_start(&f, 0);
+    fill(&f, BEGIN, false);
+    ck_assert_int_eq(run(&f, &out, NOW + 7 * DAY, "--dry-run", NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "reports (dry run): 1 to build, 2 to send, 0 failed, 1 skipped"));
+    free(out);
+    ck_assert_int_eq(run_dir(&f, &out, NOW, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "reports: 1 built, 2 sent, 0 failed, 1 skipped"));
+    ck_assert(exists(f.out, "rua@a.example", na));
+    free(out);
+    free(na);
+    fx_stop(&f);
+}
+END_TEST
+
 /* The mail N sendmail received and its arguments. */
 static char *read_sent(const fx *f, int n, const char *ext)
 {
@@ -572,6 +606,49 @@ START_TEST(test_sendmail_retry)
 }
 END_TEST
 
+/* A claim lost mid-report (its lease ran out, another reporter took it):
+ * the run renews before each destination, finds it lost and stops that
+ * report without ending it; the other reporter's claim is untouched, and
+ * once its lease runs out the report is sent to the destinations left. */
+START_TEST(test_claim_lost)
+{
+    fx f;
+    char *out, *sent, *args;
+
+    fx_start(&f, 0);
+    sent = xasprintf("%s/sent", f.dir);
+    fill(&f, BEGIN, false);
+    set_sendmail(&f, "steal");
+    ck_assert_int_eq(run(&f, &out, NOW, NULL, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "rua@a.example sent; stopped: claim lost"));
+    ck_assert_ptr_null(strstr(out, "agg@ext.example"));
+    ck_assert_ptr_nonnull(strstr(out, "reports: 1 built, 1 sent, 0 failed, 0 skipped"));
+    free(out);
+    ck_assert_uint_eq(count_files(sent), 2); /* one mail: rua@a.example */
+    ck_assert_uint_eq(totals(&f).reports_open, 1);
+    ck_assert_uint_eq(totals(&f).failed, 0);
+    {
+        char *cmd = xasprintf("test \"$(sqlite3 '%s/reports.db' 'SELECT owner, attempts FROM reports')\" = 'thief:1|0'",
+                              f.dir);
+        ck_assert_msg(system(cmd) == 0, "the other reporter's claim was changed");
+        free(cmd);
+    }
+    /* the thief's lease runs out: the next run sends to the one left */
+    set_sendmail(&f, "ok");
+    ck_assert_int_eq(run(&f, &out, NOW + 601, NULL, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "rua@a.example sent before"));
+    ck_assert_ptr_nonnull(strstr(out, "agg@ext.example sent (verified)"));
+    free(out);
+    ck_assert_uint_eq(count_files(sent), 4);
+    args = read_sent(&f, 1, "args");
+    ck_assert_str_eq(args, "-i\n-f\n" EMAIL "\n--\nagg@ext.example\n");
+    free(args);
+    ck_assert_uint_eq(totals(&f).reports_sent, 1);
+    free(sent);
+    fx_stop(&f);
+}
+END_TEST
+
 START_TEST(test_rate_limit)
 {
     fx f;
@@ -620,6 +697,62 @@ START_TEST(test_dns_failure)
 }
 END_TEST
 
+/* A report dmarcxml cannot render for a reason other than "no row" (here
+ * a period before 1970, which the schema has no date for) is not marked
+ * done unsent: it fails and stays for a retry. */
+START_TEST(test_render_error)
+{
+    fx f;
+    char *out;
+    int64_t now = 3600; /* an hour after the period: not yet expired by retention_days */
+
+    fx_start(&f, 0);
+    fill(&f, -DAY, false);
+    ck_assert_int_eq(run_dir(&f, &out, now, NULL), 1);
+    ck_assert_ptr_nonnull(strstr(out, "failed: report not built: date range"));
+    ck_assert_ptr_nonnull(strstr(out, "reports: 0 built, 0 sent, 1 failed, 0 skipped"));
+    free(out);
+    ck_assert_uint_eq(count_files(f.out), 0);
+    ck_assert_uint_eq(totals(&f).reports_open, 1); /* kept */
+    ck_assert_uint_eq(totals(&f).reports_sent, 0);
+    /* and retried an hour later, not before */
+    ck_assert_int_eq(run_dir(&f, &out, now + 1800, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(out, "reports: 0 built, 0 sent, 0 failed, 0 skipped"));
+    free(out);
+    ck_assert_int_eq(run_dir(&f, &out, now + 3601, NULL), 1);
+    ck_assert_ptr_nonnull(strstr(out, "failed: report not built"));
+    free(out);
+    ck_assert_uint_eq(totals(&f).reports_open, 1);
+    fx_stop(&f);
+}
+END_TEST
+
+/* --verbose prints the rua from the DNS quoted: its control bytes as \xHH. */
+START_TEST(test_verbose_rua_quoted)
+{
+    fx f;
+    char *out, err[256];
+    rstore_t *st;
+    dmarcrow *row = mkrow("ctl.example", BEGIN, "192.0.2.7", "ctl.example", true);
+    unsigned long one = 1;
+
+    fx_start(&f, 0);
+    st = rstore_open(f.store, err, sizeof(err));
+    ck_assert_msg(st != NULL, "%s", err);
+    ck_assert_msg(rstore_add(st, (const dmarcrow *const *)&row, &one, 1, NULL, err, sizeof(err)), "%s", err);
+    rstore_close(st);
+    dmarcrow_free(row);
+    ck_assert_int_eq(run(&f, &out, NOW, "--dry-run", "--verbose"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "rua \"mailto:x@ctl.example\\x1b[31m\\x07,mailto:y@ctl.example\": "
+                                      "1 mailto destination(s), 0 other scheme(s), 1 malformed"));
+    ck_assert_ptr_nonnull(strstr(out, "y@ctl.example would be sent"));
+    for (const char *p = out; *p; p++)
+        ck_assert_msg((unsigned char)*p >= 0x20 || *p == '\n', "control byte 0x%02x in the output", *p);
+    free(out);
+    fx_stop(&f);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     fx f;
@@ -656,6 +789,40 @@ START_TEST(test_errors)
         char *argv[] = {"report", "-c", bad, NULL};
         ck_assert_int_eq(report_main(3, argv), 2);
     }
+    /* a PostgreSQL store that cannot be reached: its URI shown without the password */
+    write_file(bad,
+               "reports = { store = \"postgresql://mx:s3cret-pw@/dmarc?host=/nonexistent/pg\"; org_name = \"O\";"
+               " email = \"r@example.org\"; };\n",
+               0644);
+    {
+        char *argv[] = {"report", "-c", bad, NULL};
+        char *path = xasprintf("%s/stderr", f.dir), *err;
+        int saved = dup(STDERR_FILENO), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        FILE *fp;
+        long len;
+
+        ck_assert(saved >= 0 && fd >= 0);
+        fflush(stderr);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+        ck_assert_int_eq(report_main(3, argv), 2);
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        fp = fopen(path, "r");
+        ck_assert_ptr_nonnull(fp);
+        fseek(fp, 0, SEEK_END);
+        len = ftell(fp);
+        rewind(fp);
+        err = xcalloc(1, (size_t)len + 1);
+        ck_assert_uint_eq(fread(err, 1, (size_t)len, fp), (size_t)len);
+        fclose(fp);
+        fprintf(stderr, "--- stderr:\n%s", err);
+        ck_assert_ptr_nonnull(strstr(err, "mxguard report: store postgresql://mx:***@/dmarc"));
+        ck_assert_ptr_null(strstr(err, "s3cret"));
+        free(err);
+        free(path);
+    }
     free(bad);
     fx_stop(&f);
 }
@@ -691,9 +858,13 @@ int main(void)
     tcase_add_test(tc, test_helpers);
     tcase_add_test(tc, test_output_dir);
     tcase_add_test(tc, test_dry_run);
+    tcase_add_test(tc, test_dry_run_future);
     tcase_add_test(tc, test_sendmail_retry);
+    tcase_add_test(tc, test_claim_lost);
     tcase_add_test(tc, test_rate_limit);
     tcase_add_test(tc, test_dns_failure);
+    tcase_add_test(tc, test_render_error);
+    tcase_add_test(tc, test_verbose_rua_quoted);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return tu_run(s);
