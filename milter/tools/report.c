@@ -586,8 +586,13 @@ static void rp_end(rp_ctx *c, rstore_report *r, const rp_outcome *o, bool *keep)
         ok = rstore_failed(c->st, r, c->a->now + report_retry_delay(r->attempts), o->why, err, sizeof(err));
     else if (o->deferred)
         ok = rstore_release(c->st, r, c->a->now + 3600, err, sizeof(err));
-    else
-        ok = rstore_done(c->st, r, c->a->now, err, sizeof(err));
+    else {
+        unsigned long late = 0;
+        ok = rstore_done(c->st, r, c->a->now, &late, err, sizeof(err));
+        if (ok && late > 0)
+            printf("%s %lld..%lld: %lu message(s) recorded after the report was built are not in it\n",
+                   r->policy_domain, (long long)r->begin, (long long)r->end, late);
+    }
     if (!ok) {
         fprintf(stderr, "mxguard report: store: %s\n", err);
         c->store_error = true;

@@ -698,10 +698,12 @@ static bool rs_update_report(rstore_t *st, const rstore_report *r, const char *s
  * PostgreSQL it waits for the row lock a writer's upsert of the report
  * holds, so every row committed before it is seen; a writer after it
  * waits, then finds the report sent and counts its rows late), then the
- * sum of its rows, which must still be the claim's (r->messages).  Rows
- * added while it was claimed were not in what the reporter read: then
- * nothing changes and the call fails. */
-static bool rs_done(rstore_t *st, const rstore_report *r, const char *ow, int64_t now, char *err, size_t errsz)
+ * sum of its rows.  What exceeds r->messages (the sum when claimed) was
+ * added while the report was claimed, after the reporter read its rows:
+ * it is not in what was sent and never will be (a re-send to the same
+ * destination must carry the same report), so it is counted in *late. */
+static bool rs_done(rstore_t *st, const rstore_report *r, const char *ow, int64_t now, unsigned long *late,
+                    char *err, size_t errsz)
 {
     unsigned long changes = 0;
     int64_t sum = 0;
@@ -719,21 +721,23 @@ static bool rs_done(rstore_t *st, const rstore_report *r, const char *ow, int64_
         rs_not_held(r, err, errsz);
         return rs_rollback(st);
     }
-    if (sum < 0 || (unsigned long)sum != r->messages) {
-        snprintf(err, errsz, "store: report %" PRId64 " (%s) changed while claimed: %" PRId64 " message(s) now, %lu"
-                 " when claimed (report it again)", r->id, r->policy_domain, sum, r->messages);
+    if (!rs_commit(st, err, errsz))
         return rs_rollback(st);
-    }
-    return rs_commit(st, err, errsz) || rs_rollback(st);
+    if (late != NULL)
+        *late = sum > 0 && (unsigned long)sum > r->messages ? (unsigned long)sum - r->messages : 0;
+    return true;
 }
 
-bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, char *err, size_t errsz)
+bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, unsigned long *late, char *err, size_t errsz)
 {
     char *ow = rstore_key_enc_new(r->owner ? r->owner : "");
-    bool ok = rs_ready(st, err, errsz) && rs_done(st, r, ow, now, err, errsz);
+    bool ok;
 
+    if (late != NULL)
+        *late = 0;
+    ok = rs_ready(st, err, errsz) && rs_done(st, r, ow, now, late, err, errsz);
     if (!ok && rs_retry(st))
-        ok = rs_done(st, r, ow, now, err, errsz);
+        ok = rs_done(st, r, ow, now, late, err, errsz);
     free(ow);
     return ok;
 }

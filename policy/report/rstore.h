@@ -78,8 +78,8 @@ const char *rstore_kind(const rstore_t *st);
  * same key add up; the report of each (policy domain, period) is created
  * if missing and its policy_published set from the row (while the report is
  * not sent).  Rows of a report already sent are still added (and counted
- * in *late when late is not NULL) but never reported.  Rows of a report
- * that is claimed are not late: rstore_done then refuses (see there). */
+ * in *late when late is not NULL) but never reported.  Rows added to a
+ * report while it is claimed are counted late by rstore_done. */
 bool rstore_add(rstore_t *st, const dmarcrow *const *rows, const unsigned long *counts, size_t n,
                 unsigned long *late, char *err, size_t errsz);
 
@@ -132,14 +132,15 @@ bool rstore_dest_count(rstore_t *st, const char *dest, int64_t since, unsigned l
 
 /* End a claim that r->owner still holds (false, and nothing changed, when
  * its lease ran out and another reporter claimed the report meanwhile):
- * done (every destination sent, or nothing to send: state
- * sent; false, nothing changed and the claim kept, when the sum of the
- * report's rows is no longer r->messages: a flush added rows after the
- * claim, so what was sent lacks them: end it with rstore_failed and the
- * next claim reports them), or failed (state open again, attempts + 1, next try at next_try,
- * why kept as the last error), or released unchanged (--dry-run, a
- * deferral by the rate limit: next try at next_try, attempts kept). */
-bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, char *err, size_t errsz);
+ * done (every destination sent, or nothing to send: state sent; *late,
+ * when late is not NULL, the messages a flush added after the claim: they
+ * are not in what was sent and never will be, since a destination gets one
+ * report per Report-ID), or failed (state open again, attempts + 1, next
+ * try at next_try, why kept as the last error), or released unchanged
+ * (--dry-run, a deferral by the rate limit: next try at next_try, attempts
+ * kept). */
+bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, unsigned long *late, char *err,
+                 size_t errsz);
 bool rstore_failed(rstore_t *st, const rstore_report *r, int64_t next_try, const char *why,
                    char *err, size_t errsz);
 bool rstore_release(rstore_t *st, const rstore_report *r, int64_t next_try, char *err,

@@ -273,9 +273,9 @@ bool rstore_dest_count(rstore_t *st, const char *dest, int64_t since, unsigned l
     return fs_unused(err, errsz);
 }
 
-bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, char *err, size_t errsz)
+bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, unsigned long *late, char *err, size_t errsz)
 {
-    (void)st, (void)r, (void)now;
+    (void)st, (void)r, (void)now, (void)late;
     return fs_unused(err, errsz);
 }
 
