@@ -165,13 +165,19 @@ bool confcheck_group(const char *v, char *err, size_t errlen)
     return true;
 }
 
-bool confcheck_path(const char *v, char *err, size_t errlen)
+/* An absolute path that fits PATH_MAX; key names it in the message. */
+static bool confcheck_abs_path(const char *v, const char *key, char *err, size_t errlen)
 {
     if (v[0] != '/' || strlen(v) >= PATH_MAX) {
-        snprintf(err, errlen, "pidfile \"%s\" must be an absolute path", v);
+        snprintf(err, errlen, "%s \"%s\" must be an absolute path", key, v);
         return false;
     }
     return true;
+}
+
+bool confcheck_path(const char *v, char *err, size_t errlen)
+{
+    return confcheck_abs_path(v, "pidfile", err, errlen);
 }
 
 /* log_file: an absolute path in a directory that exists, not a directory. */
@@ -315,9 +321,5 @@ bool confcheck_report_text(const char *v, char *err, size_t errlen)
 
 bool confcheck_report_sendmail(const char *v, char *err, size_t errlen)
 {
-    if (v[0] != '/' || strlen(v) >= PATH_MAX) {
-        snprintf(err, errlen, "reports.sendmail \"%s\" must be an absolute path", v);
-        return false;
-    }
-    return true;
+    return confcheck_abs_path(v, "reports.sendmail", err, errlen);
 }
