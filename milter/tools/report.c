@@ -217,6 +217,7 @@ typedef struct rp_rows {
     dmarcrow **v;
     unsigned long *counts;
     size_t n;
+    unsigned long messages; /* the sum of counts */
 } rp_rows;
 
 static void rp_row_cb(const dmarcrow *row, unsigned long count, void *arg)
@@ -227,6 +228,7 @@ static void rp_row_cb(const dmarcrow *row, unsigned long count, void *arg)
     r->counts = xreallocarray(r->counts, r->n + 1, sizeof(*r->counts));
     r->v[r->n] = dmarcrow_copy(row);
     r->counts[r->n++] = count;
+    r->messages += count;
 }
 
 static void rp_rows_free(rp_rows *r)
@@ -388,7 +390,7 @@ static rp_render_result rp_render(rp_ctx *c, const rstore_report *r, const rp_ro
     xml = dmarcxml_render(&rep, &d->stats, err, errsz);
     /* dmarcxml_render: a NULL with every row left out is "no row"; any other
      * NULL (bad metadata: stats all 0) is an error */
-    empty = xml == NULL && rows->n > 0 && d->stats.rows_skipped == rows->n;
+    empty = xml == NULL && (rows->n == 0 || d->stats.rows_skipped == rows->n);
     ok = xml != NULL && dmarcxml_gzip(xml, strlen(xml), &d->gz, &d->gzlen);
     if (xml != NULL && !ok)
         snprintf(err, errsz, "gzip failed");
@@ -465,8 +467,17 @@ static bool rp_renew(rp_ctx *c, const rstore_report *r, rp_outcome *o)
 {
     char err[RP_ERR];
 
-    if (rstore_renew(c->st, r, rp_clock(c), REPORT_LEASE, err, sizeof(err)))
+    int rc = rstore_renew(c->st, r, rp_clock(c), REPORT_LEASE, err, sizeof(err));
+
+    if (rc == 1)
         return true;
+    if (rc < 0) { /* the store failed: a store error of the run, the report left to its lease */
+        fprintf(stderr, "mxguard report: store: %s\n", err);
+        rp_say(o, "stopped: store error (%s)", err);
+        c->store_error = true;
+        o->lost = true;
+        return false;
+    }
     fprintf(stderr, "mxguard report: %s %lld..%lld: claim lost, stopped: %s\n", r->policy_domain,
             (long long)r->begin, (long long)r->end, err);
     rp_say(o, "stopped: claim lost (%s)", err);
@@ -607,12 +618,19 @@ static void rp_one(rp_ctx *c, rstore_report *r, bool *keep)
     rua_dest dests[20];
     size_t ndest = 0, max = c->conf->reports_max_recipients;
     char err[RP_ERR];
+    bool read;
 
     memset(&o, 0, sizeof(o));
     memset(&d, 0, sizeof(d));
     if (max == 0 || max > sizeof(dests) / sizeof(dests[0]))
         max = sizeof(dests) / sizeof(dests[0]);
-    if (!rstore_rows(c->st, r, rp_row_cb, &rows, err, sizeof(err))) {
+    read = rstore_rows(c->st, r, rp_row_cb, &rows, err, sizeof(err));
+    if (read) { /* what is reported is what was read now (a flush may have added rows
+                 * since the claim): rstore_done counts what comes after as late */
+        r->messages = rows.messages;
+        r->nrows = rows.n;
+    }
+    if (!read) {
         fprintf(stderr, "mxguard report: store: %s\n", err);
         c->store_error = true;
         rp_say(&o, "store error");
@@ -747,7 +765,8 @@ static void rp_loop(rp_ctx *c)
     for (;;) {
         rstore_report *r = NULL;
         bool keep = false;
-        int got = rstore_claim(c->st, closed_before, c->a->now, c->owner, REPORT_LEASE, &r, err, sizeof(err));
+        /* the lease runs from the time of the claim, not the run's start */
+        int got = rstore_claim(c->st, closed_before, rp_clock(c), c->owner, REPORT_LEASE, &r, err, sizeof(err));
         if (got < 0) {
             fprintf(stderr, "mxguard report: store: %s\n", err);
             c->store_error = true;

@@ -675,7 +675,8 @@ static void rs_not_held(const rstore_report *r, char *err, size_t errsz)
 /* One UPDATE of report r that must change it: sql ends "WHERE id = $1 AND
  * owner = $N" with N = np + 1 (r->owner is appended to p): a claim whose
  * lease ran out and that another reporter took changes nothing. */
-static bool rs_update_report(rstore_t *st, const rstore_report *r, const char *sql, const rs_param *p, int np,
+/* 1 done, 0 not held (err says so), -1 a store error. */
+static int rs_update_report3(rstore_t *st, const rstore_report *r, const char *sql, const rs_param *p, int np,
                              char *err, size_t errsz)
 {
     unsigned long changes = 0;
@@ -687,11 +688,19 @@ static bool rs_update_report(rstore_t *st, const rstore_report *r, const char *s
     all[np] = RS_S(ow);
     ok = rs_exec1(st, sql, all, np + 1, NULL, NULL, &changes, err, errsz);
     free(ow);
-    if (ok && changes != 1) {
+    if (!ok)
+        return -1;
+    if (changes != 1) {
         rs_not_held(r, err, errsz);
-        ok = false;
+        return 0;
     }
-    return ok;
+    return 1;
+}
+
+static bool rs_update_report(rstore_t *st, const rstore_report *r, const char *sql, const rs_param *p, int np,
+                             char *err, size_t errsz)
+{
+    return rs_update_report3(st, r, sql, p, np, err, errsz) == 1;
 }
 
 /* The report's end as sent, in one transaction: the UPDATE first (on
@@ -742,9 +751,9 @@ bool rstore_done(rstore_t *st, const rstore_report *r, int64_t now, unsigned lon
     return ok;
 }
 
-bool rstore_renew(rstore_t *st, const rstore_report *r, int64_t now, unsigned lease, char *err, size_t errsz)
+int rstore_renew(rstore_t *st, const rstore_report *r, int64_t now, unsigned lease, char *err, size_t errsz)
 {
-    return rs_update_report(st, r, "UPDATE reports SET lease_until = $2 WHERE id = $1 AND owner = $3",
+    return rs_update_report3(st, r, "UPDATE reports SET lease_until = $2 WHERE id = $1 AND owner = $3",
                             (rs_param[]){RS_I(r->id), RS_I(now + (int64_t)lease)}, 2, err, errsz);
 }
 

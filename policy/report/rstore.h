@@ -115,10 +115,11 @@ bool rstore_rows(rstore_t *st, const rstore_report *r, rstore_row_fn fn, void *a
                  size_t errsz);
 
 /* Hold the claim lease more seconds from now (before each destination:
- * a slow run never loses its claim to another reporter mid-send).  False
- * when r->owner no longer holds it (then stop: another reporter has it). */
-bool rstore_renew(rstore_t *st, const rstore_report *r, int64_t now, unsigned lease, char *err,
-                  size_t errsz);
+ * a slow run never loses its claim to another reporter mid-send).  1 when
+ * renewed, 0 when r->owner no longer holds it (then stop: another reporter
+ * has it), -1 on a store error. */
+int rstore_renew(rstore_t *st, const rstore_report *r, int64_t now, unsigned lease, char *err,
+                 size_t errsz);
 
 /* Was this report sent to dest (a rua address) already? */
 bool rstore_dest_sent(rstore_t *st, const rstore_report *r, const char *dest, bool *sent,

@@ -9,9 +9,10 @@
  * Nothing that leaves this file holds it: rstore_uri_shown masks it, and
  * a syntax error's reason (libpq's parser quotes the URI, or parts of it)
  * has every password of the URI masked too, so a malformed URI never puts
- * its password in a log line.  The scan is lexical and follows libpq's:
- * the userinfo ends at the first '@' before a '/', query keys are
- * percent-decoded before they are compared.
+ * its password in a log line.  The scan is lexical: libpq's reading (the
+ * userinfo ends at the first '@' before a '/') and the plain one (the
+ * query starts at the first '?') are both masked; query keys password and
+ * sslpassword are percent-decoded before they are compared.
  */
 #include "config.h"
 
@@ -41,11 +42,10 @@ rs_kind rstore_uri_kind(const char *uri)
     return RS_NONE;
 }
 
-/* Is the n bytes at k, percent-decoded, "password" (any case)? */
-static bool rs_key_is_password(const char *k, size_t n)
+/* Is the n bytes at k, percent-decoded, want (lower case; any case)? */
+static bool rs_key_is(const char *k, size_t n, const char *want)
 {
-    static const char want[] = "password";
-    size_t j = 0;
+    size_t j = 0, wn = strlen(want);
 
     for (size_t i = 0; i < n; i++, j++) {
         char c = k[i];
@@ -53,18 +53,57 @@ static bool rs_key_is_password(const char *k, size_t n)
             c = (char)(strbuf_hexval(k[i + 1]) << 4 | strbuf_hexval(k[i + 2]));
             i += 2;
         }
-        if (j >= sizeof(want) - 1 || (c | 0x20) != want[j])
+        if (j >= wn || (c | 0x20) != want[j])
             return false;
     }
-    return j == sizeof(want) - 1;
+    return j == wn;
 }
 
-/* The passwords of a PostgreSQL URI, in order; the number found (at most
- * RS_URI_SPANS: the last one then runs to the end of the URI). */
+/* A secret query key: libpq's password and sslpassword (the key's passphrase). */
+static bool rs_key_is_password(const char *k, size_t n)
+{
+    return rs_key_is(k, n, "password") || rs_key_is(k, n, "sslpassword");
+}
+
+/* The secret values of the query that starts at q ('?'), appended to
+ * out[*n..]; the last span runs to the end of the URI when out is full. */
+static void rs_query_passwords(const char *uri, const char *q, rs_span *out, size_t *n)
+{
+    size_t len = strlen(uri);
+
+    while (q != NULL && *n < RS_URI_SPANS) {
+        const char *k = q + 1, *eq;
+        size_t item = strcspn(k, "&");
+
+        eq = memchr(k, '=', item);
+        if (eq != NULL && rs_key_is_password(k, (size_t)(eq - k))) {
+            size_t off = (size_t)(eq + 1 - uri);
+            out[*n] = *n == RS_URI_SPANS - 1 ? (rs_span){off, len - off}
+                                             : (rs_span){off, item - (size_t)(eq + 1 - k)};
+            (*n)++;
+        }
+        q = k[item] == '&' ? k + item : NULL;
+    }
+}
+
+static int rs_span_cmp(const void *a, const void *b)
+{
+    const rs_span *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* The passwords of a PostgreSQL URI, in order, overlaps merged; the number
+ * found (at most RS_URI_SPANS).  Two readings are masked, so neither can
+ * leak: libpq's (the userinfo ends at the first '@' before a '/', even
+ * past a '?' in the password; the query after it) and the plain one (the
+ * query starts at the first '?', so "db?user=me@corp&password=PW" is
+ * caught too; the userinfo reading then masks "me" and more: safe, if
+ * not pretty). */
 static size_t rs_uri_passwords(const char *uri, rs_span *out)
 {
-    const char *p = strstr(uri, "://"), *q, *at, *colon;
-    size_t n = 0, len = strlen(uri);
+    const char *p = strstr(uri, "://"), *at, *colon;
+    rs_span all[2 * RS_URI_SPANS + 1];
+    size_t n = 0, m = 0;
 
     if (rstore_uri_kind(uri) != RS_PG || p == NULL)
         return 0;
@@ -72,23 +111,31 @@ static size_t rs_uri_passwords(const char *uri, rs_span *out)
     at = memchr(p, '@', strcspn(p, "/"));
     colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
     if (colon != NULL)
-        out[n++] = (rs_span){(size_t)(colon + 1 - uri), (size_t)(at - colon - 1)};
-    for (q = strchr(at ? at : p, '?'); q != NULL;) {
-        const char *k = q + 1, *eq;
-        size_t item = strcspn(k, "&");
-
-        eq = memchr(k, '=', item);
-        if (eq != NULL && rs_key_is_password(k, (size_t)(eq - k))) {
-            size_t off = (size_t)(eq + 1 - uri);
-            if (n == RS_URI_SPANS - 1) {
-                out[n++] = (rs_span){off, len - off};
-                break;
-            }
-            out[n++] = (rs_span){off, item - (size_t)(eq + 1 - k)};
-        }
-        q = k[item] == '&' ? k + item : NULL;
+        all[n++] = (rs_span){(size_t)(colon + 1 - uri), (size_t)(at - colon - 1)};
+    {
+        size_t k1 = 0, k2 = 0;
+        rs_span a[RS_URI_SPANS], b[RS_URI_SPANS];
+        rs_query_passwords(uri, strchr(at ? at : p, '?'), a, &k1);
+        rs_query_passwords(uri, strchr(p, '?'), b, &k2);
+        memcpy(all + n, a, k1 * sizeof(*a));
+        n += k1;
+        memcpy(all + n, b, k2 * sizeof(*b));
+        n += k2;
     }
-    return n;
+    qsort(all, n, sizeof(*all), rs_span_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (m > 0 && all[i].off <= out[m - 1].off + out[m - 1].n) {
+            size_t end = all[i].off + all[i].n, prev = out[m - 1].off + out[m - 1].n;
+            if (end > prev)
+                out[m - 1].n = end - out[m - 1].off;
+        } else if (m < RS_URI_SPANS) {
+            out[m++] = all[i];
+        } else { /* full: mask to the end */
+            out[m - 1].n = strlen(uri) - out[m - 1].off;
+            break;
+        }
+    }
+    return m;
 }
 
 char *rstore_uri_shown(const char *uri)

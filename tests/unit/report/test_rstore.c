@@ -302,6 +302,10 @@ START_TEST(test_uri_shown)
         {"postgresql://h/r?mypassword=x", "postgresql://h/r?mypassword=x"},
         {"postgresql://h/r?password", "postgresql://h/r?password"},
         {"postgresql://u:s3cret@h?password=two", "postgresql://u:***@h?password=***"},
+        /* an '@' in the query (Azure-style user names) with no '/' before it */
+        {"postgresql://db?user=me@corp&password=s3cret", "postgresql://db?user=me@corp&password=***"},
+        {"postgresql://db:5432?user=me@corp&password=s3cret", "postgresql://db:***@corp&password=***"},
+        {"postgresql://h/r?sslpassword=s3cret&sslkey=/k", "postgresql://h/r?sslpassword=***&sslkey=/k"},
     };
     static const char *const bad[] = {
         "postgresql://u:s3cret@[2001:db8::1/db",
@@ -716,13 +720,13 @@ START_TEST(test_renew_next_try)
     add1(st, d0, 1, NULL);
     r1 = must_claim(st, DAY0 + DAY, NOW, "host1:1"); /* lease until NOW + 600 */
     ck_assert_int_eq(r1->next_try, 0);
-    ck_assert_msg(rstore_renew(st, r1, NOW + 500, 600, err, sizeof(err)), "%s", err); /* until NOW + 1100 */
+    ck_assert_msg(rstore_renew(st, r1, NOW + 500, 600, err, sizeof(err)) == 1, "%s", err); /* until NOW + 1100 */
     claim_none(st, DAY0 + DAY, NOW + 600);
     claim_none(st, DAY0 + DAY, NOW + 1099);
     r2 = must_claim(st, DAY0 + DAY, NOW + 1100, "host2:1");
     ck_assert_int_eq(r2->id, r1->id);
     /* host1 lost it: renewing fails and changes nothing */
-    ck_assert(!rstore_renew(st, r1, NOW + 1100, 600, err, sizeof(err)));
+    ck_assert(rstore_renew(st, r1, NOW + 1100, 600, err, sizeof(err)) == 0);
     ck_assert_msg(strstr(err, "no longer held by host1:1") != NULL, "%s", err);
     claim_none(st, DAY0 + DAY, NOW + 1699); /* host2's lease stands */
     /* a failure sets the next try; the next claim carries it */
@@ -735,7 +739,7 @@ START_TEST(test_renew_next_try)
     r2 = must_claim(st, DAY0 + DAY, NOW + 5000, "host2:1");
     ck_assert_int_eq(r2->next_try, NOW + 5000);
     ck_assert_msg(rstore_done(st, r2, NOW + 5000, NULL, err, sizeof(err)), "%s", err);
-    ck_assert(!rstore_renew(st, r2, NOW + 5000, 600, err, sizeof(err))); /* done: no claim */
+    ck_assert(rstore_renew(st, r2, NOW + 5000, 600, err, sizeof(err)) == 0); /* done: no claim */
     rstore_report_free(r1);
     rstore_report_free(r2);
     dmarcrow_free(d0);
