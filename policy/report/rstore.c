@@ -165,6 +165,16 @@ static bool rs_schema_version(rstore_t *st, int64_t *have, char *err, size_t err
 
 /* Create the schema, or migrate an older one, in one transaction; nothing
  * when it is there at this version already. */
+/* A schema newer than this mxguard's is refused (err says so). */
+static bool rs_schema_newer(int64_t have, char *err, size_t errsz)
+{
+    if (have <= RSTORE_SCHEMA_VERSION)
+        return false;
+    snprintf(err, errsz, "store schema version %" PRId64 " is newer than this mxguard's %d", have,
+             RSTORE_SCHEMA_VERSION);
+    return true;
+}
+
 static bool rs_schema(rstore_t *st, char *err, size_t errsz)
 {
     int64_t have;
@@ -173,11 +183,8 @@ static bool rs_schema(rstore_t *st, char *err, size_t errsz)
         return false;
     if (have == RSTORE_SCHEMA_VERSION)
         return true;
-    if (have > RSTORE_SCHEMA_VERSION) {
-        snprintf(err, errsz, "store schema version %" PRId64 " is newer than this mxguard's %d", have,
-                 RSTORE_SCHEMA_VERSION);
+    if (rs_schema_newer(have, err, errsz))
         return false;
-    }
     if (!rs_begin(st, err, errsz))
         return false;
     if ((st->ops->schema_lock != NULL &&
@@ -186,11 +193,8 @@ static bool rs_schema(rstore_t *st, char *err, size_t errsz)
                  NULL, NULL, err, errsz) ||
         !rs_query_int(st, "SELECT MAX(version) FROM report_schema", NULL, 0, &have, err, errsz))
         return rs_rollback(st);
-    if (have > RSTORE_SCHEMA_VERSION) {
-        snprintf(err, errsz, "store schema version %" PRId64 " is newer than this mxguard's %d", have,
-                 RSTORE_SCHEMA_VERSION);
+    if (rs_schema_newer(have, err, errsz))
         return rs_rollback(st);
-    }
     if (have == 0) {
         if (!rs_run_all(st, rs_schema_v1, err, errsz) ||
             !rs_exec(st, "INSERT INTO report_schema (version) VALUES ($1)",
